@@ -1,0 +1,33 @@
+"""XTuner LLaVA Studio: parse settings, build services, build the UI, launch."""
+from __future__ import annotations
+
+import logging
+import sys
+
+from backend.services import build_services
+from backend.settings import parse_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_settings(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    services = build_services(settings)
+    # gradio is imported only here and in ui/: the backend never needs it.
+    from ui.app_ui import build_app
+    from ui.messages import I18N
+    from ui.security import middleware
+
+    app = build_app(services)
+    app.queue(default_concurrency_limit=4)
+    logging.info("profile %s; work dir %s", services.profile.name, settings.work_dir)
+    try:
+        app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
+                   i18n=I18N, max_file_size=f"{settings.max_upload_mb}mb",
+                   allowed_paths=[], app_kwargs={"middleware": middleware()},
+                   show_error=False)
+    finally:
+        services.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

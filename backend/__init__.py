@@ -1,0 +1,4 @@
+"""XTuner LLaVA Studio backend: everything that works without a browser.
+
+Nothing in this package imports gradio.
+"""

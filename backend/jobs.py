@@ -1,0 +1,409 @@
+"""JobManager: owns the training/conversion processes of every run.
+
+A run is a list of steps (argument lists) executed one after another in the
+run's folder, each in its own process group, output appended to the run's
+log file, never to a pipe only a browser would drain. State goes to the
+SQLite registry so a restarted server knows what happened. The UI only ever
+reads ``snapshot()``; closing a browser changes nothing here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import progress
+from .run_registry import ACTIVE_STATES, RunRegistry
+
+LOG_NAME = "run.log"
+JOB_FILE = "job.json"
+LATEST_CHECKPOINT = "{latest_checkpoint}"
+
+
+class JobError(RuntimeError):
+    """A request the manager refuses (full queue, unknown run, wrong state)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    argv: list[str]
+    state: str = "running"  # registry state while this step runs
+
+
+@dataclass
+class JobSpec:
+    run_id: str
+    dataset_id: str
+    run_dir: Path
+    steps: list[Step]
+    max_iters: int
+    owner: str = ""
+    options: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)
+    train_dir_name: str = "train"
+
+    def save(self) -> None:
+        data = asdict(self)
+        data["run_dir"] = str(self.run_dir)
+        (self.run_dir / JOB_FILE).write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "JobSpec":
+        data = json.loads((run_dir / JOB_FILE).read_text(encoding="utf-8"))
+        data["run_dir"] = Path(data["run_dir"])
+        data["steps"] = [Step(**step) for step in data["steps"]]
+        return cls(**data)
+
+    @property
+    def train_dir(self) -> Path:
+        return self.run_dir / self.train_dir_name
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / LOG_NAME
+
+
+def latest_checkpoint(train_dir: Path) -> Path | None:
+    """The newest ``iter_N.pth`` mmengine saved, by iteration number."""
+    found = []
+    for path in train_dir.glob("iter_*.pth"):
+        try:
+            found.append((int(path.stem.split("_", 1)[1]), path))
+        except ValueError:
+            continue
+    return max(found)[1] if found else None
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class JobManager:
+    """One job at a time (per device); the rest wait FIFO."""
+
+    def __init__(self, registry: RunRegistry, max_queue: int = 8,
+                 stop_grace_s: float = 5.0,
+                 before_job: Callable[[JobSpec], None] | None = None,
+                 after_job: Callable[[JobSpec, str], None] | None = None):
+        self.registry = registry
+        self.max_queue = max_queue
+        self.stop_grace_s = stop_grace_s
+        self.before_job = before_job
+        self.after_job = after_job
+        self._queue: deque[JobSpec] = deque()
+        self._specs: dict[str, JobSpec] = {}
+        self._current: tuple[JobSpec, subprocess.Popen | None] | None = None
+        self._stop_requested: set[str] = set()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._worker = threading.Thread(target=self._work, name="job-manager", daemon=True)
+        self._worker.start()
+
+    # ---- requests ---------------------------------------------------------
+    def submit(self, spec: JobSpec) -> dict:
+        with self._cond:
+            if len(self._queue) >= self.max_queue:
+                raise JobError(f"The queue is full ({self.max_queue} runs waiting); "
+                               "try again when a run has finished.")
+            spec.run_dir.mkdir(parents=True, exist_ok=True)
+            spec.save()
+            self.registry.add(spec.run_id, spec.dataset_id, spec.owner, spec.options,
+                              spec.max_iters)
+            self._specs[spec.run_id] = spec
+            self._queue.append(spec)
+            self._cond.notify_all()
+        return self.snapshot(spec.run_id)
+
+    def stop(self, run_id: str) -> dict:
+        """Queued: dropped. Running: SIGTERM to its group, SIGKILL after grace."""
+        self._require(run_id)
+        with self._cond:
+            queued = next((s for s in self._queue if s.run_id == run_id), None)
+            if queued is not None:
+                self._queue.remove(queued)
+                self.registry.update(run_id, state="stopped", ended_at=time.time())
+                return self.snapshot(run_id)
+            current = self._current
+            if current is None or current[0].run_id != run_id:
+                return self.snapshot(run_id)
+            self._stop_requested.add(run_id)
+            process = current[1]
+        if process is not None:
+            self._terminate(process)
+        deadline = time.time() + self.stop_grace_s + 5
+        while time.time() < deadline and self._is_current(run_id):
+            time.sleep(0.1)
+        return self.snapshot(run_id)
+
+    def resume(self, run_id: str) -> dict:
+        """Run a stopped or failed run again from its last checkpoint."""
+        record = self._require(run_id)
+        if record["state"] not in ("stopped", "failed"):
+            raise JobError(f"Only a stopped or failed run can resume (this one is "
+                           f"{record['state']}).")
+        spec = self._spec(run_id)
+        checkpoint = latest_checkpoint(spec.train_dir)
+        steps = list(spec.steps)
+        if checkpoint is not None:
+            first = steps[0]
+            argv = [a for a in first.argv]
+            if "--resume" in argv:
+                index = argv.index("--resume")
+                del argv[index:index + 2]
+            steps[0] = Step(first.name, argv + ["--resume", str(checkpoint)], first.state)
+        spec.steps = steps
+        with self._cond:
+            if len(self._queue) >= self.max_queue:
+                raise JobError("The queue is full; try again later.")
+            spec.save()
+            self.registry.update(run_id, state="queued", error="", ended_at=None)
+            self._queue.append(spec)
+            self._cond.notify_all()
+        return self.snapshot(run_id)
+
+    def delete(self, run_id: str) -> None:
+        record = self._require(run_id)
+        if record["state"] in ACTIVE_STATES or record["state"] == "queued":
+            raise JobError("Stop the run before deleting it.")
+        import shutil
+
+        spec = self._specs.pop(run_id, None)
+        self.registry.delete(run_id)
+        if spec is not None:
+            shutil.rmtree(spec.run_dir, ignore_errors=True)
+
+    # ---- reading ----------------------------------------------------------
+    def snapshot(self, run_id: str) -> dict:
+        record = self._require(run_id)
+        spec = self._spec(run_id)
+        losses = progress.read_losses(spec.train_dir)
+        log_tail = progress.tail(spec.log_file, 40)
+        iteration = losses[-1][0] if losses else 0
+        max_iters = record["max_iters"]
+        if not losses and (found := progress.last_iteration(log_tail)):
+            iteration, max_iters = found[0], found[1] or max_iters
+        started, ended = record["started_at"], record["ended_at"]
+        elapsed = ((ended or time.time()) - started) if started else 0.0
+        eta = None
+        if record["state"] == "running" and iteration and max_iters:
+            eta = elapsed / iteration * max(max_iters - iteration, 0)
+        return {
+            "run_id": run_id,
+            "dataset_id": record["dataset_id"],
+            "state": record["state"],
+            "iter": iteration,
+            "max_iters": max_iters,
+            "loss": losses[-1][1] if losses else None,
+            "losses": [[i, l] for i, l in losses],
+            "elapsed_s": round(elapsed, 1),
+            "eta_s": None if eta is None else round(eta, 1),
+            "queue_position": self.queue_position(run_id),
+            "log_tail": log_tail,
+            "error": record["error"],
+            "created_at": record["created_at"],
+            "options": record["options"],
+            "final_loss": record["final_loss"],
+            "owner": record["owner"],
+        }
+
+    def queue_position(self, run_id: str) -> int | None:
+        """1 = next to start; None when not waiting."""
+        with self._cond:
+            for position, spec in enumerate(self._queue, start=1):
+                if spec.run_id == run_id:
+                    return position
+        return None
+
+    def list_runs(self) -> list[dict]:
+        runs = []
+        for record in self.registry.all():
+            duration = None
+            if record["started_at"]:
+                duration = round((record["ended_at"] or time.time()) - record["started_at"], 1)
+            runs.append({"run_id": record["run_id"], "state": record["state"],
+                         "dataset_id": record["dataset_id"], "owner": record["owner"],
+                         "created_at": record["created_at"], "duration_s": duration,
+                         "final_loss": record["final_loss"], "max_iters": record["max_iters"],
+                         "error": record["error"]})
+        return runs
+
+    def run_dir(self, run_id: str) -> Path:
+        self._require(run_id)
+        return self._spec(run_id).run_dir
+
+    # ---- restart safety ---------------------------------------------------
+    def reconcile(self, runs_root: Path) -> None:
+        """After a restart: nothing stays 'running' without a process."""
+        for record in self.registry.all():
+            run_id, state = record["run_id"], record["state"]
+            run_dir = runs_root / run_id
+            if not (run_dir / JOB_FILE).is_file():
+                self.registry.update(run_id, state="failed" if state != "done" else state,
+                                     error=record["error"] or "Run folder missing.")
+                continue
+            spec = JobSpec.load(run_dir)
+            self._specs[run_id] = spec
+            if state in ACTIVE_STATES:
+                if _alive(record["pid"]):
+                    threading.Thread(target=self._watch_orphan, args=(spec, record["pid"]),
+                                     daemon=True).start()
+                else:
+                    self.registry.update(
+                        run_id, state="failed", ended_at=time.time(),
+                        error="The server stopped while this run was active; "
+                              "resume it from its last checkpoint.")
+            elif state == "queued":
+                with self._cond:
+                    self._queue.append(spec)
+                    self._cond.notify_all()
+
+    def _watch_orphan(self, spec: JobSpec, pid: int) -> None:
+        # A process that survived a server restart is not our child: watch it
+        # until it ends, then record what it left behind.
+        while _alive(pid):
+            time.sleep(1)
+        final = latest_checkpoint(spec.train_dir)
+        self.registry.update(spec.run_id, state="failed", ended_at=time.time(),
+                             error="The server restarted during this run; it ended "
+                                   f"with checkpoint {final.name if final else 'none'}.")
+
+    def shutdown(self) -> None:
+        """Stop the worker (the current process is left to finish or be stopped)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+
+    # ---- the worker -------------------------------------------------------
+    def _require(self, run_id: str) -> dict:
+        record = self.registry.get(run_id) if isinstance(run_id, str) else None
+        if record is None:
+            raise JobError(f"Unknown run: {run_id!r}")
+        return record
+
+    def _spec(self, run_id: str) -> JobSpec:
+        spec = self._specs.get(run_id)
+        if spec is None:
+            raise JobError(f"Run {run_id} has no job description.")
+        return spec
+
+    def _is_current(self, run_id: str) -> bool:
+        with self._cond:
+            return self._current is not None and self._current[0].run_id == run_id
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if self._closing:
+                    return
+                spec = self._queue.popleft()
+                self._current = (spec, None)
+            try:
+                outcome = self._run(spec)
+            except Exception as error:  # never let the worker die
+                outcome = "failed"
+                self.registry.update(spec.run_id, state="failed", ended_at=time.time(),
+                                     error=f"Internal error: {error}")
+            finally:
+                with self._cond:
+                    self._current = None
+                    self._stop_requested.discard(spec.run_id)
+            if self.after_job is not None:
+                try:
+                    self.after_job(spec, outcome)
+                except Exception:
+                    pass
+
+    def _run(self, spec: JobSpec) -> str:
+        if self.before_job is not None:
+            self.before_job(spec)
+        self.registry.update(spec.run_id, started_at=time.time(), error="")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
+        with open(spec.log_file, "ab") as log:
+            for step in spec.steps:
+                if spec.run_id in self._stop_requested:
+                    break
+                argv = self._resolve(step.argv, spec)
+                if argv is None:
+                    self._finish(spec, "failed", f"Step {step.name}: no checkpoint was saved.")
+                    return "failed"
+                log.write(f"\n==> [{time.strftime('%H:%M:%S')}] {step.name}: "
+                          f"{' '.join(argv)}\n".encode())
+                log.flush()
+                process = subprocess.Popen(argv, cwd=spec.run_dir, env=env, stdout=log,
+                                           stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, start_new_session=True)
+                with self._cond:
+                    self._current = (spec, process)
+                self.registry.update(spec.run_id, state=step.state, pid=process.pid)
+                if spec.run_id in self._stop_requested:
+                    self._terminate(process)
+                code = process.wait()
+                self._reap_group(process.pid)
+                if spec.run_id in self._stop_requested:
+                    break
+                if code != 0:
+                    self._finish(spec, "failed",
+                                 f"{step.name} exited with code {code}: "
+                                 f"{progress.error_from_log(spec.log_file)}")
+                    return "failed"
+        if spec.run_id in self._stop_requested:
+            self._finish(spec, "stopped", "")
+            return "stopped"
+        self._finish(spec, "done", "")
+        return "done"
+
+    def _resolve(self, argv: list[str], spec: JobSpec) -> list[str] | None:
+        if LATEST_CHECKPOINT not in argv:
+            return list(argv)
+        checkpoint = latest_checkpoint(spec.train_dir)
+        if checkpoint is None:
+            return None
+        return [str(checkpoint) if a == LATEST_CHECKPOINT else a for a in argv]
+
+    def _finish(self, spec: JobSpec, state: str, error: str) -> None:
+        losses = progress.read_losses(spec.train_dir)
+        self.registry.update(spec.run_id, state=state, error=error, ended_at=time.time(),
+                             pid=None, final_loss=losses[-1][1] if losses else None)
+
+    def _terminate(self, process: subprocess.Popen) -> None:
+        """SIGTERM the whole process group, SIGKILL it after the grace period."""
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=self.stop_grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        self._reap_group(process.pid)
+
+    @staticmethod
+    def _reap_group(pgid: int) -> None:
+        # Dataloader workers or torchrun children may outlive the leader.
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

@@ -1,0 +1,67 @@
+"""Where the models live: demo (built locally), internstudio, custom."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .model_paths import ModelPaths
+from .settings import Settings
+
+INTERNSTUDIO_ROOT = Path("/root/share/new_models")
+
+
+def internstudio_paths(root: Path = INTERNSTUDIO_ROOT) -> ModelPaths:
+    """The lesson's paths on InternStudio."""
+    return ModelPaths(llm=root / "Shanghai_AI_Laboratory" / "internlm2-chat-1_8b",
+                      visual_encoder=root / "openai" / "clip-vit-large-patch14-336",
+                      pretrained_pth=root / "xtuner" / "iter_2181.pth")
+
+
+class ProfileError(RuntimeError):
+    """The chosen profile's models are not where they should be."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # Resolving the demo profile builds models (minutes), so it is deferred.
+    _resolve: Callable[[Callable[[float, str], None] | None], ModelPaths]
+    description: str
+
+    def paths(self, progress: Callable[[float, str], None] | None = None) -> ModelPaths:
+        return self._resolve(progress)
+
+
+def _existing(paths: ModelPaths, name: str) -> ModelPaths:
+    missing = paths.missing()
+    if missing:
+        raise ProfileError(f"Profile {name}: missing " + ", ".join(map(str, missing)))
+    return paths
+
+
+def choose_profile(settings: Settings, internstudio_root: Path = INTERNSTUDIO_ROOT) -> Profile:
+    """Pick the profile from settings; 'auto' prefers the lesson's real models."""
+    name = settings.profile
+    lesson = internstudio_paths(internstudio_root)
+    if name == "auto":
+        name = "internstudio" if not lesson.missing() else "demo"
+    if name == "internstudio":
+        return Profile("internstudio", lambda _progress: _existing(lesson, "internstudio"),
+                       f"InternStudio models under {internstudio_root}")
+    if name == "custom":
+        given = (settings.llm_path, settings.visual_encoder_path, settings.pretrained_pth)
+        if not all(given):
+            raise ProfileError("Profile custom needs --llm, --visual-encoder and "
+                               "--pretrained-pth (or their STUDIO_* variables).")
+        paths = ModelPaths(*(Path(p).resolve() for p in given))
+        return Profile("custom", lambda _progress: _existing(paths, "custom"),
+                       f"custom models: {paths.llm}")
+    cache = settings.work_dir / "models" / "demo"
+
+    def build(progress):
+        from .demo_profile import ensure_demo_models
+
+        return ensure_demo_models(cache, progress)
+
+    return Profile("demo", build, f"demo: small models built locally in {cache}")

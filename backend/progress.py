@@ -1,0 +1,58 @@
+"""Structured progress from mmengine's files, apart from the raw log."""
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from pathlib import Path
+
+# mmengine's text log: "Iter(train) [  12/600]  lr: ... loss: 1.234"
+_ITER_LINE = re.compile(r"Iter\(train\)\s*\[\s*(\d+)\s*/\s*(\d+)\]")
+_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*)$")
+
+
+def find_scalars(train_dir: Path) -> list[Path]:
+    """mmengine writes <work-dir>/<timestamp>/vis_data/scalars.json per launch
+    (a resumed run adds a new timestamp folder)."""
+    if not train_dir.is_dir():
+        return []
+    return sorted(train_dir.glob("*/vis_data/scalars.json"))
+
+
+def read_losses(train_dir: Path) -> list[tuple[int, float]]:
+    """(iteration, loss) for every logged iteration, across resumed launches."""
+    points: dict[int, float] = {}
+    for scalars in find_scalars(train_dir):
+        with open(scalars, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line mmengine is still writing
+                if "loss" in record and "iter" in record:
+                    points[int(record["iter"])] = float(record["loss"])
+    return sorted(points.items())
+
+
+def tail(log_file: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of the log (reads it once, keeps only those)."""
+    if not log_file.is_file():
+        return ""
+    with open(log_file, encoding="utf-8", errors="replace") as handle:
+        return "".join(deque(handle, maxlen=lines))
+
+
+def last_iteration(log_text: str) -> tuple[int, int] | None:
+    """(iteration, total) from the newest ``Iter(train) [i/n]`` line."""
+    matches = _ITER_LINE.findall(log_text)
+    return (int(matches[-1][0]), int(matches[-1][1])) if matches else None
+
+
+def error_from_log(log_file: Path) -> str:
+    """The last exception line of a failed run's log, or its last lines."""
+    text = tail(log_file, 200)
+    errors = [m.group(1) for line in text.splitlines() if (m := _ERROR_LINE.match(line))]
+    if errors:
+        return errors[-1][:2000]
+    last = [line for line in text.splitlines() if line.strip()][-3:]
+    return "\n".join(last)[:2000] or "The process ended with an error and no log."

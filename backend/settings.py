@@ -1,0 +1,70 @@
+"""One Settings object, read once from flags and environment variables."""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROFILES = ("auto", "demo", "internstudio", "custom")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    share: bool = False
+    work_dir: Path = Path("work")
+    profile: str = "auto"
+    llm_path: Path | None = None
+    visual_encoder_path: Path | None = None
+    pretrained_pth: Path | None = None
+    max_queue: int = 8
+    max_upload_mb: int = 20
+    train_threads: int = 1
+
+
+def _env(name: str, default=None):
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="app.py", description="XTuner LLaVA Studio: the XTuner LLaVA lesson in one page.")
+    add = parser.add_argument
+    add("--host", default=_env("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to listen on (env GRADIO_SERVER_NAME; default 127.0.0.1)")
+    add("--port", type=int, default=int(_env("GRADIO_SERVER_PORT", 7860)),
+        help="port (env GRADIO_SERVER_PORT; default 7860)")
+    add("--share", action="store_true", default=_env("STUDIO_SHARE", "0") == "1",
+        help="create a public gradio share link (env STUDIO_SHARE=1)")
+    add("--work-dir", type=Path, default=Path(_env("STUDIO_WORK_DIR", "work")),
+        help="where datasets, runs, models and the run registry live (env STUDIO_WORK_DIR)")
+    add("--profile", choices=PROFILES, default=_env("STUDIO_PROFILE", "auto"),
+        help="model profile: demo (small models built locally), internstudio (the "
+             "lesson's /root/share paths), custom (the three paths below); auto picks "
+             "internstudio when its paths exist, else demo (env STUDIO_PROFILE)")
+    add("--llm", type=Path, default=_env("STUDIO_LLM_PATH"),
+        help="custom profile: InternLM2-Chat folder (env STUDIO_LLM_PATH)")
+    add("--visual-encoder", type=Path, default=_env("STUDIO_VISUAL_ENCODER_PATH"),
+        help="custom profile: CLIP ViT folder (env STUDIO_VISUAL_ENCODER_PATH)")
+    add("--pretrained-pth", type=Path, default=_env("STUDIO_PRETRAINED_PTH"),
+        help="custom profile: pretrain-stage checkpoint, e.g. iter_2181.pth "
+             "(env STUDIO_PRETRAINED_PTH)")
+    add("--max-queue", type=int, default=int(_env("STUDIO_MAX_QUEUE", 8)),
+        help="most runs waiting in the queue (env STUDIO_MAX_QUEUE)")
+    add("--max-upload-mb", type=int, default=int(_env("STUDIO_MAX_UPLOAD_MB", 20)),
+        help="largest upload accepted, in MB (env STUDIO_MAX_UPLOAD_MB)")
+    add("--train-threads", type=int, default=int(_env("STUDIO_TRAIN_THREADS", 1)),
+        help="OMP threads for CPU training subprocesses (env STUDIO_TRAIN_THREADS)")
+    return parser
+
+
+def parse_settings(argv: list[str] | None = None) -> Settings:
+    args = build_parser().parse_args(argv)
+    return Settings(host=args.host, port=args.port, share=args.share,
+                    work_dir=args.work_dir.resolve(), profile=args.profile,
+                    llm_path=args.llm, visual_encoder_path=args.visual_encoder,
+                    pretrained_pth=args.pretrained_pth, max_queue=args.max_queue,
+                    max_upload_mb=args.max_upload_mb, train_threads=args.train_threads)

@@ -1,0 +1,113 @@
+"""Turns (dataset, options) into a run: config files, command lines, a job."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from . import dataset as dataset_rules
+from .dataset_store import DatasetStore
+from .jobs import LATEST_CHECKPOINT, JobManager, JobSpec, Step
+from .model_paths import ModelPaths
+from .xtuner_config import (TrainConfig, TrainOptions, convert_command, terminal_commands,
+                            train_command, write_configs)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SITE_DIR = Path(__file__).resolve().parent / "subprocess_site"
+
+
+def subprocess_env(threads: int) -> dict:
+    """Environment for xtuner subprocesses: our fixes, offline, few threads."""
+    python_path = os.pathsep.join([str(SITE_DIR), str(REPO_ROOT)])
+    return {
+        "PYTHONPATH": python_path,
+        "OMP_NUM_THREADS": str(threads),  # 3-45x faster than oversubscribing 2 cores
+        "MKL_NUM_THREADS": str(threads),
+        "STUDIO_MAP_NUM_PROC": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        # The lesson's "解决小bug" (xtuner issue #350).
+        "MKL_SERVICE_FORCE_INTEL": "1",
+        "MKL_THREADING_LAYER": "GNU",
+        # mmengine checkpoints are pickles of our own runs; torch >= 2.6
+        # refuses them on --resume otherwise.
+        "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+    }
+
+
+def parse_options(options_json: str, defaults: TrainOptions) -> TrainOptions:
+    """User options as JSON (``"{}"`` for the profile's defaults)."""
+    try:
+        updates = json.loads(options_json or "{}")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"options_json does not parse: {error}") from None
+    if not isinstance(updates, dict):
+        raise ValueError("options_json must be a JSON object.")
+    # Friendly aliases for the three options people ask for most.
+    aliases = {"learning_rate": "lr", "lora_rank": "llm_lora_r", "lora_r": "llm_lora_r"}
+    updates = {aliases.get(key, key): value for key, value in updates.items()}
+    return defaults.with_updates(updates)
+
+
+class TrainingService:
+    def __init__(self, store: DatasetStore, jobs: JobManager, runs_root: Path,
+                 model_paths, default_options: TrainOptions, device: str = "cpu",
+                 threads: int = 1, python: str = sys.executable):
+        self.store = store
+        self.jobs = jobs
+        self.runs_root = runs_root
+        self._model_paths = model_paths  # callable: builds the demo lazily
+        self.default_options = default_options
+        self.device = device
+        self.threads = threads
+        self.python = python
+
+    def plan(self, dataset_id: str, options: TrainOptions, run_dir: Path) -> TrainConfig:
+        stored = self.store.get(dataset_id)
+        paths: ModelPaths = self._model_paths()
+        return TrainConfig(
+            llm_path=paths.llm, visual_encoder_path=paths.visual_encoder,
+            pretrained_pth=paths.pretrained_pth, data_file=run_dir / "data" / "repeated_data.json",
+            image_file=run_dir / "data" / stored.image.name,
+            questions_file=run_dir / "data" / "eval_questions.json",
+            work_dir=run_dir, options=options, device=self.device)
+
+    def start(self, dataset_id: str, options_json: str = "{}", owner: str = "") -> dict:
+        options = parse_options(options_json, self.default_options)
+        stored = self.store.get(dataset_id)
+        run_id = "run-" + secrets.token_hex(5)
+        run_dir = self.runs_root / run_id
+        config = self.plan(dataset_id, options, run_dir)
+        # The run keeps its own copy of the data: deleting a dataset or editing
+        # it later never changes what a finished run was trained on.
+        data_dir = run_dir / "data"
+        data_dir.mkdir(parents=True)
+        shutil.copy2(stored.image, config.image_file)
+        shutil.copy2(stored.data_file, config.data_file)
+        shutil.copy2(stored.unique_file, data_dir / "unique_data.json")
+        config.questions_file.write_text(json.dumps(stored.questions(), ensure_ascii=False),
+                                         encoding="utf-8")
+        write_configs(config)
+        max_iters = dataset_rules.iterations_for(stored.samples, options.batch_size,
+                                                 options.epochs)
+        steps = [
+            Step("train", train_command(config, self.python), "running"),
+            Step("convert_pretrain", convert_command(
+                config.pretrain_config_file, config.pretrained_pth, run_dir / "hf_pretrain",
+                self.python), "converting"),
+            Step("convert_finetuned", convert_command(
+                config.config_file, Path(LATEST_CHECKPOINT), run_dir / "hf_finetuned",
+                self.python), "converting"),
+        ]
+        (run_dir / "commands.txt").write_text(terminal_commands(config, f"iter_{max_iters}.pth")
+                                              + "\n", encoding="utf-8")
+        spec = JobSpec(run_id=run_id, dataset_id=dataset_id, run_dir=run_dir, steps=steps,
+                       max_iters=max_iters, owner=owner, options=asdict(options),
+                       env=subprocess_env(self.threads))
+        return self.jobs.submit(spec)

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The one install recipe: used by `make venv`, .ci/run and the Dockerfile.
+#   scripts/install_deps.sh VENV_DIR [--dev] [--system-browser]
+# Creates VENV_DIR when missing (pass "-" to install into the current Python).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${1:?usage: install_deps.sh VENV_DIR|- [--dev] [--system-browser]}"; shift
+dev=0; browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=1 ;;
+    --system-browser) browser=1 ;;
+    *) echo "unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$venv" = "-" ]; then
+  python=python3
+else
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+  fi
+  python="$venv/bin/python"
+fi
+pip=("$python" -m pip --disable-pip-version-check -q)
+export PIP_PROGRESS_BAR=off
+
+"${pip[@]}" install --upgrade pip
+# 1. Everything pinned, with the measured lock as constraints.
+"${pip[@]}" install -r requirements.txt -c requirements.lock
+# 2. bitsandbytes over xtuner's own pin (why: requirements-overrides.txt).
+"${pip[@]}" install --no-deps -r requirements-overrides.txt
+if [ "$dev" = 1 ]; then
+  "${pip[@]}" install -r requirements-dev.txt
+fi
+if [ "$browser" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  # Debian's chromium for the real-browser test (browser downloads fail here).
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+"$python" -c "import xtuner, gradio, bitsandbytes, peft; print('dependencies ok')" 2>/dev/null

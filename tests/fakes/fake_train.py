@@ -1,0 +1,45 @@
+"""A stand-in for ``python -m xtuner.tools.train``: same files, no model.
+
+Usage: fake_train.py CONFIG --work-dir DIR [--resume CKPT]
+Env: FAKE_ITERS (default 6), FAKE_SLEEP seconds per iteration (0.05),
+FAKE_FAIL_AT iteration that raises, FAKE_CHILD=1 spawns a child in the group.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def main():
+    args = sys.argv[1:]
+    work = Path(args[args.index("--work-dir") + 1])
+    start = 0
+    if "--resume" in args:
+        start = int(Path(args[args.index("--resume") + 1]).stem.split("_")[1])
+        print(f"resumed from iteration {start}", flush=True)
+    iters = int(os.environ.get("FAKE_ITERS", 6))
+    pause = float(os.environ.get("FAKE_SLEEP", 0.05))
+    fail_at = int(os.environ.get("FAKE_FAIL_AT", 0))
+    if os.environ.get("FAKE_CHILD"):
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(143)))
+    vis = work / time.strftime("%Y%m%d_%H%M%S") / "vis_data"
+    vis.mkdir(parents=True, exist_ok=True)
+    with open(vis / "scalars.json", "a") as scalars:
+        for it in range(start + 1, iters + 1):
+            if it == fail_at:
+                raise RuntimeError(f"CUDA out of memory at iteration {it} (fake)")
+            loss = 3.0 / it
+            print(f"Iter(train) [{it}/{iters}]  lr: 1e-4  loss: {loss:.4f}", flush=True)
+            scalars.write(json.dumps({"lr": 1e-4, "loss": loss, "iter": it}) + "\n")
+            scalars.flush()
+            if it % 2 == 0 or it == iters:
+                (work / f"iter_{it}.pth").write_bytes(b"fake")
+            time.sleep(pause)
+
+
+if __name__ == "__main__":
+    main()

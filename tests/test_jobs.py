@@ -1,0 +1,122 @@
+"""JobManager against a fake trainer: real subprocesses, real SQLite."""
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from backend.jobs import LATEST_CHECKPOINT, JobError, JobManager, JobSpec, Step
+from backend.run_registry import RunRegistry
+
+FAKES = Path(__file__).parent / "fakes"
+
+
+def spec_for(root: Path, run_id: str, **env) -> JobSpec:
+    run_dir = root / "runs" / run_id
+    train = [sys.executable, str(FAKES / "fake_train.py"), "cfg.py", "--work-dir",
+             str(run_dir / "train")]
+    convert = [sys.executable, str(FAKES / "fake_convert.py"), "cfg.py", LATEST_CHECKPOINT,
+               str(run_dir / "hf_finetuned")]
+    return JobSpec(run_id=run_id, dataset_id="ds-x", run_dir=run_dir,
+                   steps=[Step("train", train), Step("convert", convert, "converting")],
+                   max_iters=int(env.get("FAKE_ITERS", 6)),
+                   env={k: str(v) for k, v in env.items()})
+
+
+def wait_for(manager, run_id, states, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        snap = manager.snapshot(run_id)
+        if snap["state"] in states:
+            return snap
+        time.sleep(0.05)
+    raise AssertionError(f"{run_id} stuck in {manager.snapshot(run_id)['state']}")
+
+
+@pytest.fixture
+def manager(tmp_path):
+    m = JobManager(RunRegistry(tmp_path / "studio.db"), max_queue=2, stop_grace_s=2)
+    yield m
+    m.shutdown()
+
+
+def group_alive(pgid: int) -> bool:
+    """Any live (non-zombie) process in the group? Zombies reparented to a
+    PID 1 that does not reap them hold no resources, so they do not count."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def test_run_goes_through_steps_to_done_with_progress(manager, tmp_path):
+    manager.submit(spec_for(tmp_path, "run-a"))
+    snap = wait_for(manager, "run-a", {"done", "failed"})
+    assert snap["state"] == "done", snap["error"]
+    assert snap["iter"] == snap["max_iters"] == 6
+    losses = [loss for _, loss in snap["losses"]]
+    assert len(losses) == 6 and len(set(losses)) == 6  # changes every iteration
+    converted = tmp_path / "runs/run-a/hf_finetuned/converted_from.txt"
+    assert converted.read_text().endswith("iter_6.pth")
+    assert "Iter(train) [6/6]" in snap["log_tail"]
+
+
+def test_failure_ends_failed_with_the_logged_error(manager, tmp_path):
+    manager.submit(spec_for(tmp_path, "run-f", FAKE_FAIL_AT=3))
+    snap = wait_for(manager, "run-f", {"done", "failed"})
+    assert snap["state"] == "failed"
+    assert "CUDA out of memory at iteration 3" in snap["error"]
+
+
+def test_second_run_waits_in_fifo_order_then_starts(manager, tmp_path):
+    manager.submit(spec_for(tmp_path, "run-1", FAKE_SLEEP=0.3))
+    second = manager.submit(spec_for(tmp_path, "run-2"))
+    assert second["state"] == "queued" and second["queue_position"] == 1
+    with pytest.raises(JobError, match="queue is full"):
+        manager.submit(spec_for(tmp_path, "run-3"))
+        manager.submit(spec_for(tmp_path, "run-4"))
+    assert wait_for(manager, "run-1", {"done"})["state"] == "done"
+    assert wait_for(manager, "run-2", {"done"})["state"] == "done"
+
+
+def test_stop_kills_the_whole_group_then_resume_continues(manager, tmp_path):
+    manager.submit(spec_for(tmp_path, "run-s", FAKE_ITERS=200, FAKE_SLEEP=0.1, FAKE_CHILD=1))
+    wait_for(manager, "run-s", {"running"})
+    while manager.snapshot("run-s")["iter"] < 4:
+        time.sleep(0.05)
+    pid = manager.registry.get("run-s")["pid"]
+    started = time.time()
+    snap = manager.stop("run-s")
+    assert time.time() - started < 10
+    assert snap["state"] == "stopped"
+    assert not group_alive(pid)
+    saved = snap["iter"] - snap["iter"] % 2
+    spec = spec_for(tmp_path, "run-s", FAKE_ITERS=12, FAKE_SLEEP=0.01)
+    manager._specs["run-s"].env = spec.env
+    manager.resume("run-s")
+    snap = wait_for(manager, "run-s", {"done", "failed"})
+    assert snap["state"] == "done", snap["error"]
+    log = (tmp_path / "runs/run-s/run.log").read_text()
+    assert f"resumed from iteration {saved}" in log
+
+
+def test_restart_marks_orphaned_running_runs_failed(tmp_path):
+    registry = RunRegistry(tmp_path / "studio.db")
+    first = JobManager(registry)
+    spec = spec_for(tmp_path, "run-r")
+    spec.run_dir.mkdir(parents=True)
+    spec.save()
+    registry.add("run-r", "ds-x", "", {}, 6)
+    registry.update("run-r", state="running", pid=999_999_9, started_at=time.time())
+    first.shutdown()
+    second = JobManager(RunRegistry(tmp_path / "studio.db"))
+    second.reconcile(tmp_path / "runs")
+    snap = second.snapshot("run-r")
+    assert snap["state"] == "failed"
+    assert "server stopped" in snap["error"]
+    second.shutdown()

@@ -1,0 +1,103 @@
+"""Tab 1: image + Q&A pairs -> the repeated dataset."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from backend import dataset
+from backend.images import ImageError
+from backend.services import Services
+
+from .errors import user_error
+from .messages import t
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+EXAMPLE_IMAGE = ASSETS / "example.jpg"
+EXAMPLE_QA = ASSETS / "example_qa.json"
+
+
+@dataclass
+class DataTab:
+    image: gr.Image
+    table: gr.Dataframe
+    import_file: gr.File
+    repeats: gr.Number
+    load_example: gr.Button
+    build: gr.Button
+    summary: gr.Markdown
+    preview: gr.Code
+    dataset_id: gr.Textbox
+
+
+def build_data_tab() -> DataTab:
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(label=t("image"), type="filepath", sources=["upload", "clipboard"],
+                             height=300)
+            load_example = gr.Button(t("load_example"), variant="secondary")
+        with gr.Column(scale=2):
+            table = gr.Dataframe(headers=["question", "answer"], col_count=(2, "fixed"),
+                                 row_count=(3, "dynamic"), datatype=["str", "str"],
+                                 label=t("qa_table"), interactive=True, wrap=True)
+            import_file = gr.File(label=t("import_json"), file_types=[".json"],
+                                  type="filepath")
+            repeats = gr.Number(label=t("repeats"), value=200, precision=0, minimum=1,
+                                maximum=dataset.MAX_REPEATS)
+            build = gr.Button(t("build_dataset"), variant="primary")
+    summary = gr.Markdown()
+    preview = gr.Code(label=t("preview"), language=None, interactive=False)
+    dataset_id = gr.Textbox(label=t("dataset_id"), interactive=False)
+    return DataTab(image, table, import_file, repeats, load_example, build, summary,
+                   preview, dataset_id)
+
+
+def _table_of(conversations: list[dataset.Conversation]) -> pd.DataFrame:
+    rows = [(turn.question, turn.answer) for c in conversations for turn in c.turns]
+    return pd.DataFrame(rows, columns=["question", "answer"])
+
+
+def load_example():
+    conversations = dataset.parse_qa_json(EXAMPLE_QA.read_text(encoding="utf-8"))
+    return str(EXAMPLE_IMAGE), _table_of(conversations)
+
+
+def import_json(path: str | None):
+    if not path:
+        return gr.skip()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        return _table_of(dataset.parse_qa_json(text))
+    except (dataset.DatasetError, UnicodeDecodeError) as error:
+        raise user_error(error)
+
+
+def build_dataset_ui(services: Services, image: str | None, table, repeats):
+    if not image:
+        raise user_error("Upload an image first (or load the example).")
+    rows = table.values.tolist() if isinstance(table, pd.DataFrame) else list(table or [])
+    try:
+        conversations = dataset.conversations_from_rows([tuple(r) for r in rows])
+        stored = services.datasets.create(image, conversations, int(repeats or 0))
+    except (dataset.DatasetError, ImageError, ValueError) as error:
+        raise user_error(error)
+    return describe(stored, conversations), dataset.prompt_preview(conversations[0]), \
+        stored.dataset_id
+
+
+def describe(stored, conversations) -> str:
+    iterations = dataset.iterations_for(stored.samples, 1, 1)
+    return (f"**{stored.conversations}** conversations × **{stored.repeats}** repeats = "
+            f"**{stored.samples}** samples → **{iterations}** iterations at batch size 1, "
+            f"1 epoch. Dataset id: `{stored.dataset_id}`")
+
+
+def wire_data_tab(tab: DataTab, services: Services) -> None:
+    tab.load_example.click(load_example, outputs=[tab.image, tab.table], api_visibility="private")
+    tab.import_file.upload(import_json, inputs=tab.import_file, outputs=tab.table,
+                           api_visibility="private")
+    tab.build.click(lambda image, table, repeats: build_dataset_ui(services, image, table, repeats),
+                    inputs=[tab.image, tab.table, tab.repeats],
+                    outputs=[tab.summary, tab.preview, tab.dataset_id], api_visibility="private")
