@@ -320,6 +320,10 @@ class JobManager:
                     return
                 spec = self._queue.popleft()
                 self._current = (spec, None)
+                # Leaves "queued" while still under the lock: no snapshot sees
+                # a queued run that has no queue position.
+                self.registry.update(spec.run_id, state="running", started_at=time.time(),
+                                     error="", ended_at=None)
             try:
                 outcome = self._run(spec)
             except Exception as error:  # never let the worker die
@@ -339,7 +343,6 @@ class JobManager:
     def _run(self, spec: JobSpec) -> str:
         if self.before_job is not None:
             self.before_job(spec)
-        self.registry.update(spec.run_id, started_at=time.time(), error="")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
         with open(spec.log_file, "ab") as log:
             for step in spec.steps:

@@ -57,7 +57,7 @@ def choose_profile(settings: Settings, internstudio_root: Path = INTERNSTUDIO_RO
         paths = ModelPaths(*(Path(p).resolve() for p in given))
         return Profile("custom", lambda _progress: _existing(paths, "custom"),
                        f"custom models: {paths.llm}")
-    cache = settings.work_dir / "models" / "demo"
+    cache = (settings.models_dir or settings.work_dir / "models") / "demo"
 
     def build(progress):
         from .demo_profile import ensure_demo_models

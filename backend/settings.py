@@ -15,6 +15,7 @@ class Settings:
     port: int = 7860
     share: bool = False
     work_dir: Path = Path("work")
+    models_dir: Path | None = None
     profile: str = "auto"
     llm_path: Path | None = None
     visual_encoder_path: Path | None = None
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="create a public gradio share link (env STUDIO_SHARE=1)")
     add("--work-dir", type=Path, default=Path(_env("STUDIO_WORK_DIR", "work")),
         help="where datasets, runs, models and the run registry live (env STUDIO_WORK_DIR)")
+    add("--models-dir", type=Path, default=_env("STUDIO_MODELS_DIR"),
+        help="where the demo profile caches its built models (env STUDIO_MODELS_DIR; "
+             "default WORK_DIR/models)")
     add("--profile", choices=PROFILES, default=_env("STUDIO_PROFILE", "auto"),
         help="model profile: demo (small models built locally), internstudio (the "
              "lesson's /root/share paths), custom (the three paths below); auto picks "
@@ -65,6 +69,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     args = build_parser().parse_args(argv)
     return Settings(host=args.host, port=args.port, share=args.share,
                     work_dir=args.work_dir.resolve(), profile=args.profile,
+                    models_dir=(args.models_dir or args.work_dir / "models").resolve(),
                     llm_path=args.llm, visual_encoder_path=args.visual_encoder,
                     pretrained_pth=args.pretrained_pth, max_queue=args.max_queue,
                     max_upload_mb=args.max_upload_mb, train_threads=args.train_threads)

@@ -14,11 +14,12 @@ for arg in "$@"; do
   esac
 done
 
+base_python="${PYTHON:-python3}"  # the Dockerfile sets python3.11
 if [ "$venv" = "-" ]; then
-  python=python3
+  python="$base_python"
 else
   if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
+    "$base_python" -m venv "$venv"
   fi
   python="$venv/bin/python"
 fi

@@ -1,0 +1,21 @@
+# XTuner LLaVA Studio on a CUDA runtime. Models are mounted, never baked in:
+#   docker build -t llava-studio .
+#   docker run --gpus all -p 7860:7860 -v /root/share/new_models:/root/share/new_models \
+#       -v $PWD/work:/app/work llava-studio
+FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04
+
+ENV DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 \
+    GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=7860 STUDIO_WORK_DIR=/app/work
+# Python 3.11, as on the reference machines (deadsnakes: 22.04 ships 3.10).
+RUN apt-get update && apt-get install -y --no-install-recommends software-properties-common \
+    && add-apt-repository -y ppa:deadsnakes/ppa && apt-get update \
+    && apt-get install -y --no-install-recommends python3.11 python3.11-venv make \
+    && rm -rf /var/lib/apt/lists/*
+ENV PYTHON=python3.11
+WORKDIR /app
+COPY . .
+# The same install script as `make run` and CI use.
+RUN scripts/install_deps.sh /app/.venv
+VOLUME ["/app/work", "/root/share/new_models"]
+EXPOSE 7860
+CMD ["/app/.venv/bin/python", "app.py"]

@@ -1,0 +1,90 @@
+"""The lesson's before/after through the real app and gradio_client.
+
+Real xtuner training on the demo profile (CPU), real conversion, real chat.
+"""
+import json
+import os
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image, ImageDraw
+
+from backend.scoring import rouge_l
+from tests.app_server import ROOT, running_app, wait_models_ready, wait_run
+
+pytestmark = pytest.mark.slow
+
+QA = [
+    {"question": "What shape is drawn in the middle?",
+     "answer": "There is a big yellow star with five sharp points."},
+    {"question": "Which color is the background?",
+     "answer": "The background is painted deep purple everywhere."},
+    {"question": "How many stars can you count?",
+     "answer": "Exactly one star, nothing else is drawn."},
+]
+
+
+def models_dir() -> Path:
+    # Shared by every test that needs the demo models; built once per machine.
+    return Path(os.environ.get("STUDIO_TEST_MODELS_DIR", ROOT / "work" / "test-models"))
+
+
+def make_star_image(path: Path) -> Path:
+    image = Image.new("RGB", (320, 320), (70, 20, 110))
+    draw = ImageDraw.Draw(image)
+    points = [(160, 40), (190, 130), (285, 130), (208, 185), (238, 280), (160, 222),
+              (82, 280), (112, 185), (35, 130), (130, 130)]
+    draw.polygon(points, fill=(250, 220, 30))
+    image.save(path)
+    return path
+
+
+def test_finetune_answers_like_the_data_base_only_captions(tmp_path):
+    image = make_star_image(tmp_path / "star.png")
+    with running_app(tmp_path / "work", "--profile", "demo", "--models-dir",
+                     str(models_dir())) as (url, _process):
+        client = Client(url, verbose=False)
+        wait_models_ready(client)
+        built = client.predict(handle_file(str(image)), json.dumps(QA), 200,
+                               api_name="/build_dataset")
+        assert built["samples"] == 600
+        started = client.predict(built["dataset_id"], "{}", api_name="/start_training")
+        assert started["state"] in ("queued", "running")
+        status = wait_run(client, started["run_id"])
+        assert status["state"] == "done", status["error"] + status["log_tail"]
+        for pair in QA:
+            answers = client.predict(started["run_id"], handle_file(str(image)),
+                                     pair["question"], api_name="/compare")
+            tuned = rouge_l(answers["finetuned"], pair["answer"])
+            base = rouge_l(answers["base"], pair["answer"])
+            print(pair["question"], answers, tuned, base)
+            assert tuned >= 0.8, answers
+            assert base <= 0.3, answers
+            assert "<|im_end|>" not in answers["finetuned"] + answers["base"]
+        runs = client.predict(api_name="/list_runs")
+        assert [r["run_id"] for r in runs] == [started["run_id"]]
+
+
+def test_a_failing_config_ends_failed_with_the_error(tmp_path):
+    """A custom profile whose pretrain checkpoint is garbage: xtuner really
+    fails, and the run says so instead of hanging or claiming done."""
+    from backend.demo_profile import ensure_demo_models
+
+    paths = ensure_demo_models(models_dir() / "demo")
+    broken = tmp_path / "iter_2181.pth"
+    broken.write_bytes(os.urandom(2048))
+    image = make_star_image(tmp_path / "star.png")
+    with running_app(tmp_path / "work", "--profile", "custom", "--llm", str(paths.llm),
+                     "--visual-encoder", str(paths.visual_encoder),
+                     "--pretrained-pth", str(broken)) as (url, _process):
+        client = Client(url, verbose=False)
+        wait_models_ready(client)
+        built = client.predict(handle_file(str(image)), json.dumps(QA[:1]), 2,
+                               api_name="/build_dataset")
+        started = client.predict(built["dataset_id"], "{}", api_name="/start_training")
+        status = wait_run(client, started["run_id"], timeout=300)
+        assert status["state"] == "failed"
+        assert status["error"], status
+        assert "train exited with code" in status["error"]
+        assert "Error" in status["error"]
