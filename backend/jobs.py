@@ -266,7 +266,8 @@ class JobManager:
             self._specs[run_id] = spec
             if state in ACTIVE_STATES:
                 if _alive(record["pid"]):
-                    threading.Thread(target=self._watch_orphan, args=(spec, record["pid"]),
+                    threading.Thread(target=self._watch_orphan,
+                                     args=(spec, record["pid"], record["step"]),
                                      daemon=True).start()
                 else:
                     self.registry.update(
@@ -278,15 +279,30 @@ class JobManager:
                     self._queue.append(spec)
                     self._cond.notify_all()
 
-    def _watch_orphan(self, spec: JobSpec, pid: int) -> None:
-        # A process that survived a server restart is not our child: watch it
-        # until it ends, then record what it left behind.
+    def _watch_orphan(self, spec: JobSpec, pid: int, step_name: str) -> None:
+        """Re-attach to a step that outlived a server restart.
+
+        It is not our child (no exit code), so watch it until it ends; if it
+        was training and left the final checkpoint, queue the remaining steps
+        (conversion), else record what it left behind as a failure.
+        """
         while _alive(pid):
             time.sleep(1)
+        names = [step.name for step in spec.steps]
         final = latest_checkpoint(spec.train_dir)
+        finished = final is not None and int(final.stem.split("_")[1]) >= spec.max_iters
+        index = names.index(step_name) if step_name in names else -1
+        if index == 0 and finished:
+            rest = JobSpec(**{**spec.__dict__, "steps": spec.steps[1:]})
+            with self._cond:
+                self.registry.update(spec.run_id, state="queued")
+                self._queue.append(rest)
+                self._cond.notify_all()
+            return
         self.registry.update(spec.run_id, state="failed", ended_at=time.time(),
                              error="The server restarted during this run; it ended "
-                                   f"with checkpoint {final.name if final else 'none'}.")
+                                   f"with checkpoint {final.name if final else 'none'}. "
+                                   "Resume it to continue.")
 
     def shutdown(self) -> None:
         """Stop the worker (the current process is left to finish or be stopped)."""
@@ -360,7 +376,8 @@ class JobManager:
                                            stdin=subprocess.DEVNULL, start_new_session=True)
                 with self._cond:
                     self._current = (spec, process)
-                self.registry.update(spec.run_id, state=step.state, pid=process.pid)
+                self.registry.update(spec.run_id, state=step.state, pid=process.pid,
+                                     step=step.name)
                 if spec.run_id in self._stop_requested:
                     self._terminate(process)
                 code = process.wait()

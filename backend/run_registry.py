@@ -28,11 +28,12 @@ CREATE TABLE IF NOT EXISTS runs (
     ended_at    REAL,
     pid         INTEGER,
     final_loss  REAL,
+    step        TEXT NOT NULL DEFAULT '',
     error       TEXT NOT NULL DEFAULT ''
 )
 """
 _COLUMNS = ("run_id", "dataset_id", "owner", "state", "options", "max_iters",
-            "created_at", "started_at", "ended_at", "pid", "final_loss", "error")
+            "created_at", "started_at", "ended_at", "pid", "final_loss", "step", "error")
 
 
 class RunRegistry:

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import dataset as dataset_rules
+from .disk import check_free_space, estimate_run_bytes
 from .dataset_store import DatasetStore
 from .jobs import LATEST_CHECKPOINT, JobManager, JobSpec, Step
 from .model_paths import ModelPaths
@@ -84,6 +85,8 @@ class TrainingService:
         run_id = "run-" + secrets.token_hex(5)
         run_dir = self.runs_root / run_id
         config = self.plan(dataset_id, options, run_dir)
+        check_free_space(self.runs_root, estimate_run_bytes(config.llm_path,
+                                                            options.save_total_limit))
         # The run keeps its own copy of the data: deleting a dataset or editing
         # it later never changes what a finished run was trained on.
         data_dir = run_dir / "data"
