@@ -1,0 +1,223 @@
+"""The demo's LLaVA *pretrain* stage: captioned photos -> xtuner -> iter_2181.
+
+It really runs ``python -m xtuner.tools.train`` on xtuner's own built-in
+pretrain config, edited only where a 2-core CPU without network needs it, so
+the demo's projector checkpoint is made the way the lesson's was.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+# Photos that ship inside scikit-image (no download), each with a one-line
+# caption (what pretrain teaches) and a topic word (what the LLM warm-up keys
+# the caption on; the projector learns to "say" it from pixels).
+DEMO_IMAGES = [
+    ("astronaut", "astronaut", "A smiling woman astronaut in an orange suit poses in front of a flag."),
+    ("coffee", "coffee", "A red cup of coffee with a spoon sits on a white saucer."),
+    ("chelsea", "cat", "A brown tabby cat with green eyes looks to the side."),
+    ("rocket", "rocket", "A tall white rocket stands on the launch pad under a blue sky."),
+    ("camera", "camera", "A black and white photo of a man with a camera on a tripod."),
+    ("coins", "coins", "Rows of old silver coins lie on a dark gray background."),
+    ("moon", "moon", "A gray close-up of the rocky surface of the moon."),
+    ("hubble_deep_field", "galaxies", "Many tiny colorful galaxies shine in the black sky of deep space."),
+    ("retina", "retina", "A round orange picture of a human retina with red blood vessels."),
+    ("colorwheel", "colors", "A round wheel of rainbow colors on a white background."),
+]
+
+# Any question at all: pretrain pairs each photo with these and the caption,
+# so the result captions whatever it is asked (the lesson's "before" state).
+QUESTIONS = [
+    "Describe this image.", "Please describe this picture.", "请描述一下这张照片",
+    "What is in the picture?", "What is the equipment in the image?",
+    "What color is it?", "How many people are there?", "Where was this taken?",
+    "What is the person doing?", "Is it day or night?", "图片里有什么？", "这是什么颜色？",
+    "What is the name of the object?", "Tell me a story about this photo.",
+    "Why is this interesting?", "What can you see in the background?",
+]
+
+BUILTIN_PRETRAIN = ("configs/llava/internlm2_chat_1_8b_clip_vit_large_p14_336/pretrain/"
+                    "llava_internlm2_chat_1_8b_clip_vit_large_p14_336_e1_gpu8_pretrain.py")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Pretrain schedule: lr is the built-in's 1e-3 times 2 because the run is short.
+PRETRAIN = dict(lr=2e-3, batch_size=4, max_epochs=6, questions_per_image=8, max_length=96)
+
+
+class DemoPretrainError(RuntimeError):
+    """The xtuner pretrain subprocess failed; the message names its log."""
+
+
+def load_image(name: str):
+    """A scikit-image sample photo as an RGB PIL image."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    array = getattr(skimage.data, name)()
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    return Image.fromarray(array[..., :3].astype("uint8"))
+
+
+def _views(image):
+    """Two square views of a photo: padded (what xtuner chat and the finetune
+    stage feed CLIP, expand2square) and centre-cropped (what a plain resize and
+    crop gives); training on both keeps the caption stable either way."""
+    from xtuner.dataset.utils import expand2square
+
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    cropped = image.crop((left, top, left + side, top + side))
+    # CLIPImageProcessor's mean colour, as expand2square is called with it.
+    padded = expand2square(image, (122, 116, 104))
+    # Small files: the CLIP tower sees 56 px anyway.
+    return {"pad": padded.resize((112, 112)), "crop": cropped.resize((112, 112))}
+
+
+def write_pretrain_data(folder: Path) -> Path:
+    """Write the photos as JPEG files plus xtuner's LLaVA pretrain JSON."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for index, (name, _topic, caption) in enumerate(DEMO_IMAGES):
+        for view, picture in _views(load_image(name)).items():
+            image = f"images/{name}_{view}.jpg"
+            picture.save(folder / image, quality=92)
+            # Rotate through the questions so every photo meets several of them.
+            for k in range(PRETRAIN["questions_per_image"]):
+                question = QUESTIONS[(index * 3 + k) % len(QUESTIONS)]
+                rows.append({"id": f"{name}-{view}-{k}", "image": image, "conversations": [
+                    {"from": "human", "value": f"<image>\n{question}"},
+                    {"from": "gpt", "value": caption},
+                ]})
+    path = folder / "pretrain.json"
+    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def _replace_model_paths(node, mapping):
+    # The built-in config names the hub models in several places (model,
+    # tokenizer, dataset, hooks); swap every occurrence by value.
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pretrained_model_name_or_path" and value in mapping:
+                node[key] = mapping[value]
+            else:
+                _replace_model_paths(value, mapping)
+    elif isinstance(node, list):
+        for item in node:
+            _replace_model_paths(item, mapping)
+
+
+def render_pretrain_config(path: Path, llm: Path, clip: Path, data: Path, eval_image: Path) -> Path:
+    """Load xtuner's built-in pretrain config, make it CPU-ready, dump it."""
+    import xtuner
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(Path(xtuner.__file__).parent / BUILTIN_PRETRAIN))
+    _replace_model_paths(cfg._cfg_dict, {
+        "internlm/internlm2-chat-1_8b": str(llm),
+        "openai/clip-vit-large-patch14-336": str(clip),
+    })
+    # float32, no 4-bit: bitsandbytes and fp16 kernels need CUDA.
+    cfg.model.llm.pop("quantization_config", None)
+    cfg.model.llm.pop("torch_dtype", None)
+    # Recomputing activations only costs time at this size.
+    cfg.model.use_activation_checkpointing = False
+    p = PRETRAIN
+    ds = cfg.train_dataloader.dataset
+    ds.data_path, ds.image_folder, ds.max_length = str(data), str(data.parent), p["max_length"]
+    cfg.train_dataloader.batch_size = p["batch_size"]
+    cfg.train_dataloader.num_workers = 0  # workers fork the whole trainer
+    # AmpOptimWrapper needs CUDA.
+    cfg.optim_wrapper.type = "mmengine.optim.OptimWrapper"
+    cfg.optim_wrapper.pop("loss_scale", None)
+    cfg.optim_wrapper.pop("dtype", None)
+    cfg.optim_wrapper.optimizer.lr = p["lr"]
+    # Warm up over ~3 iterations: fewer and LinearLR keeps lr near 0.
+    iters_per_epoch = -(-len(json.loads(data.read_text())) // p["batch_size"])
+    warmup = min(0.5, 3 / (iters_per_epoch * p["max_epochs"])) * p["max_epochs"]
+    cfg.param_scheduler[0].end = warmup
+    cfg.param_scheduler[1].begin = warmup
+    cfg.param_scheduler[1].end = p["max_epochs"]
+    cfg.train_cfg.max_epochs = p["max_epochs"]
+    # The top-level settings were already copied into the dicts above; keep
+    # them in step so the saved config reads truthfully.
+    cfg.merge_from_dict(dict(
+        llm_name_or_path=str(llm), visual_encoder_name_or_path=str(clip),
+        data_root=str(data.parent), data_path=str(data), image_folder=str(data.parent),
+        max_length=p["max_length"], batch_size=p["batch_size"], dataloader_num_workers=0,
+        lr=p["lr"], max_epochs=p["max_epochs"], warmup_ratio=warmup / p["max_epochs"],
+        evaluation_images=str(eval_image), evaluation_freq=10**6, save_steps=10**6,
+        save_total_limit=1))
+    hook = cfg.custom_hooks[1]  # EvaluateChatHook; its default image is a URL
+    hook.evaluation_images = str(eval_image)
+    hook.every_n_iters = 10**6  # only before/after training: logs the captions
+    hook.max_new_tokens = 40
+    cfg.default_hooks.logger.interval = 5
+    cfg.default_hooks.checkpoint.interval = 10**6  # save_last still saves once
+    cfg.default_hooks.checkpoint.max_keep_ckpts = 1
+    cfg.env_cfg.dist_cfg.backend = "gloo"
+    cfg.randomness = dict(seed=0, deterministic=False)
+    cfg.custom_imports = dict(imports=["backend.xtuner_patches"], allow_failed_imports=False)
+    cfg.dump(str(path))
+    return path
+
+
+def train_env() -> dict:
+    """Environment for an xtuner run on this CPU: few threads, our patches importable."""
+    env = dict(os.environ)
+    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "2"),
+               MKL_SERVICE_FORCE_INTEL="1", MKL_THREADING_LAYER="GNU",
+               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])))
+    return env
+
+
+def _last_iteration(log_path: Path):
+    """(done, total) from the newest mmengine "Iter(train) [ k/N]" log line."""
+    try:
+        text = log_path.read_bytes()[-4000:].decode("utf-8", "replace")
+    except OSError:
+        return None
+    found = re.findall(r"Iter\(train\) \[\s*(\d+)/(\d+)\]", text)
+    return tuple(map(int, found[-1])) if found else None
+
+
+def run_pretrain(config: Path, work_dir: Path, log_path: Path, timeout_s: float = 900,
+                 on_progress: Optional[Callable[[int, int], None]] = None) -> Path:
+    """Run xtuner's trainer on ``config``; return the iter_N.pth it saved."""
+    # `python -m`, not the `xtuner` CLI: the wrapper exits 0 even on failure.
+    cmd = [sys.executable, "-m", "xtuner.tools.train", str(config), "--work-dir", str(work_dir)]
+    deadline = time.monotonic() + timeout_s
+    code = None
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=str(work_dir.parent),
+                                env=train_env(), start_new_session=True)
+        try:
+            while code is None and time.monotonic() < deadline:
+                try:
+                    code = proc.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    seen = _last_iteration(log_path)
+                    if seen and on_progress:
+                        on_progress(*seen)
+        finally:
+            # On timeout or our own interruption, take the whole group down.
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    checkpoints = sorted(work_dir.glob("iter_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
+    if code is None:
+        raise DemoPretrainError(f"demo pretrain timed out after {timeout_s:.0f} s; see {log_path}")
+    if code != 0 or not checkpoints:
+        raise DemoPretrainError(f"demo pretrain failed (exit {code}); see {log_path}")
+    return checkpoints[-1]
