@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from backend.launch_checks import exposure_warning
 from backend.services import build_services
 from backend.settings import parse_settings
 
@@ -17,11 +18,16 @@ def main(argv: list[str] | None = None) -> None:
     from ui.messages import I18N
     from ui.security import middleware
 
+    warning = exposure_warning(settings, services.accounts.enabled)
+    if warning:
+        logging.warning(warning)
     app = build_app(services)
     app.queue(default_concurrency_limit=4)
     logging.info("profile %s; work dir %s", services.profile.name, settings.work_dir)
     try:
+        auth = services.accounts.check if services.accounts.enabled else None
         app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
+                   auth=auth, auth_message="XTuner LLaVA Studio",
                    i18n=I18N, max_file_size=f"{settings.max_upload_mb}mb",
                    allowed_paths=[], app_kwargs={"middleware": middleware()},
                    show_error=False)

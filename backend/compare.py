@@ -1,24 +1,41 @@
-"""Side by side: the pretrain-only model and a run's finetuned model."""
+"""Side by side: the pretrain-only model and a run's finetuned model.
+
+Everything the Compare tab shows comes from here: streamed multi-turn answers,
+their scores against the run's own references, the probe table, the
+evaluation timeline, a checkpoint as the "after" model, and the export.
+All generation goes through ``ChatModels.stream_many`` (one loop).
+"""
 from __future__ import annotations
 
+import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import images
+from . import dataset, images, probes, timeline
 from .chat import BASE, ChatError, ChatModels, Dialogue
+from .export import build_archive, chat_command
 from .jobs import JobManager
+from .scoring import diff_html, score_answer
 
 MAX_QUESTION_CHARS = 1000
+MAX_TURNS = 8          # earlier turns beyond this are dropped from the prompt
+FINAL = "final"        # the "after" model converted at the end of the run
 
 
 class CompareService:
-    def __init__(self, chat: Callable[[], ChatModels], jobs: JobManager, scratch: Path):
+    def __init__(self, chat: Callable[[], ChatModels], jobs: JobManager, scratch: Path,
+                 python: str = sys.executable, threads: int = 1):
         self._chat = chat  # deferred: the demo profile may still be building
         self.jobs = jobs
         self.scratch = scratch
+        self.python = python
+        self.threads = threads
+        self._convert_lock = threading.Lock()
         scratch.mkdir(parents=True, exist_ok=True)
 
+    # ---- which models --------------------------------------------------------
     def _checked_image(self, image_path: str | Path) -> str:
         # Validated and re-encoded, so the model only ever opens our own file.
         image = images.open_checked(image_path)
@@ -27,39 +44,164 @@ class CompareService:
         images.save_normalized(image, Path(handle.name))
         return handle.name
 
-    def _finetuned_name(self, run_id: str) -> str:
+    def _done_run_dir(self, run_id: str) -> Path:
         snapshot = self.jobs.snapshot(run_id)
         if snapshot["state"] != "done":
             raise ChatError(f"Run {run_id} is {snapshot['state']}; compare needs a finished run.")
-        chat = self._chat()
-        chat.attach(run_id, self.jobs.run_dir(run_id) / "hf_finetuned")
-        return run_id
+        return self.jobs.run_dir(run_id)
 
+    def after_choices(self, run_id: str) -> list[str]:
+        """"final" plus every checkpoint still on disk ("iter_50", ...)."""
+        run_dir = self.jobs.run_dir(run_id)
+        return [FINAL] + [f"iter_{i}" for i in timeline.checkpoints(run_dir / "train")]
+
+    def _after_dir(self, run_id: str, after: str | None) -> tuple[str, Path]:
+        """(model name in ChatModels, converted folder) for the chosen "after"."""
+        run_dir = self._done_run_dir(run_id)
+        if not after or after == FINAL:
+            return run_id, run_dir / "hf_finetuned"
+        if not after.startswith("iter_") or not after[5:].isdigit():
+            raise ChatError(f"Unknown checkpoint {after!r}; pick one of "
+                            f"{', '.join(self.after_choices(run_id))}.")
+        iteration = int(after[5:])
+        saved = timeline.checkpoints(run_dir / "train")
+        if saved and iteration == saved[-1] and (run_dir / "hf_finetuned").is_dir():
+            return run_id, run_dir / "hf_finetuned"  # what "final" was converted from
+        from .training import subprocess_env
+
+        with self._convert_lock:
+            folder = timeline.convert_checkpoint(run_dir, iteration, self.python,
+                                                 subprocess_env(self.threads))
+        return f"{run_id}@{after}", folder
+
+    def _finetuned_name(self, run_id: str, after: str | None = None) -> str:
+        name, folder = self._after_dir(run_id, after)
+        self._chat().attach(name, folder)
+        return name
+
+    # ---- answers ---------------------------------------------------------------
     def stream(self, run_id: str, image_path: str | Path, question: str,
-               history: dict | None = None) -> Iterator[dict]:
+               history: dict | None = None, after: str | None = None) -> Iterator[dict]:
         """Yield {"base": ..., "finetuned": ..., "done": bool} as tokens arrive.
 
-        ``history`` holds each model's own earlier turns for follow-ups.
+        ``history`` holds each model's own earlier turns for follow-ups:
+        {"base": [[q, a], ...], "finetuned": [[q, a], ...]}.
         """
-        question = (question or "").strip()
-        if not question:
-            raise ChatError("Type a question first.")
-        if len(question) > MAX_QUESTION_CHARS:
-            raise ChatError(f"Questions are limited to {MAX_QUESTION_CHARS} characters.")
+        question = _checked_question(question)
         image = self._checked_image(image_path)
         try:
-            finetuned = self._finetuned_name(run_id)
+            finetuned = self._finetuned_name(run_id, after)
             history = history or {}
-            dialogues = [Dialogue(BASE, image, list(history.get("base", []))),
-                         Dialogue(finetuned, image, list(history.get("finetuned", [])))]
+            dialogues = [Dialogue(BASE, image, _turns(history.get("base"))),
+                         Dialogue(finetuned, image, _turns(history.get("finetuned")))]
             requests = [(dialogue, question) for dialogue in dialogues]
             for (base, tuned), done in self._chat().stream_many(requests):
                 yield {"base": base, "finetuned": tuned, "done": done}
         finally:
             Path(image).unlink(missing_ok=True)
 
-    def compare(self, run_id: str, image_path: str | Path, question: str) -> dict:
+    def compare(self, run_id: str, image_path: str | Path, question: str,
+                history: dict | None = None, after: str | None = None) -> dict:
         result = {"base": "", "finetuned": ""}
-        for result in self.stream(run_id, image_path, question):
+        for result in self.stream(run_id, image_path, question, history, after):
             pass
         return {"base": result["base"], "finetuned": result["finetuned"]}
+
+    def judge(self, run_id: str, question: str, base: str, finetuned: str) -> dict:
+        """Both answers against the references trained for ``question``."""
+        book = probes.ReferenceBook.from_run(self.jobs.run_dir(run_id))
+        refs, everything = book.references(question), book.all_answers()
+        out = {"references": refs}
+        for name, answer in (("base", base), ("finetuned", finetuned)):
+            score = score_answer(answer, refs, everything)
+            out[name] = {"rouge_l": score.rouge_l, "verbatim": score.verbatim,
+                         "best_reference": score.best_reference,
+                         "echo_rouge_l": score.echo_rouge_l,
+                         "diff_html": diff_html(answer, score.best_reference)
+                         if score.best_reference else ""}
+        return out
+
+    # ---- the probe table -----------------------------------------------------
+    def probe_table(self, run_id: str, probe_questions=None, other_image: str | Path | None = None,
+                    after: str | None = None) -> Iterator[list[dict]]:
+        """Yield the table's rows so far, one more each time a case is answered."""
+        questions = probes.parse_probes(probe_questions)
+        run_dir = self._done_run_dir(run_id)
+        book = probes.ReferenceBook.from_run(run_dir)
+        training_image = next((run_dir / "data").glob("image.*"), None)
+        if training_image is None:
+            raise ChatError(f"Run {run_id} has no training image in data/.")
+        other = self._checked_image(other_image or probes.PROBE_IMAGE)
+        try:
+            finetuned = self._finetuned_name(run_id, after)
+            rows: list[dict] = []
+            for case in probes.plan(book, questions, training_image, Path(other)):
+                requests = [(Dialogue(BASE, str(case.image)), case.question),
+                            (Dialogue(finetuned, str(case.image)), case.question)]
+                answers = ["", ""]
+                for answers, _done in self._chat().stream_many(requests):
+                    pass
+                rows.append(probes.row(case, answers[0], answers[1], book.all_answers()))
+                yield list(rows)
+        finally:
+            Path(other).unlink(missing_ok=True)
+
+    def probe_csv(self, rows: list[dict], run_id: str) -> Path:
+        target = Path(tempfile.mkdtemp(dir=self.scratch)) / f"{run_id}-scores.csv"
+        return probes.write_csv(rows, target)
+
+    # ---- timeline and export ---------------------------------------------------
+    def timeline(self, run_id: str) -> list[dict]:
+        """Every evaluation of the run (works while it still trains)."""
+        train_dir = self.jobs.run_dir(run_id) / "train"
+        return [entry.as_dict() for entry in timeline.read_timeline(train_dir)]
+
+    def export(self, run_id: str, after: str | None = None) -> Path:
+        """A zip of the converted "after" model with the ``xtuner chat`` command."""
+        _name, folder = self._after_dir(run_id, after)
+        run_dir = self.jobs.run_dir(run_id)
+        image = next((run_dir / "data").glob("image.*"), None)
+        label = "" if folder.name == "hf_finetuned" else "-" + folder.name[len("hf_"):]
+        target = run_dir / "exports" / f"{run_id}{label}-llava.zip"
+        return build_archive(run_id, folder, image, self._chat().paths, target)
+
+    def export_command(self) -> str:
+        """The ``xtuner chat`` line the archive's README gives (run inside it)."""
+        import shlex
+
+        return shlex.join(chat_command(self._chat().paths))
+
+
+def _checked_question(question: str) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise ChatError("Type a question first.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ChatError(f"Questions are limited to {MAX_QUESTION_CHARS} characters.")
+    _no_markers(question)
+    return question
+
+
+def _no_markers(text: str) -> None:
+    # A chat-template token typed by a user would end the user's turn early
+    # and let the text pose as the assistant.
+    for marker in (dataset.IMAGE_TOKEN, *dataset.RESERVED_MARKERS):
+        if marker in text:
+            raise ChatError(f"Remove '{marker}' from the text: it is a token of the "
+                            "chat template.")
+
+
+def _turns(history) -> list[tuple[str, str]]:
+    """Earlier (question, answer) pairs from JSON-ish input, newest MAX_TURNS."""
+    if history is None:
+        return []
+    if not isinstance(history, list):
+        raise ChatError("history must be a list of [question, answer] pairs.")
+    turns = []
+    for pair in history:
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2
+                and all(isinstance(x, str) for x in pair)):
+            raise ChatError("history must be a list of [question, answer] pairs.")
+        _no_markers(pair[0] + pair[1])
+        turns.append((pair[0], pair[1]))
+    return turns[-MAX_TURNS:]

@@ -88,9 +88,21 @@ def _checked_count(conversations: list[Conversation]) -> list[Conversation]:
     return conversations
 
 
+def _check_image_name(value: object, where: str) -> None:
+    """The import may name its image (the lesson's does), but only as a bare
+    file name: the uploaded image is used, and no path is ever followed."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value or "/" in value or "\\" in value \
+            or value.startswith(".") or ":" in value or "\0" in value:
+        raise DatasetError(f"{where}: the image must be a plain file name like "
+                           f"'photo.jpg', not {str(value)[:80]!r}; the uploaded image is used.")
+
+
 def _lesson_item_to_conversation(item: dict, number: int) -> Conversation:
     messages = item.get("conversations", item.get("conversation"))
     where = f"Item {number}"
+    _check_image_name(item.get("image"), where)
     if not isinstance(messages, list) or not messages:
         raise DatasetError(f"{where}: needs a non-empty 'conversations' list.")
     turns = []

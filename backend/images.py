@@ -1,6 +1,7 @@
 """Opening uploaded images safely: allow-listed formats, a pixel cap, re-encoded."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -18,7 +19,11 @@ class ImageError(ValueError):
 def open_checked(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open, check format and size from the header, then decode fully, as RGB."""
     try:
-        with Image.open(path, formats=ALLOWED_FORMATS) as image:
+        with warnings.catch_warnings():
+            # Our own pixel cap below is far lower; Pillow's warning is noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path, formats=ALLOWED_FORMATS)
+        with image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageError(
@@ -28,7 +33,10 @@ def open_checked(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
             return image.convert("RGB")
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        raise ImageError("The image is far too large (a decompression bomb?); at most "
+                         f"{max_pixels // 1_000_000} megapixels are accepted.") from error
+    except UnidentifiedImageError as error:
         raise ImageError("This file is not an image in an accepted format "
                          f"({', '.join(ALLOWED_FORMATS)}).") from error
     except (OSError, SyntaxError, ValueError) as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from .access import Accounts, parse_pair, read_credentials_file
 from .chat import ChatModels
 from .compare import CompareService
 from .dataset_store import DatasetStore
@@ -15,11 +16,10 @@ from .settings import Settings
 from .training import TrainingService
 from .xtuner_config import TrainOptions
 
-# Tuned so the lesson's phenomenon happens on the demo's tiny models within
-# a couple of minutes of CPU (see docs/demo-profile.md).
-DEMO_OPTIONS = TrainOptions(lr=1e-3, llm_lora_r=64, llm_lora_alpha=128, visual_lora_r=16,
-                            visual_lora_alpha=32, max_length=256, warmup_ratio=0.03,
-                            save_steps=50, evaluation_freq=50)
+# The lesson's own hyperparameters reproduce its before/after on the demo's
+# tiny models (measured: ROUGE-L 1.0 finetuned, <= 0.11 base, 3 pairs x 200);
+# only the length is cut to what the tiny models use.
+DEMO_OPTIONS = TrainOptions(max_length=256)
 LESSON_OPTIONS = TrainOptions()
 
 
@@ -33,6 +33,7 @@ class Services:
     training: TrainingService
     compare: CompareService
     device: str
+    accounts: Accounts
 
     def close(self) -> None:
         self.jobs.shutdown()
@@ -71,4 +72,12 @@ def build_services(settings: Settings) -> Services:
                                device=device, threads=settings.train_threads,
                                python=sys.executable)
     compare = CompareService(chat, jobs, work / "scratch")
-    return Services(settings, profile, models, datasets, jobs, training, compare, device)
+    return Services(settings, profile, models, datasets, jobs, training, compare, device,
+                    load_accounts(settings))
+
+
+def load_accounts(settings: Settings) -> Accounts:
+    accounts = [parse_pair(pair) for pair in settings.auth]
+    if settings.auth_file:
+        accounts += read_credentials_file(settings.auth_file)
+    return Accounts(accounts)

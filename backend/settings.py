@@ -23,6 +23,8 @@ class Settings:
     max_queue: int = 8
     max_upload_mb: int = 20
     train_threads: int = 1
+    auth: tuple[str, ...] = ()
+    auth_file: Path | None = None
 
 
 def _env(name: str, default=None):
@@ -62,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest upload accepted, in MB (env STUDIO_MAX_UPLOAD_MB)")
     add("--train-threads", type=int, default=int(_env("STUDIO_TRAIN_THREADS", 1)),
         help="OMP threads for CPU training subprocesses (env STUDIO_TRAIN_THREADS)")
+    add("--auth", action="append", default=[a for a in (_env("STUDIO_AUTH", "")).split(",") if a],
+        help="user:password that may log in; repeat for more (env STUDIO_AUTH, comma-separated). "
+             "Turns on login for every page and API call")
+    add("--auth-file", type=Path, default=_env("STUDIO_AUTH_FILE"),
+        help="CSV class list: username,password[,role] with role student or teacher "
+             "(env STUDIO_AUTH_FILE)")
     return parser
 
 
@@ -72,4 +80,5 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
                     models_dir=(args.models_dir or args.work_dir / "models").resolve(),
                     llm_path=args.llm, visual_encoder_path=args.visual_encoder,
                     pretrained_pth=args.pretrained_pth, max_queue=args.max_queue,
-                    max_upload_mb=args.max_upload_mb, train_threads=args.train_threads)
+                    max_upload_mb=args.max_upload_mb, train_threads=args.train_threads,
+                    auth=tuple(args.auth), auth_file=args.auth_file)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import dataset as dataset_rules
 from .disk import check_free_space, estimate_run_bytes
+from .length_check import check_lengths
 from .dataset_store import DatasetStore
 from .jobs import LATEST_CHECKPOINT, JobManager, JobSpec, Step
 from .model_paths import ModelPaths
@@ -85,6 +86,8 @@ class TrainingService:
         run_id = "run-" + secrets.token_hex(5)
         run_dir = self.runs_root / run_id
         config = self.plan(dataset_id, options, run_dir)
+        check_lengths(stored.load_conversations(), config.llm_path,
+                      config.visual_encoder_path, options.max_length)
         check_free_space(self.runs_root, estimate_run_bytes(config.llm_path,
                                                             options.save_total_limit))
         # The run keeps its own copy of the data: deleting a dataset or editing

@@ -27,7 +27,7 @@ def test_repeat_repeats_the_whole_set_in_order():
 
 
 def test_lesson_format_with_legacy_key_and_multi_turn():
-    data = [{"id": "0", "image": "/etc/passwd", "conversation": [
+    data = [{"id": "0", "image": "oph.jpg", "conversation": [
         {"from": "human", "value": "<image>\nQ1"}, {"from": "gpt", "value": "A1"},
         {"from": "human", "value": "Q2"}, {"from": "gpt", "value": "A2"}]}]
     convs = dataset.parse_qa_json(json.dumps(data))
@@ -86,3 +86,11 @@ def test_preview_is_the_chat_template():
     convs = dataset.conversations_from_rows([("What?", "That.")])
     assert dataset.prompt_preview(convs[0]) == (
         "<|im_start|>user\n<image>\nWhat?<|im_end|>\n<|im_start|>assistant\nThat.<|im_end|>\n")
+
+
+@pytest.mark.parametrize("image", ["/etc/passwd", "../../x.jpg", "a/b.jpg", "C:x.jpg", ".hidden"])
+def test_imported_image_paths_are_refused(image):
+    data = [{"image": image, "conversations": [{"from": "human", "value": "<image>\nQ"},
+                                                {"from": "gpt", "value": "A"}]}]
+    with pytest.raises(DatasetError, match="plain file name"):
+        dataset.parse_qa_json(json.dumps(data))

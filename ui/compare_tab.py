@@ -1,4 +1,7 @@
-"""Tab 3: the same image and question to the Pretrain and Finetune models."""
+"""Tab 3: the same image and question to the Pretrain and Finetune models,
+scored against the run's own reference answers, plus probes, the checkpoint
+timeline and the export. Logic lives in backend/compare.py; this file only
+turns component values into calls and results into components."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,64 +9,224 @@ from dataclasses import dataclass
 import gradio as gr
 
 from backend.chat import ChatError
+from backend.compare import FINAL
+from backend.export import ExportError
 from backend.images import ImageError
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
+from backend.probes import PROBE_IMAGE, ProbeError
 from backend.services import Services
+from backend.timeline import TimelineError
 
+from . import messages
+from .compare_view import (PROBE_DATATYPES, empty_history, judge_markdown, probe_frame,
+                           reference_markdown, timeline_frame, with_turn)
 from .errors import user_error
-from .messages import t
+from .messages_compare import EN_COMPARE
 
-COMPARE_ERRORS = (ChatError, ImageError, JobError, ModelsNotReady)
+COMPARE_ERRORS = (ChatError, ImageError, JobError, ModelsNotReady, ProbeError,
+                  TimelineError, ExportError, KeyError)
+MODELS = {"concurrency_id": "models", "concurrency_limit": 1, "api_visibility": "private"}
+
+
+def t(key: str):
+    """A label from the page's gr.I18n table (ui/messages.py merges the Compare
+    strings); plain English where a table lacks the key."""
+    try:
+        return messages.t(key)
+    except KeyError:
+        return EN_COMPARE[key]
 
 
 @dataclass
 class CompareTab:
     run: gr.Dropdown
+    after: gr.Dropdown
     refresh: gr.Button
     image: gr.Image
     question: gr.Textbox
     ask: gr.Button
-    base: gr.Textbox
-    finetuned: gr.Textbox
+    new_chat: gr.Button
+    base: gr.Chatbot
+    finetuned: gr.Chatbot
+    base_score: gr.Markdown
+    finetuned_score: gr.Markdown
+    reference: gr.Markdown
+    diff: gr.HTML
+    history: gr.State
+    probe_questions: gr.Textbox
+    probe_image: gr.Image
+    probe: gr.Button
+    probe_table: gr.Dataframe
+    probe_csv: gr.File
+    timeline_button: gr.Button
+    timeline: gr.Dataframe
+    export_button: gr.Button
+    export_file: gr.File
+    export_command: gr.Code
 
 
 def build_compare_tab() -> CompareTab:
     with gr.Row():
         run = gr.Dropdown(label=t("compare_run"), choices=[], interactive=True)
+        after = gr.Dropdown(label=t("cmp_after"), info=t("cmp_after_info"), choices=[FINAL],
+                            value=FINAL, interactive=True)
         refresh = gr.Button(t("refresh"), size="sm")
     with gr.Row():
         image = gr.Image(label=t("compare_image"), type="filepath", height=260)
         with gr.Column():
             question = gr.Textbox(label=t("compare_question"), lines=2)
-            ask = gr.Button(t("compare_button"), variant="primary")
-    with gr.Row():
-        base = gr.Textbox(label=t("base_answer"), lines=5, interactive=False)
-        finetuned = gr.Textbox(label=t("finetuned_answer"), lines=5, interactive=False)
-    return CompareTab(run, refresh, image, question, ask, base, finetuned)
+            with gr.Row():
+                ask = gr.Button(t("compare_button"), variant="primary")
+                new_chat = gr.Button(t("cmp_new_chat"))
+    with gr.Row(equal_height=True):
+        with gr.Column():
+            base = gr.Chatbot(label=t("base_answer"), height=300)
+            base_score = gr.Markdown()
+        with gr.Column():
+            finetuned = gr.Chatbot(label=t("finetuned_answer"), height=300)
+            finetuned_score = gr.Markdown()
+        with gr.Column():
+            gr.Markdown(t("cmp_reference"))
+            reference = gr.Markdown()
+            diff = gr.HTML()
+    history = gr.State(empty_history())
+    with gr.Accordion(t("cmp_probe_heading"), open=False):
+        with gr.Row():
+            probe_questions = gr.Textbox(label=t("cmp_probe_questions"), lines=3)
+            probe_image = gr.Image(label=t("cmp_probe_image"), type="filepath", height=160,
+                                   value=str(PROBE_IMAGE))
+        probe = gr.Button(t("cmp_probe_button"))
+        probe_table = gr.Dataframe(label=t("cmp_probe_table"), interactive=False, wrap=True,
+                                   datatype=PROBE_DATATYPES)
+        probe_csv = gr.File(label=t("cmp_probe_csv"), interactive=False)
+    with gr.Accordion(t("cmp_timeline_heading"), open=False):
+        timeline_button = gr.Button(t("cmp_timeline_button"))
+        timeline = gr.Dataframe(label=t("cmp_timeline_table"), interactive=False, wrap=True)
+    with gr.Accordion(t("cmp_export_heading"), open=False):
+        export_button = gr.Button(t("cmp_export_button"))
+        export_file = gr.File(label=t("cmp_export_file"), interactive=False)
+        export_command = gr.Code(label=t("cmp_export_command"), language="shell",
+                                 interactive=False)
+    return CompareTab(run, after, refresh, image, question, ask, new_chat, base, finetuned,
+                      base_score, finetuned_score, reference, diff, history, probe_questions,
+                      probe_image, probe, probe_table, probe_csv, timeline_button, timeline,
+                      export_button, export_file, export_command)
 
 
 def done_runs(services: Services) -> list[str]:
     return [r["run_id"] for r in reversed(services.jobs.list_runs()) if r["state"] == "done"]
 
 
+def _guarded(fn):
+    """Backend exceptions -> gr.Error, for plain and generator handlers.
+    functools.wraps keeps the signature, so gradio still passes gr.Request."""
+    import functools
+    import inspect
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args):
+            try:
+                yield from fn(*args)
+            except COMPARE_ERRORS as error:
+                raise user_error(error.args[0] if isinstance(error, KeyError) else error)
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args):
+        try:
+            return fn(*args)
+        except COMPARE_ERRORS as error:
+            raise user_error(error.args[0] if isinstance(error, KeyError) else error)
+    return call
+
+
 def wire_compare_tab(tab: CompareTab, services: Services) -> None:
+    compare = services.compare
+
     def choices():
         runs = done_runs(services)
         return gr.update(choices=runs, value=runs[0] if runs else None)
 
-    def ask(run_id, image, question):
-        if not run_id:
-            raise user_error("Pick a finished run first.")
-        if not image:
-            raise user_error("Upload an image first.")
-        try:
-            for partial in services.compare.stream(run_id, image, question):
-                yield partial["base"], partial["finetuned"]
-        except COMPARE_ERRORS as error:
-            raise user_error(error)
+    def after_choices(run_id):
+        names = compare.after_choices(run_id) if run_id else [FINAL]
+        return gr.update(choices=names, value=FINAL), empty_history()
 
+    def ask(run_id, after, image, question, history, request: gr.Request):
+        if not run_id:
+            raise user_error(messages_for(request)["cmp_pick_run"])
+        if not image:
+            raise user_error(messages_for(request)["cmp_upload_image"])
+        key = [run_id, after, image]
+        if history.get("key") != key:  # another run, checkpoint or image: start over
+            history = dict(empty_history(), key=key)
+        text = messages_for(request)
+        partial = {"base": "", "finetuned": ""}
+        for partial in compare.stream(run_id, image, question, history, after):
+            yield (with_turn(history["base"], question, partial["base"]),
+                   with_turn(history["finetuned"], question, partial["finetuned"]),
+                   "", "", "", "", history)
+        history = dict(history, base=history["base"] + [[question, partial["base"]]],
+                       finetuned=history["finetuned"] + [[question, partial["finetuned"]]])
+        judged = compare.judge(run_id, question, partial["base"], partial["finetuned"])
+        yield (with_turn(history["base"][:-1], question, partial["base"]),
+               with_turn(history["finetuned"][:-1], question, partial["finetuned"]),
+               judge_markdown(judged["base"], text), judge_markdown(judged["finetuned"], text),
+               reference_markdown(judged["references"], text),
+               judged["finetuned"]["diff_html"], history)
+
+    def new_chat():
+        return [], [], "", "", "", "", empty_history()
+
+    def run_probes(run_id, after, questions, other_image, request: gr.Request):
+        if not run_id:
+            raise user_error(messages_for(request)["cmp_pick_run"])
+        text = messages_for(request)
+        rows = []
+        for rows in compare.probe_table(run_id, questions, other_image or None, after):
+            yield probe_frame(rows, text), None
+        yield probe_frame(rows, text), str(compare.probe_csv(rows, run_id))
+
+    def load_timeline(run_id, request: gr.Request):
+        if not run_id:
+            raise user_error(messages_for(request)["cmp_pick_run"])
+        frame = timeline_frame(compare.timeline(run_id), messages_for(request))
+        if frame.empty:
+            gr.Info(messages_for(request)["cmp_timeline_empty"])
+        return frame
+
+    def export_archive(run_id, after, request: gr.Request):
+        if not run_id:
+            raise user_error(messages_for(request)["cmp_pick_run"])
+        archive = compare.export(run_id, after)
+        return str(archive), compare.export_command()
+
+    answer_outputs = [tab.base, tab.finetuned, tab.base_score, tab.finetuned_score,
+                      tab.reference, tab.diff, tab.history]
     tab.refresh.click(choices, outputs=tab.run, api_visibility="private")
-    tab.ask.click(ask, inputs=[tab.run, tab.image, tab.question],
-                  outputs=[tab.base, tab.finetuned], api_visibility="private",
-                  concurrency_id="models", concurrency_limit=1)
+    tab.run.change(_guarded(after_choices), inputs=tab.run, outputs=[tab.after, tab.history],
+                   api_visibility="private")
+    tab.ask.click(_guarded(ask), inputs=[tab.run, tab.after, tab.image, tab.question,
+                                         tab.history], outputs=answer_outputs, **MODELS)
+    tab.question.submit(_guarded(ask), inputs=[tab.run, tab.after, tab.image, tab.question,
+                                               tab.history], outputs=answer_outputs, **MODELS)
+    tab.new_chat.click(new_chat, outputs=answer_outputs, api_visibility="private")
+    tab.probe.click(_guarded(run_probes), inputs=[tab.run, tab.after, tab.probe_questions,
+                                                  tab.probe_image],
+                    outputs=[tab.probe_table, tab.probe_csv], **MODELS)
+    tab.timeline_button.click(_guarded(load_timeline), inputs=tab.run, outputs=tab.timeline,
+                              api_visibility="private")
+    tab.export_button.click(_guarded(export_archive), inputs=[tab.run, tab.after],
+                            outputs=[tab.export_file, tab.export_command], **MODELS)
+
+
+def messages_for(request: gr.Request | None) -> dict:
+    """Strings built into values (tables, scores) follow the browser's language,
+    like the gr.I18n labels do."""
+    from .messages_compare import ZH_COMPARE
+
+    header = ""
+    if request is not None:
+        header = (request.headers.get("accept-language") or "").lower()
+    return ZH_COMPARE if header.startswith("zh") else EN_COMPARE

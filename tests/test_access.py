@@ -1,0 +1,52 @@
+import pytest
+
+from backend.access import AccessError, Account, Accounts, parse_pair, read_credentials_file
+from ui.security import refused_file_target
+
+
+def test_credentials_file_with_roles(tmp_path):
+    path = tmp_path / "class.csv"
+    path.write_text("# class list\nalice,pw1\nbob,pw2,student\nteach,pw3,teacher\n")
+    accounts = Accounts(read_credentials_file(path))
+    assert accounts.check("alice", "pw1") and not accounts.check("alice", "pw2")
+    assert not accounts.check("nobody", "pw1")
+    assert accounts.role("teach") == "teacher"
+
+
+def test_bad_credentials_are_explained(tmp_path):
+    with pytest.raises(ValueError, match="user:password"):
+        parse_pair("nocolon")
+    path = tmp_path / "c.csv"
+    path.write_text("alice,pw,admin\n")
+    with pytest.raises(ValueError, match="role must be"):
+        read_credentials_file(path)
+
+
+def test_owners_teachers_and_others():
+    accounts = Accounts([Account("a", "1"), Account("b", "2"), Account("t", "3", "teacher")])
+    accounts.require_write("a", "a", "run-1")
+    with pytest.raises(AccessError, match="Unknown run"):
+        accounts.require_read("b", "a", "run-1")
+    with pytest.raises(AccessError, match="Unknown run"):
+        accounts.require_write("b", "a", "run-1")
+    accounts.require_read("t", "a", "run-1")
+    with pytest.raises(AccessError, match="read-only"):
+        accounts.require_write("t", "a", "run-1")
+
+
+def test_without_auth_everyone_is_the_local_user():
+    accounts = Accounts([])
+    assert accounts.user("whoever") == ""
+    accounts.require_write(None, "", "run-1")
+
+
+@pytest.mark.parametrize("path,refused", [
+    ("/gradio_api/file=http://example.com/", True),
+    ("/gradio_api/file=https%3A//example.com/", True),
+    ("/gradio_api/file=HTTP://example.com", True),
+    ("/file=//example.com/x", True),
+    ("/gradio_api/file=/tmp/gradio/abc/image.png", False),
+    ("/gradio_api/info", False),
+])
+def test_file_route_guard(path, refused):
+    assert refused_file_target(path) is refused
