@@ -13,9 +13,14 @@ RUN apt-get update && apt-get install -y --no-install-recommends software-proper
     && rm -rf /var/lib/apt/lists/*
 ENV PYTHON=python3.11
 WORKDIR /app
-COPY . .
-# The same install script as `make run` and CI use.
+# The install inputs alone first, so a code change reuses the installed layer.
+COPY requirements.txt requirements.lock requirements-overrides.txt ./
+COPY scripts/install_deps.sh scripts/
+# The same install script, with the same arguments, as `make run` (and so CI) uses.
 RUN scripts/install_deps.sh /app/.venv
+COPY . .
+# Models are local (mounted or built by the demo profile): never wait on a hub.
+ENV HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 VOLUME ["/app/work", "/root/share/new_models"]
 EXPOSE 7860
 CMD ["/app/.venv/bin/python", "app.py"]

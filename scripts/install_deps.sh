@@ -34,8 +34,15 @@ export PIP_PROGRESS_BAR=off
 if [ "$dev" = 1 ]; then
   "${pip[@]}" install -r requirements-dev.txt
 fi
-if [ "$browser" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
-  # Debian's chromium for the real-browser test (browser downloads fail here).
-  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+if [ "$browser" = 1 ]; then
+  # Debian's chromium for the real-browser test (browser downloads fail here), and a
+  # CJK font: without one the Chinese UI renders (and is screenshotted) as empty boxes.
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-zenhei)
+  fc-list 2>/dev/null | grep -qi emoji || missing+=(fonts-noto-color-emoji)  # ✅ ⏳ in status
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
 fi
 "$python" -c "import xtuner, gradio, bitsandbytes, peft; print('dependencies ok')" 2>/dev/null

@@ -1,30 +1,59 @@
 """build_app(services): the whole page, from the tabs' build/wire pairs."""
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 
+from backend.profiles import Detected
 from backend.services import Services
 
+from . import language
 from .api import wire_api
 from .compare_tab import build_compare_tab, done_runs, wire_compare_tab
-from .data_tab import build_data_tab, wire_data_tab
-from .messages import t
+from .data_tab import build_data_tab, empty_table, relabel_table, wire_data_tab
+from .messages import LANGUAGE_CHOICES, t, tr
 from .train_tab import build_train_tab, latest_run, runs_frame, wire_train_tab
 
 
-def models_markdown(services: Services) -> str:
+def models_markdown(services: Services, lang: str = "en") -> str:
     s = services.models.status()
     if s["error"]:
-        return f"⚠️ **{s['profile']}**: {s['error']}"
+        return tr("models_error", lang, profile=s["profile"], error=s["error"])
     if not s["ready"]:
-        return f"⏳ **{s['profile']}** — {s['message']} ({s['fraction']:.0%})"
-    return f"✅ **{s['profile']}** — {s['description']} · device: {services.device}"
+        return tr("models_building", lang, profile=s["profile"], message=s["message"],
+                  percent=round(100 * s["fraction"]))
+    return tr("models_ready", lang, profile=s["profile"], description=s["description"],
+              device=services.device)
+
+
+def internstudio_markdown(detected: tuple[Detected, ...], profile: str,
+                          lang: str = "en") -> str:
+    """Which of the lesson's paths exist: the first thing to check on InternStudio."""
+    if not detected:
+        return ""
+    root = os.path.commonpath([str(d.path) for d in detected])
+    items = " · ".join(("✅ " if d.found else "❌ ") + d.name for d in detected)
+    missing = ", ".join(f"`{d.path}`" for d in detected if not d.found)
+    if not missing:
+        return tr("is_all", lang, root=root, items=items)
+    if not any(d.found for d in detected):
+        return tr("is_none", lang, root=root, profile=profile)
+    return tr("is_some", lang, root=root, items=items, missing=missing, profile=profile)
 
 
 def build_app(services: Services) -> gr.Blocks:
-    with gr.Blocks(title="XTuner LLaVA Studio") as app:
-        gr.Markdown(t("title"))
-        models = gr.Markdown(models_markdown(services))
+    with gr.Blocks(title=t("page_title")) as app:
+        with gr.Row(equal_height=True):
+            with gr.Column(scale=5):
+                gr.Markdown(t("title"))
+            with gr.Column(scale=1, min_width=160):
+                # Not translated: each language is named in its own script.
+                lang_switch = gr.Radio(LANGUAGE_CHOICES, value=None, label=t("language"),
+                                       elem_id="language-switch")
+        # Filled in the page's language on load and by the timer (server-side text).
+        models = gr.Markdown(elem_id="models-status")
+        internstudio = gr.Markdown(elem_id="internstudio-status")
         with gr.Tabs():
             with gr.Tab(t("tab_data")):
                 data = build_data_tab()
@@ -37,20 +66,47 @@ def build_app(services: Services) -> gr.Blocks:
         wire_compare_tab(compare, services)
         wire_api(services)
 
+        def header(request: gr.Request):
+            lang = language.language_of(request)
+            return (models_markdown(services, lang),
+                    internstudio_markdown(services.profile.internstudio,
+                                          services.profile.name, lang))
+
         status_timer = gr.Timer(2.0)
-        status_timer.tick(lambda: models_markdown(services), outputs=models,
+        status_timer.tick(header, outputs=[models, internstudio],
                           api_visibility="private", show_progress="hidden")
 
-        def on_load():
+        def on_load(request: gr.Request):
             # A reloaded page re-attaches to what is running: the manager,
             # not this page, owns the run.
+            lang = language.language_of(request)
             runs = done_runs(services)
-            return (latest_run(services), runs_frame(services),
+            return (*header(request), empty_table(lang), latest_run(services),
+                    runs_frame(services, lang),
                     gr.update(choices=runs, value=runs[0] if runs else None))
 
-        app.load(on_load, outputs=[train.run_id, train.runs, compare.run],
+        app.load(on_load, outputs=[models, internstudio, data.table, train.run_id,
+                                   train.runs, compare.run],
                  api_visibility="private")
         compare_tab.select(lambda: gr.update(choices=done_runs(services),
                                              value=(done_runs(services) or [None])[0]),
                            outputs=compare.run, api_visibility="private")
+        # The switch runs in the browser only (gradio's locale + a cookie for the
+        # server); the page load shows which language is in effect.
+        app.load(None, js=language.LOAD_JS, outputs=lang_switch, api_visibility="private")
+
+        def relabel(code, table):
+            # The switch's own value says the language (its cookie may still be
+            # on its way): server-made text follows at once, not at the next tick.
+            lang = language.table_of(code)
+            return (models_markdown(services, lang),
+                    internstudio_markdown(services.profile.internstudio,
+                                          services.profile.name, lang),
+                    relabel_table(table, lang), runs_frame(services, lang))
+
+        lang_switch.input(None, inputs=lang_switch, js=language.SET_JS,
+                          api_visibility="private")
+        lang_switch.input(relabel, inputs=[lang_switch, data.table],
+                          outputs=[models, internstudio, data.table, train.runs],
+                          api_visibility="private", show_progress="hidden")
     return app

@@ -12,7 +12,8 @@ from backend.images import ImageError
 from backend.services import Services
 
 from .errors import user_error
-from .messages import t
+from .language import language_of
+from .messages import t, tr
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 EXAMPLE_IMAGE = ASSETS / "example.jpg"
@@ -35,11 +36,12 @@ class DataTab:
 def build_data_tab() -> DataTab:
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(label=t("image"), type="filepath", sources=["upload", "clipboard"],
-                             height=300)
+            image = gr.Image(label=t("upload_image"), type="filepath",
+                             sources=["upload", "clipboard"], height=300)
             load_example = gr.Button(t("load_example"), variant="secondary")
         with gr.Column(scale=2):
-            table = gr.Dataframe(headers=["question", "answer"], col_count=(2, "fixed"),
+            # Headers follow the language when the page loads (ui/app_ui.py on_load).
+            table = gr.Dataframe(headers=table_columns("en"), col_count=(2, "fixed"),
                                  row_count=(3, "dynamic"), datatype=["str", "str"],
                                  label=t("qa_table"), interactive=True, wrap=True)
             import_file = gr.File(label=t("import_json"), file_types=[".json"],
@@ -54,50 +56,69 @@ def build_data_tab() -> DataTab:
                    preview, dataset_id)
 
 
-def _table_of(conversations: list[dataset.Conversation]) -> pd.DataFrame:
+def table_columns(lang: str) -> list[str]:
+    """The Q&A table's headers in lang (rows are read by position, never by header)."""
+    return [tr("question", lang), tr("answer", lang)]
+
+
+def empty_table(lang: str, rows: int = 3) -> pd.DataFrame:
+    return pd.DataFrame([["", ""]] * rows, columns=table_columns(lang))
+
+
+def relabel_table(table, lang: str) -> pd.DataFrame:
+    """The same rows under lang's headers."""
+    rows = table.values.tolist() if isinstance(table, pd.DataFrame) else list(table or [])
+    return pd.DataFrame(rows, columns=table_columns(lang))
+
+
+def _table_of(conversations: list[dataset.Conversation], lang: str) -> pd.DataFrame:
     rows = [(turn.question, turn.answer) for c in conversations for turn in c.turns]
-    return pd.DataFrame(rows, columns=["question", "answer"])
+    return pd.DataFrame(rows, columns=table_columns(lang))
 
 
-def load_example():
+def load_example(request: gr.Request):
     conversations = dataset.parse_qa_json(EXAMPLE_QA.read_text(encoding="utf-8"))
-    return str(EXAMPLE_IMAGE), _table_of(conversations)
+    return str(EXAMPLE_IMAGE), _table_of(conversations, language_of(request))
 
 
-def import_json(path: str | None):
+def import_json(path: str | None, request: gr.Request):
     if not path:
         return gr.skip()
+    lang = language_of(request)
     try:
         text = Path(path).read_text(encoding="utf-8")
-        return _table_of(dataset.parse_qa_json(text))
+        return _table_of(dataset.parse_qa_json(text), lang)
     except (dataset.DatasetError, UnicodeDecodeError) as error:
-        raise user_error(error)
+        raise user_error(tr("err_import", lang, error=error))
 
 
-def build_dataset_ui(services: Services, image: str | None, table, repeats):
+def build_dataset_ui(services: Services, image: str | None, table, repeats, lang: str = "en"):
     if not image:
-        raise user_error("Upload an image first (or load the example).")
+        raise user_error(tr("err_need_image", lang))
     rows = table.values.tolist() if isinstance(table, pd.DataFrame) else list(table or [])
     try:
         conversations = dataset.conversations_from_rows([tuple(r) for r in rows])
         stored = services.datasets.create(image, conversations, int(repeats or 0))
     except (dataset.DatasetError, ImageError, ValueError) as error:
-        raise user_error(error)
-    return describe(stored, conversations), dataset.prompt_preview(conversations[0]), \
+        # The backend explains what is wrong (in English); the frame says it in lang.
+        raise user_error(tr("err_dataset", lang, error=error))
+    return describe(stored, lang), dataset.prompt_preview(conversations[0]), \
         stored.dataset_id
 
 
-def describe(stored, conversations) -> str:
-    iterations = dataset.iterations_for(stored.samples, 1, 1)
-    return (f"**{stored.conversations}** conversations × **{stored.repeats}** repeats = "
-            f"**{stored.samples}** samples → **{iterations}** iterations at batch size 1, "
-            f"1 epoch. Dataset id: `{stored.dataset_id}`")
+def describe(stored, lang: str = "en") -> str:
+    return tr("dataset_built", lang, conversations=stored.conversations,
+              repeats=stored.repeats, samples=stored.samples,
+              iterations=dataset.iterations_for(stored.samples, 1, 1),
+              dataset_id=stored.dataset_id)
 
 
 def wire_data_tab(tab: DataTab, services: Services) -> None:
+    def build(image, table, repeats, request: gr.Request):
+        return build_dataset_ui(services, image, table, repeats, language_of(request))
+
     tab.load_example.click(load_example, outputs=[tab.image, tab.table], api_visibility="private")
     tab.import_file.upload(import_json, inputs=tab.import_file, outputs=tab.table,
                            api_visibility="private")
-    tab.build.click(lambda image, table, repeats: build_dataset_ui(services, image, table, repeats),
-                    inputs=[tab.image, tab.table, tab.repeats],
+    tab.build.click(build, inputs=[tab.image, tab.table, tab.repeats],
                     outputs=[tab.summary, tab.preview, tab.dataset_id], api_visibility="private")

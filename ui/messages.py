@@ -1,29 +1,52 @@
-"""Every user-facing string of the page, in English and Chinese (gr.I18n).
+"""Every user-facing string of the page, in English and Chinese.
 
-The lesson's own terms (Pretrain, Finetune, Image Projector, iter_2181) stay
-as students know them in both languages.
+Two ways out of these tables:
+- ``t(key)``: a gr.I18n value for labels and fixed text; the browser translates it, so it
+  follows the page's language switch live. Keep ``{`` ``}`` out of these: the browser
+  formats them as ICU messages.
+- ``tr(key, lang, **fields)``: text built on the server (status lines, summaries, errors),
+  formatted with ``str.format`` in the request's language (see ui/language.py).
+
+The lesson's own terms (Pretrain, Finetune, Image Projector, iter_2181, pth_to_hf) stay as
+students know them in both languages.
 """
 from __future__ import annotations
 
 import gradio as gr
 
 EN = {
+    # page
+    "page_title": "XTuner LLaVA Studio",
     "title": "# XTuner LLaVA Studio\nGive InternLM2-Chat eyes: Q&A about one image → Finetune → compare with the Pretrain model (iter_2181).",
+    "language": "Language / 语言",
     "models_heading": "Models",
+    "models_ready": "✅ Models ready · profile **{profile}** · {description} · device: {device}",
+    "models_building": "⏳ Preparing the **{profile}** models: {message} ({percent}%)",
+    "models_error": "⚠️ The **{profile}** models are not available: {error}",
+    "is_all": "**InternStudio**: the lesson's models are all under `{root}`: {items}",
+    "is_some": "**InternStudio**: {items} under `{root}`. Missing: {missing}. The **{profile}** profile is used until all three are there.",
+    "is_none": "Not on InternStudio (nothing under `{root}`), so the **{profile}** profile is used.",
     "tab_data": "1 · Data",
     "tab_train": "2 · Finetune",
     "tab_compare": "3 · Compare",
-    "image": "Image",
+    # tab 1
+    "upload_image": "Image",
     "qa_table": "Q&A pairs (one row per question)",
     "question": "question",
     "answer": "answer",
-    "import_json": "Import unique_data.json (the lesson's format) or a [{question, answer}] list",
+    "import_json": "Import unique_data.json (the lesson's format) or a list of question/answer objects",
     "repeats": "Repeat count (the lesson uses 200)",
     "load_example": "Load the example",
     "build_dataset": "Build dataset",
     "dataset_summary": "Dataset",
+    "dataset_built": "**{conversations}** conversations × **{repeats}** repeats = **{samples}** samples → **{iterations}** iterations at batch size 1, 1 epoch. Dataset id: `{dataset_id}`",
     "preview": "One sample exactly as the model sees it",
     "dataset_id": "Dataset id",
+    "err_need_image": "Upload an image first (or load the example).",
+    "err_dataset": "The dataset was not built: {error}",
+    "err_import": "This file could not be imported: {error}",
+    # tab 2
+    "advanced": "Advanced",
     "options": "Options (JSON): epochs, lr, llm_lora_r, …",
     "start": "Start Finetune",
     "stop": "Stop",
@@ -35,32 +58,65 @@ EN = {
     "commands": "The same steps in a terminal",
     "runs": "All runs",
     "refresh": "Refresh",
+    "status_iter": "iteration {iter} / {max_iters}",
+    "status_elapsed": "elapsed {time}",
+    "status_eta": "ETA {time}",
+    "status_loss": "loss {loss:.4f}",
+    "status_queue": "queue position {position}",
+    "state_queued": "queued",
+    "state_running": "training",
+    "state_converting": "converting (pth_to_hf)",
+    "state_done": "done",
+    "state_failed": "failed",
+    "state_stopped": "stopped",
+    "col_run": "run",
+    "col_state": "state",
+    "col_iterations": "iterations",
+    "col_final_loss": "final loss",
+    "col_duration": "duration",
+    "err_need_dataset": "Build a dataset first (tab 1).",
+    "err_start": "Finetune did not start: {error}",
+    "err_resume": "This run cannot be resumed: {error}",
+    "err_run": "No such run: {error}",
+    # tab 3 (ui/compare_tab.py; its newer strings come from ui/messages_compare.py)
     "compare_run": "Finished run",
     "compare_image": "Image to ask about",
     "compare_question": "Question",
     "compare_button": "Ask both models",
     "base_answer": "Pretrain only (iter_2181)",
     "finetuned_answer": "After Finetune",
-    "advanced": "Advanced",
 }
 
 ZH = {
+    "page_title": "XTuner LLaVA Studio",
     "title": "# XTuner LLaVA Studio\n给 InternLM2-Chat 装上眼睛：为一张图片写问答对 → Finetune → 与 Pretrain 模型（iter_2181）对比。",
+    "language": "语言 / Language",
     "models_heading": "模型",
+    "models_ready": "✅ 模型已就绪 · 配置 **{profile}** · {description} · 设备：{device}",
+    "models_building": "⏳ 正在准备 **{profile}** 模型：{message}（{percent}%）",
+    "models_error": "⚠️ **{profile}** 模型不可用：{error}",
+    "is_all": "**InternStudio**：课程的模型都在 `{root}` 下：{items}",
+    "is_some": "**InternStudio**：在 `{root}` 下找到 {items}。缺少：{missing}。三个都齐之前使用 **{profile}** 配置。",
+    "is_none": "不在 InternStudio 上（`{root}` 下没有课程的模型），因此使用 **{profile}** 配置。",
     "tab_data": "1 · 数据",
     "tab_train": "2 · Finetune",
     "tab_compare": "3 · 对比",
-    "image": "图片",
+    "upload_image": "图片",
     "qa_table": "问答对（每行一个问题）",
     "question": "问题",
     "answer": "回答",
-    "import_json": "导入 unique_data.json（课程格式）或 [{question, answer}] 列表",
+    "import_json": "导入 unique_data.json（课程格式）或问题/回答对象的列表",
     "repeats": "重复次数（课程中为 200）",
     "load_example": "加载示例",
     "build_dataset": "生成数据集",
     "dataset_summary": "数据集",
+    "dataset_built": "**{conversations}** 组对话 × 重复 **{repeats}** 次 = **{samples}** 条样本 → batch size 为 1、1 个 epoch 共 **{iterations}** 次迭代。数据集 id：`{dataset_id}`",
     "preview": "模型实际看到的一条样本",
     "dataset_id": "数据集 id",
+    "err_need_image": "请先上传图片（或加载示例）。",
+    "err_dataset": "数据集没有生成：{error}",
+    "err_import": "无法导入这个文件：{error}",
+    "advanced": "高级",
     "options": "选项（JSON）：epochs、lr、llm_lora_r……",
     "start": "开始 Finetune",
     "stop": "停止",
@@ -72,20 +128,61 @@ ZH = {
     "commands": "在终端里执行相同步骤的命令",
     "runs": "全部训练任务",
     "refresh": "刷新",
+    "status_iter": "迭代 {iter} / {max_iters}",
+    "status_elapsed": "已用时 {time}",
+    "status_eta": "预计剩余 {time}",
+    "status_loss": "loss {loss:.4f}",
+    "status_queue": "排队第 {position} 位",
+    "state_queued": "排队中",
+    "state_running": "训练中",
+    "state_converting": "转换中（pth_to_hf）",
+    "state_done": "已完成",
+    "state_failed": "失败",
+    "state_stopped": "已停止",
+    "col_run": "训练任务",
+    "col_state": "状态",
+    "col_iterations": "迭代次数",
+    "col_final_loss": "最终 loss",
+    "col_duration": "用时",
+    "err_need_dataset": "请先生成数据集（第 1 步）。",
+    "err_start": "Finetune 没有启动：{error}",
+    "err_resume": "这个训练任务无法继续：{error}",
+    "err_run": "没有这个训练任务：{error}",
     "compare_run": "已完成的训练任务",
     "compare_image": "要提问的图片",
     "compare_question": "问题",
     "compare_button": "同时问两个模型",
     "base_answer": "仅 Pretrain（iter_2181）",
     "finetuned_answer": "Finetune 之后",
-    "advanced": "高级",
 }
 
-I18N = gr.I18n(en=EN, zh=ZH)
+# The language switch shows each language in its own script, whatever the page's language.
+LANGUAGE_CHOICES = [("中文", "zh-CN"), ("English", "en")]
+
+try:  # the compare tab's strings live in their own file, written by the compare work
+    from .messages_compare import EN_COMPARE, ZH_COMPARE
+except ModuleNotFoundError as missing:
+    if missing.name != f"{__package__}.messages_compare":
+        raise  # a broken import inside that file must not pass silently
+    EN_COMPARE, ZH_COMPARE = {}, {}
+
+# Merged into EN/ZH themselves: ui/compare_tab.py asks `key in messages.EN` to know
+# whether its strings are in the page's table yet. A clash is a bug (tests/test_i18n.py).
+CLASHES = sorted((set(EN_COMPARE) | set(ZH_COMPARE)) & (set(EN) | set(ZH)))
+EN = {**EN_COMPARE, **EN}
+ZH = {**ZH_COMPARE, **ZH}
+TABLES = {"en": EN, "zh": ZH}
+I18N = gr.I18n(en=TABLES["en"], zh=TABLES["zh"])
 
 
 def t(key: str):
-    """A translated string for a component label or text."""
-    if key not in EN:
+    """A translated string for a component label or text (translated in the browser)."""
+    if key not in TABLES["en"]:
         raise KeyError(f"no message {key!r}")
     return I18N(key)
+
+
+def tr(key: str, lang: str = "en", **fields) -> str:
+    """The message in lang ('en' or 'zh'), formatted on the server."""
+    table = TABLES.get(lang, TABLES["en"])
+    return table[key].format(**fields) if fields else table[key]

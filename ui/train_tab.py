@@ -6,13 +6,15 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
+from backend.disk import DiskSpaceError
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
 from backend.services import Services
 from backend.xtuner_config import ConfigError
 
 from .errors import user_error
-from .messages import t
+from .language import language_of
+from .messages import t, tr
 
 ACTIVE = ("queued", "running", "converting")
 
@@ -61,25 +63,40 @@ def _fmt_seconds(seconds) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def status_markdown(snap: dict) -> str:
-    parts = [f"**{snap['state']}**", f"iteration {snap['iter']} / {snap['max_iters']}",
-             f"elapsed {_fmt_seconds(snap['elapsed_s'])}", f"ETA {_fmt_seconds(snap['eta_s'])}"]
+STATE_KEYS = {f"state_{s}" for s in ("queued", "running", "converting", "done", "failed",
+                                     "stopped")}
+
+
+def state_name(state: str, lang: str) -> str:
+    """A run state in lang; an unknown state (a newer backend) shows as it is."""
+    key = f"state_{state}"
+    return tr(key, lang) if key in STATE_KEYS else state
+
+
+def status_markdown(snap: dict, lang: str = "en") -> str:
+    parts = [f"**{state_name(snap['state'], lang)}**",
+             tr("status_iter", lang, iter=snap["iter"], max_iters=snap["max_iters"]),
+             tr("status_elapsed", lang, time=_fmt_seconds(snap["elapsed_s"])),
+             tr("status_eta", lang, time=_fmt_seconds(snap["eta_s"]))]
     if snap["loss"] is not None:
-        parts.append(f"loss {snap['loss']:.4f}")
+        parts.append(tr("status_loss", lang, loss=snap["loss"]))
     if snap["queue_position"]:
-        parts.append(f"queue position {snap['queue_position']}")
+        parts.append(tr("status_queue", lang, position=snap["queue_position"]))
     text = " · ".join(parts)
     if snap["error"]:
         text += f"\n\n> {snap['error']}"
     return text
 
 
-def runs_frame(services: Services) -> pd.DataFrame:
-    rows = [{"run": r["run_id"], "state": r["state"], "iterations": r["max_iters"],
-             "final loss": None if r["final_loss"] is None else round(r["final_loss"], 4),
-             "duration": _fmt_seconds(r["duration_s"])}
+RUN_COLUMNS = ("col_run", "col_state", "col_iterations", "col_final_loss", "col_duration")
+
+
+def runs_frame(services: Services, lang: str = "en") -> pd.DataFrame:
+    rows = [(r["run_id"], state_name(r["state"], lang), r["max_iters"],
+             None if r["final_loss"] is None else round(r["final_loss"], 4),
+             _fmt_seconds(r["duration_s"]))
             for r in reversed(services.jobs.list_runs())]
-    return pd.DataFrame(rows, columns=["run", "state", "iterations", "final loss", "duration"])
+    return pd.DataFrame(rows, columns=[tr(key, lang) for key in RUN_COLUMNS])
 
 
 def commands_of(services: Services, run_id: str) -> str:
@@ -89,16 +106,17 @@ def commands_of(services: Services, run_id: str) -> str:
         return ""
 
 
-def view(services: Services, run_id: str):
+def view(services: Services, run_id: str, lang: str = "en"):
     """Everything the tab shows about one run, from the manager's snapshot."""
     if not run_id:
         return "", pd.DataFrame(columns=["iter", "loss"]), "", ""
     try:
         snap = services.jobs.snapshot(run_id)
     except JobError as error:
-        return str(error), pd.DataFrame(columns=["iter", "loss"]), "", ""
+        return tr("err_run", lang, error=error), pd.DataFrame(columns=["iter", "loss"]), "", ""
     losses = pd.DataFrame(snap["losses"], columns=["iter", "loss"])
-    return status_markdown(snap), losses, snap["log_tail"], commands_of(services, run_id)
+    return (status_markdown(snap, lang), losses, snap["log_tail"],
+            commands_of(services, run_id))
 
 
 def latest_run(services: Services) -> str:
@@ -112,33 +130,45 @@ def latest_run(services: Services) -> str:
 def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) -> None:
     outputs = [tab.status, tab.loss, tab.log, tab.commands]
 
-    def start(ds_id, options):
+    def start(ds_id, options, request: gr.Request):
+        lang = language_of(request)
         if not ds_id:
-            raise user_error("Build a dataset first (tab 1).")
+            raise user_error(tr("err_need_dataset", lang))
         try:
             snap = services.training.start(ds_id, options or "{}")
-        except (JobError, ConfigError, ValueError, KeyError, ModelsNotReady) as error:
-            raise user_error(error)
+        except (JobError, ConfigError, ValueError, KeyError, ModelsNotReady,
+                DiskSpaceError) as error:
+            raise user_error(tr("err_start", lang, error=error))
         return snap["run_id"]
 
-    def stop(run_id):
+    def stop(run_id, request: gr.Request):
         if run_id:
             services.jobs.stop(run_id)
-        return view(services, run_id)
+        return view(services, run_id, language_of(request))
 
-    def resume(run_id):
+    def resume(run_id, request: gr.Request):
+        lang = language_of(request)
         try:
             services.jobs.resume(run_id)
         except JobError as error:
-            raise user_error(error)
-        return view(services, run_id)
+            raise user_error(tr("err_resume", lang, error=error))
+        return view(services, run_id, lang)
+
+    def tick(run_id, request: gr.Request):
+        return view(services, run_id, language_of(request))
+
+    def runs(request: gr.Request):
+        return runs_frame(services, language_of(request))
+
+    def runs_on_change(_run_id, request: gr.Request):
+        return runs(request)
 
     tab.start.click(start, inputs=[dataset_id, tab.options], outputs=tab.run_id,
                     api_visibility="private")
     tab.stop.click(stop, inputs=tab.run_id, outputs=outputs, api_visibility="private")
     tab.resume.click(resume, inputs=tab.run_id, outputs=outputs, api_visibility="private")
-    tab.timer.tick(lambda run_id: view(services, run_id), inputs=tab.run_id, outputs=outputs,
+    tab.timer.tick(tick, inputs=tab.run_id, outputs=outputs,
                    api_visibility="private", show_progress="hidden")
-    tab.refresh.click(lambda: runs_frame(services), outputs=tab.runs, api_visibility="private")
-    tab.run_id.change(lambda _r: runs_frame(services), inputs=tab.run_id, outputs=tab.runs,
+    tab.refresh.click(runs, outputs=tab.runs, api_visibility="private")
+    tab.run_id.change(runs_on_change, inputs=tab.run_id, outputs=tab.runs,
                       api_visibility="private")
