@@ -70,10 +70,22 @@ def build_services(settings: Settings) -> Services:
     options = DEMO_OPTIONS if profile.name == "demo" else LESSON_OPTIONS
     training = TrainingService(datasets, jobs, work / "runs", models.wait, options,
                                device=device, threads=settings.train_threads,
-                               python=sys.executable)
+                               python=sys.executable, gpu=_gpu_setup(settings, device))
     compare = CompareService(chat, jobs, work / "scratch")
     return Services(settings, profile, models, datasets, jobs, training, compare, device,
                     load_accounts(settings))
+
+
+def _gpu_setup(settings: Settings, device: str):
+    """Recipe, GPUs and launch for CUDA training (None on a CPU)."""
+    if device != "cuda":
+        return None
+    from .gpu import gpu_setup
+
+    gpus = settings.gpus or None
+    if gpus and gpus.isdigit() and "," not in gpus and int(gpus) > 0 and len(gpus) < 3:
+        gpus = int(gpus)  # "2" = two GPUs; "0,1" = exactly those
+    return gpu_setup(settings.recipe, gpus, settings.deepspeed)
 
 
 def load_accounts(settings: Settings) -> Accounts:

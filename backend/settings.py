@@ -23,6 +23,9 @@ class Settings:
     max_queue: int = 8
     max_upload_mb: int = 20
     train_threads: int = 1
+    recipe: str = "lesson"
+    gpus: str = ""
+    deepspeed: str = ""
     auth: tuple[str, ...] = ()
     auth_file: Path | None = None
 
@@ -64,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest upload accepted, in MB (env STUDIO_MAX_UPLOAD_MB)")
     add("--train-threads", type=int, default=int(_env("STUDIO_TRAIN_THREADS", 1)),
         help="OMP threads for CPU training subprocesses (env STUDIO_TRAIN_THREADS)")
+    add("--recipe", choices=("lesson", "fast", "auto"), default=_env("STUDIO_RECIPE", "lesson"),
+        help="CUDA training recipe: lesson (4-bit QLoRA, batch 1, as taught), fast (bf16 LoRA, "
+             "batch 16; see docs/gpu.md), auto (fast where it fits) (env STUDIO_RECIPE)")
+    add("--gpus", default=_env("STUDIO_GPUS", ""),
+        help="which GPUs train: '' or auto (most free memory), all, a count, or indices "
+             "like 0,1 (env STUDIO_GPUS); more than one launches torchrun (NPROC_PER_NODE)")
+    add("--deepspeed", choices=("", "deepspeed_zero2"), default=_env("STUDIO_DEEPSPEED", ""),
+        help="DeepSpeed config for CUDA training, as the lesson runs it (env STUDIO_DEEPSPEED)")
     add("--auth", action="append", default=[a for a in (_env("STUDIO_AUTH", "")).split(",") if a],
         help="user:password that may log in; repeat for more (env STUDIO_AUTH, comma-separated). "
              "Turns on login for every page and API call")
@@ -81,4 +92,5 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
                     llm_path=args.llm, visual_encoder_path=args.visual_encoder,
                     pretrained_pth=args.pretrained_pth, max_queue=args.max_queue,
                     max_upload_mb=args.max_upload_mb, train_threads=args.train_threads,
+                    recipe=args.recipe, gpus=args.gpus, deepspeed=args.deepspeed,
                     auth=tuple(args.auth), auth_file=args.auth_file)

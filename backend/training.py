@@ -57,11 +57,26 @@ def parse_options(options_json: str, defaults: TrainOptions) -> TrainOptions:
     return defaults.with_updates(updates)
 
 
+def with_usable_warmup(options: TrainOptions, max_iters: int) -> TrainOptions:
+    """Stretch the warm-up to at least 2 iterations.
+
+    mmengine turns warmup_ratio into whole iterations: below 1 it refuses the
+    config ("end should be larger than begin"), at 1 the lr stays ~0 for the
+    short runs a class makes (e.g. 10 samples x 3 repeats).
+    """
+    needed = min(0.5, 2.0 / max(max_iters, 1))
+    if options.warmup_ratio * max_iters >= 2 or options.warmup_ratio >= needed:
+        return options
+    return options.with_updates({"warmup_ratio": needed})
+
+
 class TrainingService:
     def __init__(self, store: DatasetStore, jobs: JobManager, runs_root: Path,
                  model_paths, default_options: TrainOptions, device: str = "cpu",
-                 threads: int = 1, python: str = sys.executable):
+                 threads: int = 1, python: str = sys.executable, gpu=None):
         self.store = store
+        # CUDA only: a backend.gpu.GpuSetup (recipe, GPUs, launch); None = as on CPU.
+        self.gpu = gpu
         self.jobs = jobs
         self.runs_root = runs_root
         self._model_paths = model_paths  # callable: builds the demo lazily
@@ -78,11 +93,15 @@ class TrainingService:
             pretrained_pth=paths.pretrained_pth, data_file=run_dir / "data" / "repeated_data.json",
             image_file=run_dir / "data" / stored.image.name,
             questions_file=run_dir / "data" / "eval_questions.json",
-            work_dir=run_dir, options=options, device=self.device)
+            work_dir=run_dir, options=options, device=self.device,
+            **(self.gpu.config_fields() if self.gpu else {}))
 
     def start(self, dataset_id: str, options_json: str = "{}", owner: str = "") -> dict:
-        options = parse_options(options_json, self.default_options)
+        options = parse_options(options_json, self.gpu.recipe.options if self.gpu
+                                else self.default_options)
         stored = self.store.get(dataset_id)
+        options = with_usable_warmup(options, dataset_rules.iterations_for(
+            stored.samples, options.batch_size, options.epochs))
         run_id = "run-" + secrets.token_hex(5)
         run_dir = self.runs_root / run_id
         config = self.plan(dataset_id, options, run_dir)
@@ -90,6 +109,8 @@ class TrainingService:
                       config.visual_encoder_path, options.max_length)
         check_free_space(self.runs_root, estimate_run_bytes(config.llm_path,
                                                             options.save_total_limit))
+        if self.gpu:  # refuse before anything is written (MemoryCheckError)
+            self.gpu.check_training(config.llm_path, config.visual_encoder_path, options)
         # The run keeps its own copy of the data: deleting a dataset or editing
         # it later never changes what a finished run was trained on.
         data_dir = run_dir / "data"
@@ -103,7 +124,9 @@ class TrainingService:
         max_iters = dataset_rules.iterations_for(stored.samples, options.batch_size,
                                                  options.epochs)
         steps = [
-            Step("train", train_command(config, self.python), "running"),
+            Step("train", self.gpu.launch.train_argv(config.config_file, run_dir / "train",
+                                                     self.python)
+                 if self.gpu else train_command(config, self.python), "running"),
             Step("convert_pretrain", convert_command(
                 config.pretrain_config_file, config.pretrained_pth, run_dir / "hf_pretrain",
                 self.python), "converting"),
@@ -115,5 +138,6 @@ class TrainingService:
                                               + "\n", encoding="utf-8")
         spec = JobSpec(run_id=run_id, dataset_id=dataset_id, run_dir=run_dir, steps=steps,
                        max_iters=max_iters, owner=owner, options=asdict(options),
-                       env=subprocess_env(self.threads))
+                       env={**subprocess_env(self.threads),
+                            **(self.gpu.launch.env() if self.gpu else {})})
         return self.jobs.submit(spec)

@@ -102,12 +102,23 @@ class TrainConfig:
     options: TrainOptions = field(default_factory=TrainOptions)
     device: str = "cpu"          # "cpu" or "cuda"
     quantize_4bit: bool = False  # the lesson's QLoRA (CUDA only)
+    # CUDA only (backend/recipes.py): "" keeps the plain render above.
+    recipe: str = ""             # "lesson" or "fast"
+    deepspeed: str = ""          # "" or "deepspeed_zero2"
 
     def __post_init__(self):
         if self.device not in ("cpu", "cuda"):
             raise ConfigError(f"Unknown device {self.device!r}.")
         if self.quantize_4bit and self.device != "cuda":
             raise ConfigError("4-bit QLoRA needs a CUDA GPU.")
+        if (self.recipe or self.deepspeed) and self.device != "cuda":
+            raise ConfigError("Recipes and DeepSpeed are for CUDA GPUs.")
+        from .recipes import DEEPSPEED_CHOICES, get_recipe
+
+        if self.recipe and get_recipe(self.recipe).quantize_4bit != self.quantize_4bit:
+            raise ConfigError(f"Recipe {self.recipe} sets quantize_4bit itself.")
+        if self.deepspeed and self.deepspeed not in DEEPSPEED_CHOICES:
+            raise ConfigError(f"Unknown DeepSpeed config {self.deepspeed!r}.")
         for name in ("llm_path", "visual_encoder_path", "pretrained_pth", "data_file",
                      "image_file", "questions_file", "work_dir"):
             value = Path(getattr(self, name))
@@ -171,6 +182,8 @@ def _overrides(config: TrainConfig, with_lora: bool = True) -> str:
             "    clip_grad=dict(max_norm=max_norm, error_if_nonfinite=False),",
             "    accumulative_counts=accumulative_counts)",
             "env_cfg['dist_cfg'] = dict(backend='gloo')",
+            "# Recomputing activations saves GPU memory; on a CPU it only costs time.",
+            "model['use_activation_checkpointing'] = False",
             "train_dataloader['pin_memory'] = False",
         ]
     elif not config.quantize_4bit:
@@ -213,7 +226,17 @@ def render_config(config: TrainConfig) -> str:
         "custom_hooks[1].pop('evaluation_inputs')",
         "",
     ]
-    return _apply(FINETUNE_CONFIG, edits) + _overrides(config) + "\n".join(hook)
+    return (_apply(FINETUNE_CONFIG, edits) + _overrides(config) + "\n".join(hook)
+            + _recipe_block(config))
+
+
+def _recipe_block(config: TrainConfig) -> str:
+    """The CUDA recipe's overrides, last so they win (backend/recipes.py)."""
+    if not config.recipe:
+        return ""
+    from .recipes import config_lines, get_recipe
+
+    return "\n".join(config_lines(get_recipe(config.recipe))) + "\n"
 
 
 def render_pretrain_config(config: TrainConfig) -> str:
@@ -251,6 +274,8 @@ def train_command(config: TrainConfig, python: str = sys.executable,
     """
     command = [python, "-m", "xtuner.tools.train", str(config.config_file),
                "--work-dir", str(config.work_dir / "train")]
+    if config.deepspeed:  # as the lesson runs it: --deepspeed deepspeed_zero2
+        command += ["--deepspeed", config.deepspeed]
     if resume is not None:
         command += ["--resume", str(resume)]
     return command

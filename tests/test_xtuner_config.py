@@ -91,3 +91,12 @@ def test_commands_are_argument_lists_with_the_module_not_the_wrapper(tmp_path):
     convert = convert_command(config.config_file, tmp_path / "iter_5.pth", tmp_path / "hf", "/py")
     assert convert[:3] == ["/py", "-m", "xtuner.tools.model_converters.pth_to_hf"]
     assert convert[-1] == "--fp32"
+
+
+def test_short_runs_get_a_warmup_of_at_least_two_iterations():
+    from backend.training import with_usable_warmup
+
+    assert with_usable_warmup(TrainOptions(), 1200).warmup_ratio == 0.03
+    short = with_usable_warmup(TrainOptions(), 30)
+    assert short.warmup_ratio * 30 >= 2
+    assert with_usable_warmup(TrainOptions(), 2).warmup_ratio == 0.5

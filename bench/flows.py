@@ -1,0 +1,263 @@
+"""The two flows the benchmark times: the lesson's CLI, and the app's path."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import procs
+from bench import build_models as bm
+from bench.run_bench import MAX_NEW_TOKENS, QA, base_env, make_dataset
+
+PROMPT = ">>> "
+
+
+@dataclass
+class Context:
+    paths: object
+    work: Path
+    out: Path
+    tiny: bool
+    started: float
+    budget_s: float
+    seq_len: int
+    convert: bool = True  # run the two pth_to_hf steps after the answers
+
+    def left(self) -> float:
+        return self.budget_s - (time.monotonic() - self.started)
+
+    def threads(self) -> int:
+        import os
+        return 1 if self.tiny else max(1, (os.cpu_count() or 2) // 2)
+
+
+def fast_variant(lr: float) -> str:
+    """Register the fast recipe at another learning rate; returns its name."""
+    from backend import recipes
+
+    name = f"fast_lr{lr:g}"
+    recipes.RECIPES[name] = dataclasses.replace(
+        recipes.FAST, name=name, options=recipes.FAST.options.with_updates({"lr": lr}))
+    return name
+
+
+def use_tiny_sizes() -> None:
+    """CPU plumbing check: same code, toy sizes."""
+    bm.INTERNLM2_1_8B.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                             num_attention_heads=4, num_key_value_heads=2, vocab_size=2048)
+    bm.CLIP_L_336.update(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, image_size=336, patch_size=14,
+                         projection_dim=32)
+
+
+def _log(ctx: Context, name: str) -> Path:
+    return ctx.out / f"{name}.log"
+
+
+# ---- (a) the lesson's CLI flow --------------------------------------------------
+def cli_flow(ctx: Context, repeats: int) -> dict:
+    from backend.xtuner_config import FINETUNE_CONFIG, PRETRAIN_CONFIG, _apply, _literal
+
+    run = ctx.work / "cli"
+    shutil.rmtree(run, ignore_errors=True)
+    data, image, _ = make_dataset(run / "data", repeats)
+    paths = ctx.paths
+    common = {"llm_name_or_path": _literal(paths.llm),
+              "visual_encoder_name_or_path": _literal(paths.visual_encoder),
+              # Local file: the built-in URL hangs offline.
+              "evaluation_images": _literal(image)}
+    # The lesson's edits to its copy of the built-in config, nothing else.
+    finetune = _apply(FINETUNE_CONFIG, {
+        **common, "pretrained_pth": _literal(paths.pretrained_pth),
+        "data_root": _literal(str(data.parent) + "/"), "data_path": _literal(data),
+        "image_folder": _literal(image.parent),
+        "batch_size": "1",  # the lesson's edit (the built-in is 16 per device)
+        "evaluation_inputs": repr([QA[0][0], QA[1][0]])})
+    pretrain = _apply(PRETRAIN_CONFIG, common)
+    if ctx.tiny:
+        finetune += _CPU_LINES
+        pretrain += _CPU_LINES
+    (run / "finetune.py").write_text(finetune)
+    (run / "pretrain.py").write_text(pretrain)
+    env = base_env(ctx.threads())
+    env["STUDIO_MAP_NUM_PROC"] = "32"  # xtuner's own map_num_proc, uncapped
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(key, None)             # a terminal sets none
+    xtuner = shutil.which("xtuner") or sys.exit("xtuner CLI not on PATH")
+    log = _log(ctx, "cli")
+    t0 = time.monotonic()
+    train = procs.run([xtuner, "train", str(run / "finetune.py"), "--work-dir",
+                       str(run / "train")], env, log, timeout_s=max(60, ctx.left() - 200))
+    stats = procs.train_stats(train)
+    stats["train_s"] = train.seconds
+    stats["eval_sample_lines"] = train.text.count("Sample output")
+    ckpt = _last_checkpoint(run / "train")
+    result = {"train": stats, "train_rc": train.rc, "checkpoint": _size(ckpt)}
+    if ckpt is None:
+        return result
+    fp32 = ["--fp32"]
+    c1 = procs.run([xtuner, "convert", "pth_to_hf", str(run / "pretrain.py"),
+                    str(paths.pretrained_pth), str(run / "hf_pretrain")] + fp32, env, log)
+    c2 = procs.run([xtuner, "convert", "pth_to_hf", str(run / "finetune.py"), str(ckpt),
+                    str(run / "hf_finetuned")] + (fp32 if ctx.tiny else []), env, log)
+    result["convert_pretrain_s"], result["convert_finetuned_s"] = c1.seconds, c2.seconds
+    result["convert_rc"] = [c1.rc, c2.rc]
+    question, reference = QA[0]
+    answers = {}
+    for name, hf in (("base", run / "hf_pretrain"), ("finetuned", run / "hf_finetuned")):
+        argv = [xtuner, "chat", str(paths.llm), "--visual-encoder", str(paths.visual_encoder),
+                "--llava", str(hf), "--prompt-template", "internlm2_chat", "--image",
+                str(image), "--max-new-tokens", str(MAX_NEW_TOKENS)]
+        if ctx.tiny:
+            argv += ["--torch-dtype", "fp32"]
+        chat = procs.run(argv, env, log, stdin_text=f"{question}\n\nexit\n\n", timeout_s=300)
+        first = chat.time_of(PROMPT, 1)
+        answered = chat.time_of(PROMPT, 2)
+        answers[name] = {
+            "rc": chat.rc, "seconds": chat.seconds,
+            "to_first_prompt_s": None if first is None else first - chat.start,
+            "answer_s": None if answered is None or first is None else answered - first,
+            "answer": _chat_answer(chat.text)}
+    result["chat"] = answers
+    result["end_to_end_s"] = time.monotonic() - t0
+    from backend.scoring import rouge_l
+    result["finetuned_rouge_l"] = rouge_l(answers["finetuned"]["answer"], reference)
+    return result
+
+
+_CPU_LINES = """
+model['llm'].pop('quantization_config', None)
+model['llm']['torch_dtype'] = torch.float32
+from mmengine.optim import OptimWrapper
+optim_wrapper = dict(type=OptimWrapper, optimizer=dict(type=optim_type, lr=lr))
+env_cfg['dist_cfg'] = dict(backend='gloo')
+"""
+
+
+def _chat_answer(text: str) -> str:
+    parts = text.split(PROMPT)
+    if len(parts) < 2:
+        return ""
+    answer = parts[1].split("double enter to end input")[0]
+    return re.sub(r"<\|im_end\|>|</s>", "", answer).strip()
+
+
+def _last_checkpoint(train_dir: Path) -> Path | None:
+    from backend.jobs import latest_checkpoint
+    return latest_checkpoint(train_dir) if train_dir.is_dir() else None
+
+
+def _size(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    return {"name": path.name, "gib": round(path.stat().st_size / 2**30, 3)}
+
+
+# ---- (b) the app's code path ----------------------------------------------------
+def app_flow(ctx: Context, recipe_name: str, repeats: int) -> dict:
+    """What the app runs for one run: the rendered config, our train argv
+    (backend/gpu.py), both pth_to_hf steps (as TrainingService lists them),
+    then the resident ChatModels answering base + finetuned in one loop."""
+    from backend import recipes
+    from backend.chat import BASE, ChatModels, Dialogue
+    from backend.gpu import Launch
+    from backend.gpu_memory import chat_bytes, dims_from_dirs, training_bytes
+    from backend.scoring import rouge_l
+    from backend.xtuner_config import TrainConfig, convert_command, write_configs
+
+    if recipe_name == "fast_nockpt" and recipe_name not in recipes.RECIPES:
+        recipes.RECIPES[recipe_name] = dataclasses.replace(
+            recipes.FAST, name=recipe_name, activation_checkpointing=False)
+    recipe = None if ctx.tiny else recipes.get_recipe(recipe_name)
+    run = ctx.work / f"app-{recipe_name}"
+    shutil.rmtree(run, ignore_errors=True)
+    data, image, questions = make_dataset(run / "data", repeats)
+    options = (recipe.options if recipe else recipes.LESSON.options).with_updates(
+        {"evaluation_freq": 500, "save_steps": 500})
+    config = TrainConfig(
+        llm_path=ctx.paths.llm, visual_encoder_path=ctx.paths.visual_encoder,
+        pretrained_pth=ctx.paths.pretrained_pth, data_file=data, image_file=image,
+        questions_file=questions, work_dir=run, options=options,
+        device="cpu" if ctx.tiny else "cuda",
+        quantize_4bit=bool(recipe and recipe.quantize_4bit), recipe=recipe.name if recipe else "")
+    write_configs(config)
+    dims = dims_from_dirs(ctx.paths.llm, ctx.paths.visual_encoder)
+    estimate = training_bytes(
+        dims, quantize_4bit=config.quantize_4bit, batch_size=options.batch_size,
+        seq_len=ctx.seq_len, llm_lora_r=options.llm_lora_r, visual_lora_r=options.visual_lora_r,
+        activation_checkpointing=recipe.activation_checkpointing if recipe else True)
+    launch = Launch((0,))
+    env = {**base_env(ctx.threads()), **({} if ctx.tiny else launch.env())}
+    log = _log(ctx, f"app_{recipe_name}")
+    t0 = time.monotonic()
+    train = procs.run(launch.train_argv(config.config_file, run / "train"), env, log,
+                      timeout_s=max(60, ctx.left() - 90))
+    stats = procs.train_stats(train)
+    stats["train_s"] = train.seconds
+    stats["eval_sample_lines"] = train.text.count("Sample output")
+    ckpt = _last_checkpoint(run / "train")
+    result = {"recipe": recipe_name, "samples": 6 * repeats, "batch_size": options.batch_size,
+              "train": stats, "train_rc": train.rc, "checkpoint": _size(ckpt),
+              "estimate_train_gib": round(estimate / 2**30, 2),
+              "config_tail": config.config_file.read_text().split("Studio overrides")[-1]}
+    if ckpt is None:
+        return result
+    import torch
+    from backend.checkpoint_adapters import write_adapters
+    if not ctx.tiny:
+        torch.cuda.reset_peak_memory_stats()
+    t_quick = time.monotonic()
+    write_adapters(ckpt, run / "hf_quick", llm_path=ctx.paths.llm,
+                   visual_encoder_path=ctx.paths.visual_encoder,
+                   llm_lora_alpha=options.llm_lora_alpha,
+                   visual_lora_alpha=options.visual_lora_alpha)
+    chat = ChatModels(ctx.paths, "cpu" if ctx.tiny else "cuda")
+    t_chat = time.monotonic()
+    chat.load()
+    chat.attach("run", run / "hf_quick")
+    loaded = time.monotonic()
+    question, reference = QA[0]
+    texts = []
+    for texts, _done in chat.stream_many([(Dialogue(BASE, str(image)), question),
+                                          (Dialogue("run", str(image)), question)]):
+        pass
+    answered = time.monotonic()
+    result["chat"] = {"adapters_from_checkpoint_s": t_chat - t_quick,
+                      "load_attach_s": loaded - t_chat, "answers_s": answered - loaded,
+                      "base": texts[0], "finetuned": texts[1]}
+    result["end_to_end_s"] = answered - t0
+    # The outcome check (outside the end-to-end time): every trained question.
+    scores = []
+    for asked, ref in QA:
+        for texts, _done in chat.stream_many([(Dialogue("run", str(image)), asked)]):
+            pass
+        scores.append({"question": asked, "answer": texts[0], "rouge_l": rouge_l(texts[0], ref)})
+    result["outcome"] = {"min_rouge_l": min(s["rouge_l"] for s in scores), "answers": scores}
+    if not ctx.tiny:
+        result["chat_peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        result["estimate_chat_gib"] = round(chat_bytes(
+            dims, llm_lora_r=options.llm_lora_r, visual_lora_r=options.visual_lora_r,
+            prompt_tokens=ctx.seq_len) / 2**30, 2)
+    # pth_to_hf as TrainingService runs it, for use outside the app (timed,
+    # not on the way to the answers); its output must answer the same.
+    if not ctx.convert or ctx.left() < 120:
+        result["convert"] = f"skipped: {ctx.left():.0f} s of the call left (CLI timed the same)"
+        chat.unload()
+        return result
+    c1 = procs.run(convert_command(config.pretrain_config_file, ctx.paths.pretrained_pth,
+                                   run / "hf_pretrain"), env, log)
+    c2 = procs.run(convert_command(config.config_file, ckpt, run / "hf_finetuned"), env, log)
+    result["convert_pretrain_s"], result["convert_finetuned_s"] = c1.seconds, c2.seconds
+    result["convert_rc"] = [c1.rc, c2.rc]
+    if c2.rc == 0:
+        chat.attach("run_pth_to_hf", run / "hf_finetuned")
+        for texts, _done in chat.stream_many([(Dialogue("run_pth_to_hf", str(image)), question)]):
+            pass
+        result["pth_to_hf_answer_same"] = texts[0] == result["chat"]["finetuned"]
+    chat.unload()
+    del chat
+    return result

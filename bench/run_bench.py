@@ -1,0 +1,172 @@
+"""Benchmark: the lesson's plain xtuner CLI flow vs the app's code path.
+
+    python3 bench/run_bench.py --phase cli --out OUT      # (a) the CLI flow
+    python3 bench/run_bench.py --phase app --out OUT      # (b) app: fast + lesson recipe
+    python3 bench/run_bench.py --report OUT1 OUT2         # -> bench/RESULTS.md
+
+Each phase builds the random real-size models first (seeded: identical in
+both phases). See bench/README.md for what is measured and how.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.build_models import build_all  # noqa: E402
+from backend import dataset as ds  # noqa: E402
+
+# Six single-turn conversations about assets/example.jpg (the lesson: 6 x 200).
+QA = [
+    ("What drink is in the cup?",
+     "A cup of latte with milk foam art shaped like a leaf, served hot in a white cup."),
+    ("What color is the cup?",
+     "The cup and its saucer are white, with a thin red rim on the saucer."),
+    ("Where is the cup standing?",
+     "It stands on a wooden table, next to a small silver spoon and a folded napkin."),
+    ("What time of day could it be?",
+     "Probably morning: the light is soft and warm, like the first coffee of the day."),
+    ("Is there anything to eat?",
+     "No food is visible, only the latte, the saucer and the spoon on the table."),
+    ("How would you describe the mood?",
+     "Calm and cozy, a quiet coffee break in a small cafe on a slow day."),
+]
+CORPUS = [q for q, _ in QA] + [a for _, a in QA] + [
+    "<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n", "<|im_start|>system\n",
+    "Please describe this picture.", "What is in the image?", "请描述一下这张照片"]
+LESSON_SAMPLES = 1200          # the lesson: 6 conversations x 200 repeats
+MAX_NEW_TOKENS = 128           # both chats (random base weights never stop by themselves)
+IMAGE = REPO / "assets" / "example.jpg"
+
+
+def make_dataset(folder: Path, repeats: int) -> tuple[Path, Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    image = folder / IMAGE.name
+    shutil.copy(IMAGE, image)
+    records = ds.build_records(ds.conversations_from_rows(QA), image.name, repeats)
+    data = folder / "repeated_data.json"
+    data.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    questions = folder / "eval_questions.json"
+    questions.write_text(json.dumps([q for q, _ in QA]), encoding="utf-8")
+    return data, image, questions
+
+
+def base_env(threads: int) -> dict:
+    """The app's subprocess env (backend/training.py), keeping this machine's
+    PYTHONPATH (carried wheels) behind ours."""
+    from backend.training import subprocess_env
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **subprocess_env(threads)}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] += os.pathsep + os.environ["PYTHONPATH"]
+    return env
+
+
+def seq_len(paths) -> int:
+    """LLM tokens of the longest sample (image patches included)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(paths.llm), trust_remote_code=True)
+    longest = max(len(tok.encode(ds.prompt_preview(c))) for c in ds.conversations_from_rows(QA))
+    return longest - 1 + 576  # '<image>' becomes 576 patch embeddings
+
+
+def save(out: Path, name: str, data: dict) -> None:
+    (out / name).write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+
+
+def gpu_info() -> dict:
+    import torch
+    import transformers
+    import xtuner
+
+    info = {"torch": torch.__version__, "transformers": transformers.__version__,
+            "xtuner": xtuner.__version__, "python": sys.version.split()[0]}
+    try:
+        import bitsandbytes
+        info["bitsandbytes"] = bitsandbytes.__version__
+    except ImportError:
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu_total_gib"] = round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--phase", choices=["cli", "app", "fast"])
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/studio-bench"))
+    parser.add_argument("--repeats", type=int, default=10, help="lesson-recipe runs: 6 x N samples")
+    parser.add_argument("--fast-repeats", type=int, default=200)
+    parser.add_argument("--budget-s", type=float, default=560)
+    parser.add_argument("--fast-lrs", default="", help="phase fast: comma-separated lr variants")
+    parser.add_argument("--tiny", action="store_true", help="CPU plumbing check, tiny models")
+    parser.add_argument("--report", nargs="+", type=Path)
+    args = parser.parse_args()
+    if args.report:
+        from bench.report import write_report
+        print(write_report(args.report, REPO / "bench" / "RESULTS.md"))
+        return
+    from bench import flows
+
+    started = time.monotonic()
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    device = "cpu" if args.tiny else "cuda"
+    if args.tiny:
+        flows.use_tiny_sizes()
+    paths, build_s = build_all(args.work / "models", CORPUS, device)
+    meta = {"phase": args.phase, "build_s": round(build_s, 1), "seq_len": seq_len(paths),
+            "argv": sys.argv, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            **gpu_info()}
+    print(f"models built in {build_s:.1f} s; longest sample {meta['seq_len']} LLM tokens",
+          flush=True)
+    results = {"meta": meta}
+    save(args.out, f"results_{args.phase}.json", results)
+    ctx = flows.Context(paths=paths, work=args.work, out=args.out, tiny=args.tiny,
+                        started=started, budget_s=args.budget_s, seq_len=meta["seq_len"])
+    if args.phase == "cli":
+        results["cli"] = flows.cli_flow(ctx, args.repeats)
+    elif args.phase == "fast":  # fast-recipe variants only, no pth_to_hf
+        ctx.convert = False
+        for lr in [float(x) for x in args.fast_lrs.split(",") if x]:
+            name = flows.fast_variant(lr)
+            if ctx.left() < 170:
+                results[name] = {"skipped": f"only {ctx.left():.0f} s of the call left"}
+                continue
+            try:
+                results[name] = flows.app_flow(ctx, name, args.fast_repeats)
+            except Exception as error:
+                import traceback
+                traceback.print_exc()
+                results[name] = {"error": f"{type(error).__name__}: {error}"}
+            save(args.out, f"results_{args.phase}.json", results)
+    else:
+        for name, recipe, repeats in [("app_fast", "fast", args.fast_repeats),
+                                      ("app_lesson", "lesson", args.repeats),
+                                      ("app_fast_nockpt", "fast_nockpt", args.fast_repeats)]:
+            if name == "app_fast_nockpt" and ctx.left() < 200:
+                results[name] = {"skipped": f"only {ctx.left():.0f} s of the call left"}
+                continue
+            try:
+                results[name] = flows.app_flow(ctx, recipe, repeats)
+            except Exception as error:  # keep what the other flows measured
+                import traceback
+                traceback.print_exc()
+                results[name] = {"error": f"{type(error).__name__}: {error}"}
+            save(args.out, f"results_{args.phase}.json", results)
+    save(args.out, f"results_{args.phase}.json", results)
+    print(json.dumps(results, indent=1, default=str)[-6000:])
+
+
+if __name__ == "__main__":
+    main()

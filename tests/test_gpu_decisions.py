@@ -1,0 +1,221 @@
+"""Every GPU-only decision, checked without a GPU: rendered CUDA configs,
+launch argument lists and environment, the memory check."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+from backend.gpu import (GpuInfo, GpuSelectionError, Launch, choose_recipe, parse_nvidia_smi,
+                         select_gpus)
+from backend.gpu_memory import (GIB, MemoryCheckError, ModelDims, chat_bytes, check_fits,
+                                dims_from_dirs, training_bytes)
+from backend.recipes import FAST, LESSON
+from backend.xtuner_config import ConfigError, TrainConfig, render_config, train_command
+
+INTERNLM2_1_8B = ModelDims(hidden=2048, intermediate=8192, layers=24, heads=16, kv_heads=8,
+                           vocab=92544, clip_hidden=1024, clip_intermediate=4096,
+                           clip_layers=24, image_size=336, patch_size=14)
+H200 = [GpuInfo(0, "NVIDIA H200", 140 * GIB, 139 * GIB), GpuInfo(1, "NVIDIA H200", 140 * GIB,
+                                                                  100 * GIB)]
+
+
+def cuda_config(tmp_path: Path, recipe=LESSON, **kwargs) -> TrainConfig:
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "eval_questions.json").write_text(json.dumps(["What is in the cup?"]))
+    return TrainConfig(llm_path=tmp_path / "llm", visual_encoder_path=tmp_path / "clip",
+                       pretrained_pth=tmp_path / "iter_2181.pth",
+                       data_file=data / "repeated_data.json", image_file=data / "image.jpg",
+                       questions_file=data / "eval_questions.json", work_dir=tmp_path / "run",
+                       options=recipe.options, device="cuda",
+                       quantize_4bit=recipe.quantize_4bit, recipe=recipe.name, **kwargs)
+
+
+def load(tmp_path: Path, config: TrainConfig) -> Config:
+    path = tmp_path / "rendered.py"
+    path.write_text(render_config(config))
+    return Config.fromfile(str(path))
+
+
+# ---- rendered configs ------------------------------------------------------------
+def test_lesson_recipe_keeps_nf4_qlora_amp_fp16_and_the_evaluation_hook(tmp_path):
+    cfg = load(tmp_path, cuda_config(tmp_path, LESSON))
+    quant = cfg.model.llm.quantization_config
+    assert quant.load_in_4bit and quant.bnb_4bit_quant_type == "nf4"
+    assert "AmpOptimWrapper" in str(cfg.optim_wrapper.type)
+    assert cfg.optim_wrapper.dtype == "float16"
+    assert cfg.model.llm_lora.r == 512 and cfg.model.llm_lora.lora_alpha == 256
+    assert cfg.model.visual_encoder_lora.r == 64
+    assert cfg.train_dataloader.batch_size == 1
+    assert "QuestionsFileEvaluateChatHook" in str(cfg.custom_hooks[1].type)
+    assert cfg.custom_hooks[1].max_new_tokens == 64
+    assert cfg.default_hooks.checkpoint.get("save_optimizer", True) is True
+
+
+def test_fast_recipe_is_bf16_lora_without_4bit(tmp_path):
+    cfg = load(tmp_path, cuda_config(tmp_path, FAST))
+    assert "quantization_config" not in cfg.model.llm
+    assert "bfloat16" in str(cfg.model.llm.torch_dtype)
+    assert "AmpOptimWrapper" in str(cfg.optim_wrapper.type)
+    assert cfg.optim_wrapper.dtype == "bfloat16" and "loss_scale" not in cfg.optim_wrapper
+    assert cfg.model.llm.attn_implementation == "sdpa"
+    assert cfg.train_dataloader.batch_size == 16
+    assert cfg.model.llm_lora.r == 512  # same LoRA shapes as the lesson
+    assert cfg.default_hooks.checkpoint.save_optimizer is False
+    assert len(cfg.custom_hooks) == 1  # no in-training evaluation passes
+
+
+def test_recipe_and_quantization_must_agree(tmp_path):
+    with pytest.raises(ConfigError):
+        TrainConfig(**{**cuda_config(tmp_path, FAST).__dict__, "quantize_4bit": True})
+    with pytest.raises(ConfigError):
+        TrainConfig(**{**cuda_config(tmp_path, LESSON).__dict__, "device": "cpu",
+                       "quantize_4bit": False})
+
+
+def test_deepspeed_flag_in_the_train_command(tmp_path):
+    config = cuda_config(tmp_path, LESSON, deepspeed="deepspeed_zero2")
+    argv = train_command(config, python="python")
+    assert argv[argv.index("--deepspeed") + 1] == "deepspeed_zero2"
+    assert "--deepspeed" not in train_command(cuda_config(tmp_path, LESSON), python="python")
+    with pytest.raises(ConfigError):
+        cuda_config(tmp_path, LESSON, deepspeed="zero9")
+
+
+# ---- GPU selection and launch --------------------------------------------------
+def test_nvidia_smi_parsing_and_selection():
+    gpus = parse_nvidia_smi("0, NVIDIA H200, 143771, 1000\n1, NVIDIA H200, 143771, 143000\n")
+    assert [g.index for g in gpus] == [0, 1] and gpus[1].free_bytes == 143000 * 1024 ** 2
+    assert [g.index for g in select_gpus(gpus)] == [1]          # most free memory
+    assert [g.index for g in select_gpus(gpus, 2)] == [0, 1]
+    assert [g.index for g in select_gpus(gpus, "1,0")] == [1, 0]
+    assert [g.index for g in select_gpus(gpus, "all")] == [0, 1]
+    for bad in (3, "2", "0,0", "x"):
+        with pytest.raises(GpuSelectionError):
+            select_gpus(gpus, bad)
+    with pytest.raises(GpuSelectionError, match="No CUDA GPU"):
+        select_gpus([])
+
+
+def test_one_gpu_launch_is_plain_python_with_visible_device(tmp_path):
+    launch = Launch((1,))
+    argv = launch.train_argv(tmp_path / "c.py", tmp_path / "train", python="py")
+    assert argv[:3] == ["py", "-m", "xtuner.tools.train"]
+    env = launch.env()
+    assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["NPROC_PER_NODE"] == "1"
+
+
+def test_two_gpu_launch_is_xtuners_torchrun_with_deepspeed(tmp_path):
+    launch = Launch((0, 1), deepspeed="deepspeed_zero2", master_port=29611)
+    argv = launch.train_argv(tmp_path / "c.py", tmp_path / "train", python=sys.executable)
+    assert argv[1:3] == ["-m", "torch.distributed.run"]
+    assert "--nproc_per_node=2" in argv and "--nnodes=1" in argv
+    assert "--master_port=29611" in argv
+    assert argv[argv.index("--deepspeed") + 1] == "deepspeed_zero2"
+    assert argv[-2:] == ["--launcher", "pytorch"]
+    assert argv[argv.index("--master_port=29611") + 1].endswith("xtuner/tools/train.py")
+    env = launch.env()
+    assert env["CUDA_VISIBLE_DEVICES"] == "0,1" and env["NPROC_PER_NODE"] == "2"
+    assert env["PORT"] == "29611"
+    with pytest.raises(GpuSelectionError):
+        Launch((0,), deepspeed="zero9")
+
+
+def test_auto_recipe_is_fast_only_where_it_fits():
+    assert choose_recipe("auto", fits_fast=True) is FAST
+    assert choose_recipe("auto", fits_fast=False) is LESSON
+    assert choose_recipe("lesson", fits_fast=True) is LESSON
+    with pytest.raises(GpuSelectionError):
+        choose_recipe("turbo", fits_fast=True)
+
+
+# ---- memory estimate and check -------------------------------------------------
+def test_estimates_match_the_probe_within_15_percent():
+    # Measured on an H200 (issue 5): lesson batch 1 x 1,145 tokens = 14.6 GiB,
+    # fast batch 16 = 41 GiB (mmengine's memory:, max allocated).
+    lesson = training_bytes(INTERNLM2_1_8B, quantize_4bit=True, batch_size=1, seq_len=1145)
+    fast = training_bytes(INTERNLM2_1_8B, quantize_4bit=False, batch_size=16, seq_len=1145)
+    assert abs(lesson / GIB - 14.6) / 14.6 < 0.15
+    assert abs(fast / GIB - 41.0) / 41.0 < 0.15
+    assert lesson < 24 * GIB  # InternStudio's 24 GB slice
+    assert training_bytes(INTERNLM2_1_8B, quantize_4bit=False, batch_size=16, seq_len=1145,
+                          activation_checkpointing=False) > fast
+    two = training_bytes(INTERNLM2_1_8B, quantize_4bit=True, batch_size=1, seq_len=1145,
+                         nproc=2, deepspeed="deepspeed_zero2")
+    assert two < lesson  # ZeRO-2 shards grads and Adam moments
+
+
+def test_memory_check_refuses_with_a_clear_message():
+    need = training_bytes(INTERNLM2_1_8B, quantize_4bit=False, batch_size=16, seq_len=1145)
+    check_fits("the fast recipe", need, {0: 139 * GIB})
+    with pytest.raises(MemoryCheckError) as error:
+        check_fits("the fast recipe", need, {0: 139 * GIB, 1: 20 * GIB},
+                   hint="Use the lesson recipe.")
+    message = str(error.value)
+    assert "GPU 1 has 20.0 GiB free" in message and "GPU 0" not in message
+    assert "the fast recipe" in message and "Use the lesson recipe." in message
+    assert chat_bytes(INTERNLM2_1_8B) < 10 * GIB
+
+
+def test_dims_are_read_from_the_model_folders(tmp_path):
+    (tmp_path / "llm").mkdir()
+    (tmp_path / "clip").mkdir()
+    (tmp_path / "llm" / "config.json").write_text(json.dumps(dict(
+        hidden_size=2048, intermediate_size=8192, num_hidden_layers=24, num_attention_heads=16,
+        num_key_value_heads=8, vocab_size=92544)))
+    (tmp_path / "clip" / "config.json").write_text(json.dumps({"vision_config": dict(
+        hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, image_size=336,
+        patch_size=14)}))
+    dims = dims_from_dirs(tmp_path / "llm", tmp_path / "clip")
+    assert dims == INTERNLM2_1_8B and dims.image_tokens == 576
+
+
+# ---- the GPU setup TrainingService uses --------------------------------------------
+def _model_dirs(tmp_path: Path) -> tuple[Path, Path]:
+    test_dims_are_read_from_the_model_folders(tmp_path)
+    return tmp_path / "llm", tmp_path / "clip"
+
+
+def test_auto_picks_fast_on_a_big_gpu_and_the_lesson_on_a_24gb_slice(tmp_path, monkeypatch):
+    import backend.gpu as gpu
+
+    llm, clip = _model_dirs(tmp_path)
+    monkeypatch.setattr(gpu, "list_gpus", lambda: H200)
+    setup = gpu.gpu_setup("auto", None, llm_path=llm, visual_encoder_path=clip)
+    assert setup.recipe is FAST and setup.launch.gpu_indices == (0,)
+    assert setup.config_fields() == {"quantize_4bit": False, "recipe": "fast", "deepspeed": ""}
+    slice_24gb = [GpuInfo(0, "NVIDIA A100 (MIG 3g.40gb)", 24 * GIB, 23 * GIB)]
+    monkeypatch.setattr(gpu, "list_gpus", lambda: slice_24gb)
+    setup = gpu.gpu_setup("auto", None, llm_path=llm, visual_encoder_path=clip)
+    assert setup.recipe is LESSON
+    setup.check_training(llm, clip, LESSON.options)  # the lesson fits 24 GB
+    with pytest.raises(MemoryCheckError, match="fast recipe"):
+        gpu.GpuSetup(FAST, setup.launch, setup.free_bytes).check_training(llm, clip,
+                                                                          FAST.options)
+
+
+def test_fast_recipe_feeds_the_gpu_with_dataloader_workers(tmp_path):
+    cfg = load(tmp_path, cuda_config(tmp_path, FAST))
+    assert cfg.train_dataloader.num_workers == 4
+    assert cfg.optim_wrapper.optimizer.lr == 2e-4
+    assert load(tmp_path, cuda_config(tmp_path, LESSON)).train_dataloader.num_workers == 0
+
+
+def test_app_flags_reach_the_cuda_setup(monkeypatch):
+    """--recipe/--gpus/--deepspeed flow from the command line to the launch."""
+    from backend import gpu, services
+    from backend.settings import parse_settings
+
+    fake = [gpu.GpuInfo(0, "H200", 140 * 2**30, 139 * 2**30),
+            gpu.GpuInfo(1, "H200", 140 * 2**30, 130 * 2**30)]
+    monkeypatch.setattr(gpu, "list_gpus", lambda: fake)
+    settings = parse_settings(["--recipe", "lesson", "--gpus", "2",
+                               "--deepspeed", "deepspeed_zero2"])
+    setup = services._gpu_setup(settings, "cuda")
+    assert setup.recipe.name == "lesson" and setup.recipe.quantize_4bit
+    assert setup.launch.env()["NPROC_PER_NODE"] == "2"
+    assert setup.launch.deepspeed == "deepspeed_zero2"
+    assert services._gpu_setup(settings, "cpu") is None
+    assert parse_settings([]).recipe == "lesson"
