@@ -18,6 +18,7 @@ class StoredDataset:
     samples: int
     conversations: int
     repeats: int
+    owner: str = ""
 
     @property
     def image(self) -> Path:
@@ -44,7 +45,7 @@ class DatasetStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def create(self, image_path: str | Path, conversations: list[dataset.Conversation],
-               repeats: int) -> StoredDataset:
+               repeats: int, owner: str = "") -> StoredDataset:
         """Validate the image, write unique and repeated JSON; return the handle."""
         image = images.open_checked(image_path)
         records = dataset.build_records(conversations, IMAGE_NAME, repeats)
@@ -56,7 +57,7 @@ class DatasetStore:
         (folder / "repeated_data.json").write_text(
             json.dumps(records, ensure_ascii=False), encoding="utf-8")
         meta = {"samples": len(records), "conversations": len(conversations),
-                "repeats": repeats}
+                "repeats": repeats, "owner": owner}
         (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
         return StoredDataset(dataset_id, folder, **meta)
 

@@ -11,6 +11,7 @@ from .dataset_store import DatasetStore
 from .jobs import JobManager
 from .model_builder import BackgroundModels
 from .profiles import Profile, choose_profile
+from .run_access import RunAccess
 from .run_registry import RunRegistry
 from .settings import Settings
 from .training import TrainingService
@@ -34,6 +35,7 @@ class Services:
     compare: CompareService
     device: str
     accounts: Accounts
+    access: RunAccess
 
     def close(self) -> None:
         self.jobs.shutdown()
@@ -72,8 +74,9 @@ def build_services(settings: Settings) -> Services:
                                device=device, threads=settings.train_threads,
                                python=sys.executable, gpu=_gpu_setup(settings, device))
     compare = CompareService(chat, jobs, work / "scratch")
+    accounts = load_accounts(settings)
     return Services(settings, profile, models, datasets, jobs, training, compare, device,
-                    load_accounts(settings))
+                    accounts, RunAccess(accounts, jobs, datasets))
 
 
 def _gpu_setup(settings: Settings, device: str):

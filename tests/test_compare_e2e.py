@@ -42,7 +42,11 @@ def test_compare_endpoint_streams_through_gradio_client(tmp_path):
     from ui.api import wire_api
 
     image = make_star_image(tmp_path / "star.png")
-    services = SimpleNamespace(compare=StreamingCompare())
+    class OpenAccess:  # no auth: every run readable
+        def check_run(self, user, run_id, write=False):
+            assert user is None and run_id == "run-x"
+
+    services = SimpleNamespace(compare=StreamingCompare(), access=OpenAccess())
     with gr.Blocks() as app:
         wire_api(services)
     app.queue().launch(prevent_thread_lock=True, server_port=None, quiet=True)

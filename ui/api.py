@@ -5,10 +5,12 @@ gradio_client's ``handle_file`` sends them.
 """
 from __future__ import annotations
 
+import functools
 
 import gradio as gr
 
 from backend import dataset
+from backend.access import AccessError
 from backend.chat import ChatError
 from backend.disk import DiskSpaceError
 from backend.images import ImageError
@@ -20,26 +22,52 @@ from backend.xtuner_config import ConfigError
 from .errors import user_error
 
 USER_ERRORS = (dataset.DatasetError, ImageError, JobError, ConfigError, ChatError,
-               ModelsNotReady, DiskSpaceError, ValueError, KeyError)
+               ModelsNotReady, DiskSpaceError, AccessError, ValueError, KeyError)
+
+# Which endpoints act on a run (their first argument), and whether they change it.
+READS_RUN = {"run_status", "compare", "compare_chat", "probe", "timeline", "export"}
+WRITES_RUN = {"stop_training", "resume_training", "delete_run"}
 
 
-def _guard(fn):
+def _message(error: Exception):
+    return error.args[0] if isinstance(error, KeyError) else error
+
+
+def _checked(services: Services, name: str, args: tuple) -> None:
+    """Access rules before the endpoint runs. Every endpoint function takes
+    ``request: gr.Request`` last, which gradio fills in (functools.wraps keeps
+    the signature visible to it)."""
+    request = args[-1]
+    user = getattr(request, "username", None)
+    if name in READS_RUN or name in WRITES_RUN:
+        services.access.check_run(user, args[0], write=name in WRITES_RUN)
+
+
+def _guard(services: Services, name: str, fn):
+    @functools.wraps(fn)
     def call(*args):
         try:
+            _checked(services, name, args)
             return fn(*args)
         except USER_ERRORS as error:
-            raise user_error(error.args[0] if isinstance(error, KeyError) else error)
+            raise user_error(_message(error))
     return call
 
 
-def _guard_stream(fn):
+def _guard_stream(services: Services, name: str, fn):
     # A generator function of its own, so gradio streams each yield.
+    @functools.wraps(fn)
     def stream(*args):
         try:
+            _checked(services, name, args)
             yield from fn(*args)
         except USER_ERRORS as error:
-            raise user_error(error.args[0] if isinstance(error, KeyError) else error)
+            raise user_error(_message(error))
     return stream
+
+
+def _user(request: gr.Request | None) -> str | None:
+    return getattr(request, "username", None)
 
 
 def wire_api(services: Services) -> None:
@@ -51,36 +79,39 @@ def wire_api(services: Services) -> None:
         number = gr.Number(precision=0)
         result = gr.JSON()
 
-    def build_dataset(image_path, qa_json, repeats):
+    def build_dataset(image_path, qa_json, repeats, request: gr.Request):
         if not image_path:
             raise ImageError("An image file is required.")
         conversations = dataset.parse_qa_json(qa_json)
         repeats = int(repeats) if repeats is not None else 200
-        stored = services.datasets.create(image_path, conversations, repeats)
+        stored = services.datasets.create(image_path, conversations, repeats,
+                                          owner=services.access.owner(_user(request)))
         return {"dataset_id": stored.dataset_id, "samples": stored.samples,
                 "conversations": stored.conversations, "repeats": stored.repeats,
                 "iterations": dataset.iterations_for(stored.samples, 1, 1),
                 "preview": dataset.prompt_preview(conversations[0])}
 
-    def start_training(dataset_id, options_json):
-        snap = services.training.start(dataset_id, options_json or "{}")
+    def start_training(dataset_id, options_json, request: gr.Request):
+        services.access.check_dataset(_user(request), dataset_id)
+        snap = services.training.start(dataset_id, options_json or "{}",
+                                       owner=services.access.owner(_user(request)))
         return {"run_id": snap["run_id"], "state": snap["state"],
                 "queue_position": snap["queue_position"], "max_iters": snap["max_iters"]}
 
-    def run_status(run_id):
+    def run_status(run_id, request: gr.Request):
         return services.jobs.snapshot(run_id)
 
-    def stop_training(run_id):
-        return services.jobs.snapshot(run_id) if not run_id else services.jobs.stop(run_id)
+    def stop_training(run_id, request: gr.Request):
+        return services.jobs.stop(run_id)
 
-    def resume_training(run_id):
+    def resume_training(run_id, request: gr.Request):
         return services.jobs.resume(run_id)
 
-    def delete_run(run_id):
+    def delete_run(run_id, request: gr.Request):
         services.jobs.delete(run_id)
         return {"run_id": run_id, "deleted": True}
 
-    def compare(run_id, image_path, question):
+    def compare(run_id, image_path, question, request: gr.Request):
         """Streams {"base", "finetuned", "done"}: partial answers, then the final."""
         if not image_path:
             raise ImageError("An image file is required.")
@@ -88,10 +119,10 @@ def wire_api(services: Services) -> None:
             yield {"base": partial["base"], "finetuned": partial["finetuned"],
                    "done": partial["done"]}
 
-    def list_runs():
-        return services.jobs.list_runs()
+    def list_runs(request: gr.Request):
+        return services.access.visible_runs(_user(request))
 
-    def models_status():
+    def models_status(request: gr.Request):
         return services.models.status()
 
     endpoints = [
@@ -108,7 +139,7 @@ def wire_api(services: Services) -> None:
     for fn, inputs, name in endpoints:
         extra = {"concurrency_id": "models", "concurrency_limit": 1} if name == "compare" else {}
         guard = _guard_stream if name == "compare" else _guard
-        gr.Button(visible=False).click(guard(fn), inputs=inputs, outputs=result,
+        gr.Button(visible=False).click(guard(services, name, fn), inputs=inputs, outputs=result,
                                        api_name=name, **extra)
     _wire_compare_extras(services)
 
@@ -125,7 +156,8 @@ def _wire_compare_extras(services: Services) -> None:
         out_file = gr.File()
     compare = services.compare
 
-    def compare_chat(run, image_path, question, history_json, after_name):
+    def compare_chat(run, image_path, question, history_json, after_name,
+                     request: gr.Request):
         """One turn of a multi-turn compare. ``history_json``: {"base": [[q, a], ...],
         "finetuned": [...]} (each model's own turns); streams, the final yield adds
         "history" for the next turn and the scores against the references."""
@@ -141,27 +173,28 @@ def _wire_compare_extras(services: Services) -> None:
                    "base": history.get("base", []) + [[question, partial["base"]]],
                    "finetuned": history.get("finetuned", []) + [[question, partial["finetuned"]]]}}
 
-    def probe(run, probes_text, image_path, after_name):
+    def probe(run, probes_text, image_path, after_name, request: gr.Request):
         """All rows, then the CSV: ({"rows": [...], "done": bool}, csv file)."""
         rows = []
         for rows in compare.probe_table(run, probes_text, image_path or None, after_name or None):
             yield {"rows": rows, "done": False}, None
         yield {"rows": rows, "done": True}, str(compare.probe_csv(rows, run))
 
-    def timeline(run):
+    def timeline(run, request: gr.Request):
         entries = read_timeline(services.jobs.run_dir(run) / "train")
         return {"entries": [e.as_dict() for e in entries], "changes": changes(entries)}
 
-    def export(run, after_name):
+    def export(run, after_name, request: gr.Request):
         archive = compare.export(run, after_name or None)
         return {"archive": archive.name, "command": compare.export_command()}, str(archive)
 
     endpoints = [
-        (_guard_stream(compare_chat), [run_id, image, text, history, after], [result],
-         "compare_chat"),
-        (_guard_stream(probe), [run_id, text, image, after], [result, out_file], "probe"),
-        (_guard(timeline), [run_id], [result], "timeline"),
-        (_guard(export), [run_id, after], [result, out_file], "export"),
+        (_guard_stream(services, "compare_chat", compare_chat),
+         [run_id, image, text, history, after], [result], "compare_chat"),
+        (_guard_stream(services, "probe", probe), [run_id, text, image, after],
+         [result, out_file], "probe"),
+        (_guard(services, "timeline", timeline), [run_id], [result], "timeline"),
+        (_guard(services, "export", export), [run_id, after], [result, out_file], "export"),
     ]
     for fn, inputs, outputs, name in endpoints:
         extra = {} if name == "timeline" else {"concurrency_id": "models",

@@ -10,6 +10,7 @@ from backend.services import Services
 
 from . import language
 from .api import wire_api
+from .auth import user_of
 from .compare_tab import build_compare_tab, done_runs, wire_compare_tab
 from .data_tab import build_data_tab, empty_table, relabel_table, wire_data_tab
 from .messages import LANGUAGE_CHOICES, t, tr
@@ -79,30 +80,32 @@ def build_app(services: Services) -> gr.Blocks:
         def on_load(request: gr.Request):
             # A reloaded page re-attaches to what is running: the manager,
             # not this page, owns the run.
-            lang = language.language_of(request)
-            runs = done_runs(services)
-            return (*header(request), empty_table(lang), latest_run(services),
-                    runs_frame(services, lang),
+            lang, user = language.language_of(request), user_of(request)
+            runs = done_runs(services, user)
+            return (*header(request), empty_table(lang), latest_run(services, user),
+                    runs_frame(services, lang, user),
                     gr.update(choices=runs, value=runs[0] if runs else None))
 
         app.load(on_load, outputs=[models, internstudio, data.table, train.run_id,
                                    train.runs, compare.run],
                  api_visibility="private")
-        compare_tab.select(lambda: gr.update(choices=done_runs(services),
-                                             value=(done_runs(services) or [None])[0]),
-                           outputs=compare.run, api_visibility="private")
+        def compare_choices(request: gr.Request):
+            runs = done_runs(services, user_of(request))
+            return gr.update(choices=runs, value=runs[0] if runs else None)
+
+        compare_tab.select(compare_choices, outputs=compare.run, api_visibility="private")
         # The switch runs in the browser only (gradio's locale + a cookie for the
         # server); the page load shows which language is in effect.
         app.load(None, js=language.LOAD_JS, outputs=lang_switch, api_visibility="private")
 
-        def relabel(code, table):
+        def relabel(code, table, request: gr.Request):
             # The switch's own value says the language (its cookie may still be
             # on its way): server-made text follows at once, not at the next tick.
             lang = language.table_of(code)
             return (models_markdown(services, lang),
                     internstudio_markdown(services.profile.internstudio,
                                           services.profile.name, lang),
-                    relabel_table(table, lang), runs_frame(services, lang))
+                    relabel_table(table, lang), runs_frame(services, lang, user_of(request)))
 
         lang_switch.input(None, inputs=lang_switch, js=language.SET_JS,
                           api_visibility="private")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from backend.access import AccessError
 from backend.chat import ChatError
 from backend.compare import FINAL
 from backend.export import ExportError
@@ -21,11 +22,12 @@ from backend.timeline import TimelineError
 from . import messages
 from .compare_view import (PROBE_DATATYPES, empty_history, judge_markdown, probe_frame,
                            reference_markdown, timeline_frame, with_turn)
+from .auth import user_of
 from .errors import user_error
 from .messages_compare import EN_COMPARE
 
 COMPARE_ERRORS = (ChatError, ImageError, JobError, ModelsNotReady, ProbeError,
-                  TimelineError, ExportError, KeyError)
+                  TimelineError, ExportError, AccessError, KeyError)
 MODELS = {"concurrency_id": "models", "concurrency_limit": 1, "api_visibility": "private"}
 
 
@@ -114,20 +116,28 @@ def build_compare_tab() -> CompareTab:
                       export_button, export_file, export_command)
 
 
-def done_runs(services: Services) -> list[str]:
-    return [r["run_id"] for r in reversed(services.jobs.list_runs()) if r["state"] == "done"]
+def done_runs(services: Services, user: str | None = None) -> list[str]:
+    return [r["run_id"] for r in reversed(services.access.visible_runs(user))
+            if r["state"] == "done"]
 
 
-def _guarded(fn):
-    """Backend exceptions -> gr.Error, for plain and generator handlers.
-    functools.wraps keeps the signature, so gradio still passes gr.Request."""
+def _guarded(services: Services, fn):
+    """Backend exceptions -> gr.Error, for plain and generator handlers, after
+    checking that the visitor may read the run (the first argument).
+    functools.wraps keeps the signature, so gradio still passes gr.Request
+    (every guarded handler takes it last)."""
     import functools
     import inspect
+
+    def check(args):
+        if args and args[0]:
+            services.access.check_run(user_of(args[-1]), args[0])
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def stream(*args):
             try:
+                check(args)
                 yield from fn(*args)
             except COMPARE_ERRORS as error:
                 raise user_error(error.args[0] if isinstance(error, KeyError) else error)
@@ -136,6 +146,7 @@ def _guarded(fn):
     @functools.wraps(fn)
     def call(*args):
         try:
+            check(args)
             return fn(*args)
         except COMPARE_ERRORS as error:
             raise user_error(error.args[0] if isinstance(error, KeyError) else error)
@@ -145,11 +156,11 @@ def _guarded(fn):
 def wire_compare_tab(tab: CompareTab, services: Services) -> None:
     compare = services.compare
 
-    def choices():
-        runs = done_runs(services)
+    def choices(request: gr.Request):
+        runs = done_runs(services, user_of(request))
         return gr.update(choices=runs, value=runs[0] if runs else None)
 
-    def after_choices(run_id):
+    def after_choices(run_id, request: gr.Request):
         names = compare.after_choices(run_id) if run_id else [FINAL]
         return gr.update(choices=names, value=FINAL), empty_history()
 
@@ -205,19 +216,19 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
     answer_outputs = [tab.base, tab.finetuned, tab.base_score, tab.finetuned_score,
                       tab.reference, tab.diff, tab.history]
     tab.refresh.click(choices, outputs=tab.run, api_visibility="private")
-    tab.run.change(_guarded(after_choices), inputs=tab.run, outputs=[tab.after, tab.history],
+    tab.run.change(_guarded(services, after_choices), inputs=tab.run, outputs=[tab.after, tab.history],
                    api_visibility="private")
-    tab.ask.click(_guarded(ask), inputs=[tab.run, tab.after, tab.image, tab.question,
+    tab.ask.click(_guarded(services, ask), inputs=[tab.run, tab.after, tab.image, tab.question,
                                          tab.history], outputs=answer_outputs, **MODELS)
-    tab.question.submit(_guarded(ask), inputs=[tab.run, tab.after, tab.image, tab.question,
+    tab.question.submit(_guarded(services, ask), inputs=[tab.run, tab.after, tab.image, tab.question,
                                                tab.history], outputs=answer_outputs, **MODELS)
     tab.new_chat.click(new_chat, outputs=answer_outputs, api_visibility="private")
-    tab.probe.click(_guarded(run_probes), inputs=[tab.run, tab.after, tab.probe_questions,
+    tab.probe.click(_guarded(services, run_probes), inputs=[tab.run, tab.after, tab.probe_questions,
                                                   tab.probe_image],
                     outputs=[tab.probe_table, tab.probe_csv], **MODELS)
-    tab.timeline_button.click(_guarded(load_timeline), inputs=tab.run, outputs=tab.timeline,
+    tab.timeline_button.click(_guarded(services, load_timeline), inputs=tab.run, outputs=tab.timeline,
                               api_visibility="private")
-    tab.export_button.click(_guarded(export_archive), inputs=[tab.run, tab.after],
+    tab.export_button.click(_guarded(services, export_archive), inputs=[tab.run, tab.after],
                             outputs=[tab.export_file, tab.export_command], **MODELS)
 
 

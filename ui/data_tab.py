@@ -11,6 +11,7 @@ from backend import dataset
 from backend.images import ImageError
 from backend.services import Services
 
+from .auth import user_of
 from .errors import user_error
 from .language import language_of
 from .messages import t, tr
@@ -92,13 +93,14 @@ def import_json(path: str | None, request: gr.Request):
         raise user_error(tr("err_import", lang, error=error))
 
 
-def build_dataset_ui(services: Services, image: str | None, table, repeats, lang: str = "en"):
+def build_dataset_ui(services: Services, image: str | None, table, repeats, lang: str = "en",
+                     owner: str = ""):
     if not image:
         raise user_error(tr("err_need_image", lang))
     rows = table.values.tolist() if isinstance(table, pd.DataFrame) else list(table or [])
     try:
         conversations = dataset.conversations_from_rows([tuple(r) for r in rows])
-        stored = services.datasets.create(image, conversations, int(repeats or 0))
+        stored = services.datasets.create(image, conversations, int(repeats or 0), owner=owner)
     except (dataset.DatasetError, ImageError, ValueError) as error:
         # The backend explains what is wrong (in English); the frame says it in lang.
         raise user_error(tr("err_dataset", lang, error=error))
@@ -115,7 +117,8 @@ def describe(stored, lang: str = "en") -> str:
 
 def wire_data_tab(tab: DataTab, services: Services) -> None:
     def build(image, table, repeats, request: gr.Request):
-        return build_dataset_ui(services, image, table, repeats, language_of(request))
+        return build_dataset_ui(services, image, table, repeats, language_of(request),
+                                owner=services.access.owner(user_of(request)))
 
     tab.load_example.click(load_example, outputs=[tab.image, tab.table], api_visibility="private")
     tab.import_file.upload(import_json, inputs=tab.import_file, outputs=tab.table,

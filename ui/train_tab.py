@@ -7,11 +7,13 @@ import gradio as gr
 import pandas as pd
 
 from backend.disk import DiskSpaceError
+from backend.access import AccessError
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
 from backend.services import Services
 from backend.xtuner_config import ConfigError
 
+from .auth import user_of
 from .errors import user_error
 from .language import language_of
 from .messages import t, tr
@@ -91,11 +93,11 @@ def status_markdown(snap: dict, lang: str = "en") -> str:
 RUN_COLUMNS = ("col_run", "col_state", "col_iterations", "col_final_loss", "col_duration")
 
 
-def runs_frame(services: Services, lang: str = "en") -> pd.DataFrame:
+def runs_frame(services: Services, lang: str = "en", user: str | None = None) -> pd.DataFrame:
     rows = [(r["run_id"], state_name(r["state"], lang), r["max_iters"],
              None if r["final_loss"] is None else round(r["final_loss"], 4),
              _fmt_seconds(r["duration_s"]))
-            for r in reversed(services.jobs.list_runs())]
+            for r in reversed(services.access.visible_runs(user))]
     return pd.DataFrame(rows, columns=[tr(key, lang) for key in RUN_COLUMNS])
 
 
@@ -106,22 +108,23 @@ def commands_of(services: Services, run_id: str) -> str:
         return ""
 
 
-def view(services: Services, run_id: str, lang: str = "en"):
+def view(services: Services, run_id: str, lang: str = "en", user: str | None = None):
     """Everything the tab shows about one run, from the manager's snapshot."""
     if not run_id:
         return "", pd.DataFrame(columns=["iter", "loss"]), "", ""
     try:
+        services.access.check_run(user, run_id)
         snap = services.jobs.snapshot(run_id)
-    except JobError as error:
+    except (JobError, AccessError) as error:
         return tr("err_run", lang, error=error), pd.DataFrame(columns=["iter", "loss"]), "", ""
     losses = pd.DataFrame(snap["losses"], columns=["iter", "loss"])
     return (status_markdown(snap, lang), losses, snap["log_tail"],
             commands_of(services, run_id))
 
 
-def latest_run(services: Services) -> str:
+def latest_run(services: Services, user: str | None = None) -> str:
     """Re-attach after a reload: the newest active run, else the newest run."""
-    runs = services.jobs.list_runs()
+    runs = services.access.visible_runs(user)
     active = [r for r in runs if r["state"] in ACTIVE]
     chosen = (active or runs)[-1:] if (active or runs) else []
     return chosen[0]["run_id"] if chosen else ""
@@ -135,30 +138,38 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
         if not ds_id:
             raise user_error(tr("err_need_dataset", lang))
         try:
-            snap = services.training.start(ds_id, options or "{}")
+            services.access.check_dataset(user_of(request), ds_id)
+            snap = services.training.start(ds_id, options or "{}",
+                                           owner=services.access.owner(user_of(request)))
         except (JobError, ConfigError, ValueError, KeyError, ModelsNotReady,
-                DiskSpaceError) as error:
+                DiskSpaceError, AccessError) as error:
             raise user_error(tr("err_start", lang, error=error))
         return snap["run_id"]
 
     def stop(run_id, request: gr.Request):
+        lang, user = language_of(request), user_of(request)
         if run_id:
-            services.jobs.stop(run_id)
-        return view(services, run_id, language_of(request))
+            try:
+                services.access.check_run(user, run_id, write=True)
+                services.jobs.stop(run_id)
+            except (JobError, AccessError) as error:
+                raise user_error(tr("err_run", lang, error=error))
+        return view(services, run_id, lang, user)
 
     def resume(run_id, request: gr.Request):
-        lang = language_of(request)
+        lang, user = language_of(request), user_of(request)
         try:
+            services.access.check_run(user, run_id, write=True)
             services.jobs.resume(run_id)
-        except JobError as error:
+        except (JobError, AccessError) as error:
             raise user_error(tr("err_resume", lang, error=error))
-        return view(services, run_id, lang)
+        return view(services, run_id, lang, user)
 
     def tick(run_id, request: gr.Request):
-        return view(services, run_id, language_of(request))
+        return view(services, run_id, language_of(request), user_of(request))
 
     def runs(request: gr.Request):
-        return runs_frame(services, language_of(request))
+        return runs_frame(services, language_of(request), user_of(request))
 
     def runs_on_change(_run_id, request: gr.Request):
         return runs(request)
