@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     if warning:
         logging.warning(warning)
     app = build_app(services)
-    app.queue(default_concurrency_limit=4)
+    # Bounded: a classroom of clients waits in line; beyond max_waiting they
+    # are told the queue is full instead of piling up memory.
+    app.queue(default_concurrency_limit=4, max_size=settings.max_waiting)
     logging.info("profile %s; work dir %s", services.profile.name, settings.work_dir)
     try:
         auth = services.accounts.check if services.accounts.enabled else None

@@ -22,6 +22,7 @@ class Settings:
     pretrained_pth: Path | None = None
     max_queue: int = 8
     max_upload_mb: int = 20
+    max_waiting: int = 64
     train_threads: int = 1
     recipe: str = "lesson"
     gpus: str = ""
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="most runs waiting in the queue (env STUDIO_MAX_QUEUE)")
     add("--max-upload-mb", type=int, default=int(_env("STUDIO_MAX_UPLOAD_MB", 20)),
         help="largest upload accepted, in MB (env STUDIO_MAX_UPLOAD_MB)")
+    add("--max-waiting", type=int, default=int(_env("STUDIO_MAX_WAITING", 64)),
+        help="most requests (chats, compares) waiting in gradio's queue; more are told "
+             "to retry (env STUDIO_MAX_WAITING)")
     add("--train-threads", type=int, default=int(_env("STUDIO_TRAIN_THREADS", 1)),
         help="OMP threads for CPU training subprocesses (env STUDIO_TRAIN_THREADS)")
     add("--recipe", choices=("lesson", "fast", "auto"), default=_env("STUDIO_RECIPE", "lesson"),
@@ -91,6 +95,6 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
                     models_dir=(args.models_dir or args.work_dir / "models").resolve(),
                     llm_path=args.llm, visual_encoder_path=args.visual_encoder,
                     pretrained_pth=args.pretrained_pth, max_queue=args.max_queue,
-                    max_upload_mb=args.max_upload_mb, train_threads=args.train_threads,
+                    max_upload_mb=args.max_upload_mb, max_waiting=args.max_waiting, train_threads=args.train_threads,
                     recipe=args.recipe, gpus=args.gpus, deepspeed=args.deepspeed,
                     auth=tuple(args.auth), auth_file=args.auth_file)
