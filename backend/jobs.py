@@ -235,6 +235,11 @@ class JobManager:
                     return position
         return None
 
+    def active_run(self) -> str | None:
+        """The run whose process is running now, if any."""
+        with self._cond:
+            return self._current[0].run_id if self._current else None
+
     def list_runs(self) -> list[dict]:
         runs = []
         for record in self.registry.all():

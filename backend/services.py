@@ -5,7 +5,7 @@ import sys
 from dataclasses import dataclass
 
 from .access import Accounts, parse_pair, read_credentials_file
-from .chat import ChatModels
+from .chat import ChatError, ChatModels
 from .compare import CompareService
 from .dataset_store import DatasetStore
 from .jobs import JobManager
@@ -57,6 +57,9 @@ def build_services(settings: Settings) -> Services:
     chat_holder: dict = {}
 
     def chat() -> ChatModels:
+        # On a GPU, training and chat never hold the same memory at once.
+        if device == "cuda" and jobs.active_run() is not None:
+            raise ChatError("A training run is using the GPU; compare when it has finished.")
         if "chat" not in chat_holder:
             chat_holder["chat"] = ChatModels(models.wait(), device)
         return chat_holder["chat"]

@@ -50,3 +50,25 @@ def test_without_auth_everyone_is_the_local_user():
 ])
 def test_file_route_guard(path, refused):
     assert refused_file_target(path) is refused
+
+
+def test_loud_warning_when_exposed_without_login():
+    from backend.launch_checks import exposure_warning
+    from backend.settings import parse_settings
+
+    assert exposure_warning(parse_settings([]), auth_enabled=False) is None
+    shared = exposure_warning(parse_settings(["--share"]), auth_enabled=False)
+    assert "WITHOUT LOGIN" in shared and "share link" in shared
+    assert "0.0.0.0" in exposure_warning(parse_settings(["--host", "0.0.0.0"]), False)
+    assert exposure_warning(parse_settings(["--host", "0.0.0.0"]), auth_enabled=True) is None
+
+
+def test_row_count_and_text_limits_have_clear_messages():
+    from backend import dataset
+
+    rows = [(f"q{i}", "a") for i in range(dataset.MAX_CONVERSATIONS + 1)]
+    with pytest.raises(dataset.DatasetError, match="At most 200 conversations"):
+        dataset.conversations_from_rows(rows)
+    with pytest.raises(dataset.DatasetError, match="Repeat count"):
+        dataset.build_records(dataset.conversations_from_rows([("q", "a")]), "i.jpg",
+                              dataset.MAX_REPEATS + 1)

@@ -180,6 +180,13 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
     tab.resume.click(resume, inputs=tab.run_id, outputs=outputs, api_visibility="private")
     tab.timer.tick(tick, inputs=tab.run_id, outputs=outputs,
                    api_visibility="private", show_progress="hidden")
+    def pick(event: gr.SelectData, request: gr.Request):
+        # Clicking a row shows that run (a teacher puts one on the projector).
+        row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        visible = runs_frame(services, language_of(request), user_of(request))
+        return visible.iloc[row, 0] if 0 <= row < len(visible) else gr.skip()
+
+    tab.runs.select(pick, outputs=tab.run_id, api_visibility="private")
     tab.refresh.click(runs, outputs=tab.runs, api_visibility="private")
     tab.run_id.change(runs_on_change, inputs=tab.run_id, outputs=tab.runs,
                       api_visibility="private")
