@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from backend.demo_pretrain import (DEMO_IMAGES, QUESTIONS, DemoPretrainError, load_image,
+from backend.demo_pretrain import (DEMO_IMAGES, QUESTIONS, DemoPretrainError,
                                    render_pretrain_config, run_pretrain, write_pretrain_data)
 from backend.demo_tokenizer import build_tokenizer, check_tokenizer
+from backend.internlm2_folder import write_internlm2_config
 from backend.model_paths import ModelPaths
 
 # Bump whenever anything below changes what gets built: old caches rebuild.
@@ -48,14 +49,9 @@ WARMUP_QUESTIONS = QUESTIONS + [
 __all__ = ["ModelPaths", "DemoPretrainError", "ensure_demo_models"]
 
 
-def _internlm2_code_dir() -> Path:
-    import xtuner
-    return Path(xtuner.__file__).parent / "_lite" / "modelings" / "internlm2"
-
-
 def build_llm(folder: Path):
     """Tokenizer + randomly initialised tiny InternLM2, loadable like the real one."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
     folder.mkdir(parents=True, exist_ok=True)
     corpus = [c for _, _, c in DEMO_IMAGES] + [t for _, t, _ in DEMO_IMAGES] + WARMUP_QUESTIONS
@@ -63,19 +59,8 @@ def build_llm(folder: Path):
     tokenizer = build_tokenizer(folder, corpus * 4)
     check_tokenizer(tokenizer)
     # The real checkpoint's remote code, so trust_remote_code loading is identical.
-    for name in ("configuration_internlm2.py", "modeling_internlm2.py"):
-        shutil.copy(_internlm2_code_dir() / name, folder / name)
-    config = dict(
-        LLM_SIZE, model_type="internlm2", architectures=["InternLM2ForCausalLM"],
-        auto_map={"AutoConfig": "configuration_internlm2.InternLM2Config",
-                  "AutoModel": "modeling_internlm2.InternLM2ForCausalLM",
-                  "AutoModelForCausalLM": "modeling_internlm2.InternLM2ForCausalLM"},
-        vocab_size=len(tokenizer), bias=False, rope_theta=10000, rms_norm_eps=1e-6,
-        hidden_act="silu", initializer_range=0.02, tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, attn_implementation="eager", torch_dtype="float32")
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
-    cfg = AutoConfig.from_pretrained(str(folder), trust_remote_code=True)
+    cfg = write_internlm2_config(folder, tokenizer, LLM_SIZE, vocab_size=len(tokenizer),
+                                 rope_theta=10000, rms_norm_eps=1e-6, torch_dtype="float32")
     model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=True)
     return tokenizer, model
 

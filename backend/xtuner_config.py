@@ -198,7 +198,6 @@ def _overrides(config: TrainConfig, with_lora: bool = True) -> str:
 def render_config(config: TrainConfig) -> str:
     """The finetune config text for this run."""
     o = config.options
-    text = builtin_config_path(FINETUNE_CONFIG).read_text(encoding="utf-8")
     edits = {
         "llm_name_or_path": _literal(config.llm_path),
         "visual_encoder_name_or_path": _literal(config.visual_encoder_path),

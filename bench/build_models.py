@@ -8,12 +8,11 @@ the same seed gives the same models on every machine.
 """
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from pathlib import Path
 
 from backend.demo_tokenizer import build_tokenizer, check_tokenizer
+from backend.internlm2_folder import write_internlm2_config
 from backend.model_paths import ModelPaths
 
 INTERNLM2_1_8B = dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24,
@@ -23,34 +22,18 @@ CLIP_L_336 = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24
                   num_attention_heads=16, image_size=336, patch_size=14, projection_dim=768)
 
 
-def _code_dir() -> Path:
-    import xtuner
-    return Path(xtuner.__file__).parent / "_lite" / "modelings" / "internlm2"
-
-
 def build_llm(folder: Path, corpus: list[str], device: str) -> None:
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
     folder.mkdir(parents=True, exist_ok=True)
     # Byte-level BPE (2,048 learned tokens); the model's vocab stays the real
     # 92,544 so embeddings, logits and memory are the real size.
     tokenizer = build_tokenizer(folder, corpus * 4)
     check_tokenizer(tokenizer)
-    for name in ("configuration_internlm2.py", "modeling_internlm2.py"):
-        shutil.copy(_code_dir() / name, folder / name)
-    config = dict(
-        INTERNLM2_1_8B, model_type="internlm2", architectures=["InternLM2ForCausalLM"],
-        auto_map={"AutoConfig": "configuration_internlm2.InternLM2Config",
-                  "AutoModel": "modeling_internlm2.InternLM2ForCausalLM",
-                  "AutoModelForCausalLM": "modeling_internlm2.InternLM2ForCausalLM"},
-        bias=False, rms_norm_eps=1e-5, hidden_act="silu", initializer_range=0.02,
-        tie_word_embeddings=False, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        # As internlm2-chat-1_8b's own config.json.
-        attn_implementation="eager", torch_dtype="bfloat16", rope_scaling=None)
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
-    cfg = AutoConfig.from_pretrained(str(folder), trust_remote_code=True)
+    # As internlm2-chat-1_8b's own config.json.
+    cfg = write_internlm2_config(folder, tokenizer, INTERNLM2_1_8B, rms_norm_eps=1e-5,
+                                 torch_dtype="bfloat16", rope_scaling=None)
     torch.manual_seed(0)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=True,

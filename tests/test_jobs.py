@@ -1,5 +1,4 @@
 """JobManager against a fake trainer: real subprocesses, real SQLite."""
-import os
 import sys
 import time
 from pathlib import Path

@@ -146,24 +146,22 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
             raise user_error(tr("err_start", lang, error=error))
         return snap["run_id"]
 
-    def stop(run_id, request: gr.Request):
+    def change(action, error_key: str, run_id: str, request: gr.Request):
+        """Stop or resume: only the run's owner may, then show the run again."""
         lang, user = language_of(request), user_of(request)
         if run_id:
             try:
                 services.access.check_run(user, run_id, write=True)
-                services.jobs.stop(run_id)
+                action(run_id)
             except (JobError, AccessError) as error:
-                raise user_error(tr("err_run", lang, error=error))
+                raise user_error(tr(error_key, lang, error=error))
         return view(services, run_id, lang, user)
 
+    def stop(run_id, request: gr.Request):
+        return change(services.jobs.stop, "err_run", run_id, request)
+
     def resume(run_id, request: gr.Request):
-        lang, user = language_of(request), user_of(request)
-        try:
-            services.access.check_run(user, run_id, write=True)
-            services.jobs.resume(run_id)
-        except (JobError, AccessError) as error:
-            raise user_error(tr("err_resume", lang, error=error))
-        return view(services, run_id, lang, user)
+        return change(services.jobs.resume, "err_resume", run_id, request)
 
     def tick(run_id, request: gr.Request):
         return view(services, run_id, language_of(request), user_of(request))
