@@ -24,20 +24,11 @@ from .compare_view import (PROBE_DATATYPES, empty_history, judge_markdown, probe
                            reference_markdown, timeline_frame, with_turn)
 from .auth import user_of
 from .errors import user_error
-from .messages_compare import EN_COMPARE
+from .messages import t
 
 COMPARE_ERRORS = (ChatError, ImageError, JobError, ModelsNotReady, ProbeError,
                   TimelineError, ExportError, AccessError, KeyError)
 MODELS = {"concurrency_id": "models", "concurrency_limit": 1, "api_visibility": "private"}
-
-
-def t(key: str):
-    """A label from the page's gr.I18n table (ui/messages.py merges the Compare
-    strings); plain English where a table lacks the key."""
-    try:
-        return messages.t(key)
-    except KeyError:
-        return EN_COMPARE[key]
 
 
 @dataclass
@@ -233,11 +224,8 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
 
 
 def messages_for(request: gr.Request | None) -> dict:
-    """Strings built into values (tables, scores) follow the browser's language,
-    like the gr.I18n labels do."""
-    from .messages_compare import ZH_COMPARE
+    """Strings built into values (tables, scores) follow the page's language:
+    the on-page switch's cookie, else the browser's, like the labels."""
+    from .language import language_of
 
-    header = ""
-    if request is not None:
-        header = (request.headers.get("accept-language") or "").lower()
-    return ZH_COMPARE if header.startswith("zh") else EN_COMPARE
+    return messages.TABLES.get(language_of(request), messages.TABLES["en"])

@@ -159,15 +159,10 @@ ZH = {
 # The language switch shows each language in its own script, whatever the page's language.
 LANGUAGE_CHOICES = [("中文", "zh-CN"), ("English", "en")]
 
-try:  # the compare tab's strings live in their own file, written by the compare work
-    from .messages_compare import EN_COMPARE, ZH_COMPARE
-except ModuleNotFoundError as missing:
-    if missing.name != f"{__package__}.messages_compare":
-        raise  # a broken import inside that file must not pass silently
-    EN_COMPARE, ZH_COMPARE = {}, {}
+# The compare tab's strings live in their own file (it has many); merged here so
+# one gr.I18n table holds every string. A clash is a bug (tests/test_i18n.py).
+from .messages_compare import EN_COMPARE, ZH_COMPARE  # noqa: E402
 
-# Merged into EN/ZH themselves: ui/compare_tab.py asks `key in messages.EN` to know
-# whether its strings are in the page's table yet. A clash is a bug (tests/test_i18n.py).
 CLASHES = sorted((set(EN_COMPARE) | set(ZH_COMPARE)) & (set(EN) | set(ZH)))
 EN = {**EN_COMPARE, **EN}
 ZH = {**ZH_COMPARE, **ZH}
