@@ -98,8 +98,21 @@ def _cap_dataset_map_processes() -> None:
     llava.process_hf_dataset = capped
 
 
+def _quiet_bitsandbytes_on_cpu() -> None:
+    # peft imports bitsandbytes whenever it is installed; without a GPU its
+    # native library cannot load here (libstdc++ too old for the CPU build)
+    # and it logs a long traceback into every run's log, which reads like a
+    # failure to a student. Nothing on a CPU uses it; on a GPU the message
+    # stays, because there it matters.
+    import logging
+
+    if not torch.cuda.is_available():
+        logging.getLogger("bitsandbytes.cextension").setLevel(logging.CRITICAL)
+
+
 def apply() -> None:
     """Apply every fix; safe to call more than once."""
+    _quiet_bitsandbytes_on_cpu()
     _fix_cpu_bf16_probe()
     _fix_remote_code_loading()
     _cap_dataset_map_processes()

@@ -35,6 +35,7 @@ class TrainTab:
     runs: gr.Dataframe
     refresh: gr.Button
     timer: gr.Timer
+    shown_state: gr.State  # the run state the run list last showed
 
 
 def build_train_tab() -> TrainTab:
@@ -54,8 +55,9 @@ def build_train_tab() -> TrainTab:
     runs = gr.Dataframe(label=t("runs"), interactive=False, wrap=True)
     refresh = gr.Button(t("refresh"), size="sm")
     timer = gr.Timer(1.0)
+    shown_state = gr.State("")
     return TrainTab(options, start, stop, resume, run_id, status, loss, log, commands,
-                    runs, refresh, timer)
+                    runs, refresh, timer, shown_state)
 
 
 def _fmt_seconds(seconds) -> str:
@@ -163,8 +165,13 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
     def resume(run_id, request: gr.Request):
         return change(services.jobs.resume, "err_resume", run_id, request)
 
-    def tick(run_id, request: gr.Request):
-        return view(services, run_id, language_of(request), user_of(request))
+    def tick(run_id, shown_state, request: gr.Request):
+        lang, user = language_of(request), user_of(request)
+        record = services.jobs.registry.get(run_id) if run_id else None
+        state = record["state"] if record else ""
+        # The run list follows a state change (running -> done) without a click.
+        table = runs_frame(services, lang, user) if state != shown_state else gr.skip()
+        return (*view(services, run_id, lang, user), table, state)
 
     def runs(request: gr.Request):
         return runs_frame(services, language_of(request), user_of(request))
@@ -176,7 +183,8 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
                     api_visibility="private")
     tab.stop.click(stop, inputs=tab.run_id, outputs=outputs, api_visibility="private")
     tab.resume.click(resume, inputs=tab.run_id, outputs=outputs, api_visibility="private")
-    tab.timer.tick(tick, inputs=tab.run_id, outputs=outputs,
+    tab.timer.tick(tick, inputs=[tab.run_id, tab.shown_state],
+                   outputs=[*outputs, tab.runs, tab.shown_state],
                    api_visibility="private", show_progress="hidden")
     def pick(event: gr.SelectData, request: gr.Request):
         # Clicking a row shows that run (a teacher puts one on the projector).
