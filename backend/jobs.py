@@ -115,6 +115,9 @@ class JobManager:
         self._specs: dict[str, JobSpec] = {}
         self._current: tuple[JobSpec, subprocess.Popen | None] | None = None
         self._stop_requested: set[str] = set()
+        # Runs whose process outlived a server restart: they still hold the
+        # device, so nothing new starts until they end.
+        self._orphans: set[str] = set()
         self._cond = threading.Condition()
         self._closing = False
         self._worker = threading.Thread(target=self._work, name="job-manager", daemon=True)
@@ -271,6 +274,8 @@ class JobManager:
             self._specs[run_id] = spec
             if state in ACTIVE_STATES:
                 if _alive(record["pid"]):
+                    with self._cond:
+                        self._orphans.add(run_id)
                     threading.Thread(target=self._watch_orphan,
                                      args=(spec, record["pid"], record["step"]),
                                      daemon=True).start()
@@ -293,6 +298,9 @@ class JobManager:
         """
         while _alive(pid):
             time.sleep(1)
+        with self._cond:
+            self._orphans.discard(spec.run_id)
+            self._cond.notify_all()
         names = [step.name for step in spec.steps]
         final = latest_checkpoint(spec.train_dir)
         finished = final is not None and int(final.stem.split("_")[1]) >= spec.max_iters
@@ -335,7 +343,7 @@ class JobManager:
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closing:
+                while (not self._queue or self._orphans) and not self._closing:
                     self._cond.wait()
                 if self._closing:
                     return

@@ -119,3 +119,32 @@ def test_restart_marks_orphaned_running_runs_failed(tmp_path):
     assert snap["state"] == "failed"
     assert "server stopped" in snap["error"]
     second.shutdown()
+
+
+def test_a_run_that_outlived_a_restart_is_watched_and_blocks_new_ones(tmp_path):
+    import subprocess
+
+    registry = RunRegistry(tmp_path / "studio.db")
+    spec = spec_for(tmp_path, "run-o", FAKE_ITERS=6, FAKE_SLEEP=0.2)
+    spec.run_dir.mkdir(parents=True)
+    spec.save()
+    registry.add("run-o", "ds-x", "", {}, 6)
+    # The trainer a crashed server left behind, still running in its own session.
+    orphan = subprocess.Popen(spec.steps[0].argv, cwd=spec.run_dir, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    registry.update("run-o", state="running", pid=orphan.pid, step="train",
+                    started_at=time.time())
+    manager = JobManager(RunRegistry(tmp_path / "studio.db"))
+    try:
+        manager.reconcile(tmp_path / "runs")
+        assert manager.snapshot("run-o")["state"] == "running"
+        waiting = manager.submit(spec_for(tmp_path, "run-next"))
+        assert waiting["state"] == "queued"
+        time.sleep(0.5)
+        assert manager.snapshot("run-next")["state"] == "queued"  # the device is busy
+        orphan.wait()
+        # The orphan finished training: its conversion is queued, then the next run.
+        assert wait_for(manager, "run-o", {"done", "failed"})["state"] == "done"
+        assert wait_for(manager, "run-next", {"done", "failed"})["state"] == "done"
+    finally:
+        manager.shutdown()
