@@ -10,9 +10,10 @@ git clone -q "$src" "$dir"
 cd "$dir"
 echo "fresh clone in $dir"
 
-GRADIO_SERVER_PORT="$port" make run > run.log 2>&1 &
+# Its own process group, so the app and its children stop with it at the end.
+GRADIO_SERVER_PORT="$port" setsid make run > run.log 2>&1 &
 runner=$!
-trap 'kill -- -$(ps -o pgid= $runner | tr -d " ") 2>/dev/null || kill $runner 2>/dev/null || true' EXIT
+trap 'kill -- -"$runner" 2>/dev/null || true' EXIT
 # make run installs .venv first (minutes), then the app builds the demo models.
 for _ in $(seq 1 240); do
   if [ -x .venv/bin/python ] && .venv/bin/python - "$port" <<'PY' 2>/dev/null; then break; fi
