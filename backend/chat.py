@@ -133,9 +133,6 @@ class ChatModels:
         if attached.has_visual_adapter:
             self.visual_encoder.delete_adapter(name)
 
-    def is_attached(self, name: str) -> bool:
-        return name in self._attached
-
     # ---- one model's state ----------------------------------------------
     def _select(self, model: str) -> object:
         """Switch adapters for ``model``; return its projector."""

@@ -67,7 +67,7 @@ class CompareService:
         saved = timeline.checkpoints(run_dir / "train")
         if saved and iteration == saved[-1] and (run_dir / "hf_finetuned").is_dir():
             return run_id, run_dir / "hf_finetuned"  # what "final" was converted from
-        from .training import subprocess_env
+        from .subprocess_env import subprocess_env
 
         with self._convert_lock:
             folder = timeline.convert_checkpoint(run_dir, iteration, self.python,

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
+
+from backend.progress import last_iteration, tail
+from backend.subprocess_env import subprocess_env
 
 # Photos that ship inside scikit-image (no download), each with a one-line
 # caption (what pretrain teaches) and a topic word (what the LLM warm-up keys
@@ -45,7 +47,6 @@ QUESTIONS = [
 
 BUILTIN_PRETRAIN = ("configs/llava/internlm2_chat_1_8b_clip_vit_large_p14_336/pretrain/"
                     "llava_internlm2_chat_1_8b_clip_vit_large_p14_336_e1_gpu8_pretrain.py")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Pretrain schedule: lr is the built-in's 1e-3 times 2 because the run is short.
 PRETRAIN = dict(lr=2e-3, batch_size=4, max_epochs=6, questions_per_image=8, max_length=96)
@@ -166,30 +167,14 @@ def render_pretrain_config(path: Path, llm: Path, clip: Path, data: Path, eval_i
     cfg.default_hooks.checkpoint.max_keep_ckpts = 1
     cfg.env_cfg.dist_cfg.backend = "gloo"
     cfg.randomness = dict(seed=0, deterministic=False)
-    cfg.custom_imports = dict(imports=["backend.xtuner_patches"], allow_failed_imports=False)
     cfg.dump(str(path))
     return path
 
 
 def train_env() -> dict:
-    """Environment for an xtuner run on this CPU: few threads, our patches importable."""
-    env = dict(os.environ)
-    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "2"),
-               MKL_SERVICE_FORCE_INTEL="1", MKL_THREADING_LAYER="GNU",
-               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])))
-    return env
-
-
-def _last_iteration(log_path: Path):
-    """(done, total) from the newest mmengine "Iter(train) [ k/N]" log line."""
-    try:
-        text = log_path.read_bytes()[-4000:].decode("utf-8", "replace")
-    except OSError:
-        return None
-    found = re.findall(r"Iter\(train\) \[\s*(\d+)/(\d+)\]", text)
-    return tuple(map(int, found[-1])) if found else None
+    """The app's xtuner environment (our patches load via sitecustomize), two threads."""
+    threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **subprocess_env(threads)}
 
 
 def run_pretrain(config: Path, work_dir: Path, log_path: Path, timeout_s: float = 900,
@@ -207,7 +192,7 @@ def run_pretrain(config: Path, work_dir: Path, log_path: Path, timeout_s: float 
                 try:
                     code = proc.wait(timeout=1.0)
                 except subprocess.TimeoutExpired:
-                    seen = _last_iteration(log_path)
+                    seen = last_iteration(tail(log_path, 20))
                     if seen and on_progress:
                         on_progress(*seen)
         finally:

@@ -6,11 +6,11 @@ import zipfile
 from pathlib import Path
 
 from .model_paths import ModelPaths
+from .subprocess_env import REPO_ROOT, SITE_DIR
 
 PARTS = ("projector", "llm_adapter", "visual_encoder_adapter")
 LLAVA_DIR = "llava"
 IMAGE_NAME = "image.jpg"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class ExportError(ValueError):
@@ -26,7 +26,7 @@ def chat_command(paths: ModelPaths, llava_dir: str = LLAVA_DIR,
 
 def readme(run_id: str, paths: ModelPaths, source: str) -> str:
     command = shlex.join(chat_command(paths))
-    site = REPO_ROOT / "backend" / "subprocess_site"
+    site = SITE_DIR
     return f"""# {run_id}: the finetuned LLaVA model from XTuner LLaVA Studio
 
 `{LLAVA_DIR}/` holds what `xtuner convert pth_to_hf` made of {source}:

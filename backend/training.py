@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import sys
@@ -15,33 +14,9 @@ from .length_check import check_lengths
 from .dataset_store import DatasetStore
 from .jobs import LATEST_CHECKPOINT, JobManager, JobSpec, Step
 from .model_paths import ModelPaths
+from .subprocess_env import subprocess_env
 from .xtuner_config import (TrainConfig, TrainOptions, convert_command, terminal_commands,
                             train_command, write_configs)
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SITE_DIR = Path(__file__).resolve().parent / "subprocess_site"
-
-
-def subprocess_env(threads: int) -> dict:
-    """Environment for xtuner subprocesses: our fixes, offline, few threads."""
-    python_path = os.pathsep.join([str(SITE_DIR), str(REPO_ROOT)])
-    return {
-        "PYTHONPATH": python_path,
-        "OMP_NUM_THREADS": str(threads),  # 3-45x faster than oversubscribing 2 cores
-        "MKL_NUM_THREADS": str(threads),
-        "STUDIO_MAP_NUM_PROC": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        # The lesson's "解决小bug" (xtuner issue #350).
-        "MKL_SERVICE_FORCE_INTEL": "1",
-        "MKL_THREADING_LAYER": "GNU",
-        # mmengine checkpoints are pickles of our own runs; torch >= 2.6
-        # refuses them on --resume otherwise.
-        "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-    }
-
 
 def parse_options(options_json: str, defaults: TrainOptions) -> TrainOptions:
     """User options as JSON (``"{}"`` for the profile's defaults)."""

@@ -61,7 +61,7 @@ def make_dataset(folder: Path, repeats: int) -> tuple[Path, Path, Path]:
 def base_env(threads: int) -> dict:
     """The app's subprocess env (backend/training.py), keeping this machine's
     PYTHONPATH (carried wheels) behind ours."""
-    from backend.training import subprocess_env
+    from backend.subprocess_env import subprocess_env
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **subprocess_env(threads)}
     if os.environ.get("PYTHONPATH"):
