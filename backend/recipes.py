@@ -27,6 +27,7 @@ class Recipe:
     # question at 4-bit, for answers that are a sentence or two).
     evaluation_max_new_tokens: int = 64
     dataloader_workers: int = 0   # the app renders 0 (CPU runs); GPUs starve without
+    constant_lr: bool = False     # hold lr after warmup instead of xtuner's cosine decay
     description: str = ""
 
 
@@ -84,6 +85,10 @@ def config_lines(recipe: Recipe) -> list[str]:
         lines.append("model['llm']['attn_implementation'] = 'sdpa'")
     if not recipe.activation_checkpointing:
         lines.append("model['use_activation_checkpointing'] = False")
+    if recipe.constant_lr:
+        # param_scheduler[1] is the CosineAnnealingLR after warmup; an
+        # eta_min equal to the base lr makes it flat.
+        lines.append("param_scheduler[1]['eta_min'] = lr")
     if recipe.dataloader_workers:
         lines.append(f"train_dataloader['num_workers'] = {recipe.dataloader_workers}")
     if not recipe.save_optimizer:

@@ -70,13 +70,18 @@ def build_projector(path: Path) -> None:
     torch.save({"meta": {"iter": 2181}, "state_dict": state}, str(path))
 
 
-def build_all(root: Path, corpus: list[str], device: str = "cuda") -> tuple[ModelPaths, float]:
-    """Build the three artefacts under ``root``; returns their paths and the seconds taken."""
+def build_all(root: Path, corpus: list[str], device: str = "cuda",
+              reuse: bool = False) -> tuple[ModelPaths, float]:
+    """Build the three artefacts under ``root``; returns their paths and the
+    seconds taken. ``reuse``: another process built them there already (the
+    projector is written last, so its presence means all three are complete)."""
     import torch
 
     start = time.monotonic()
     paths = ModelPaths(root / "internlm2-1_8b-random", root / "clip-vit-large-patch14-336-random",
                        root / "pretrain" / "iter_2181.pth")
+    if reuse and paths.pretrained_pth.is_file():
+        return paths, 0.0
     build_llm(paths.llm, corpus, device)
     build_clip(paths.visual_encoder, device)
     build_projector(paths.pretrained_pth)

@@ -35,13 +35,27 @@ class Context:
         return 1 if self.tiny else max(1, (os.cpu_count() or 2) // 2)
 
 
-def fast_variant(lr: float) -> str:
-    """Register the fast recipe at another learning rate; returns its name."""
+def fast_variant(spec: str) -> str:
+    """Register a variant of the fast recipe from a spec such as
+    "b4:lr2e-4:nockpt:const" (batch 4, lr 2e-4, no activation checkpointing,
+    constant lr after warmup); returns its name."""
     from backend import recipes
 
-    name = f"fast_lr{lr:g}"
+    updates, changes = {}, {}
+    for part in spec.split(":"):
+        if part == "nockpt":
+            changes["activation_checkpointing"] = False
+        elif part == "const":
+            changes["constant_lr"] = True
+        elif part.startswith("b"):
+            updates["batch_size"] = int(part[1:])
+        elif part.startswith("lr"):
+            updates["lr"] = float(part[2:])
+        else:
+            raise ValueError(f"fast variant {spec!r}: parts are bN, lrX, nockpt, const")
+    name = "fast_" + "_".join(spec.split(":"))
     recipes.RECIPES[name] = dataclasses.replace(
-        recipes.FAST, name=name, options=recipes.FAST.options.with_updates({"lr": lr}))
+        recipes.FAST, name=name, options=recipes.FAST.options.with_updates(updates), **changes)
     return name
 
 

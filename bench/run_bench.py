@@ -108,7 +108,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="lesson-recipe runs: 6 x N samples")
     parser.add_argument("--fast-repeats", type=int, default=200)
     parser.add_argument("--budget-s", type=float, default=560)
-    parser.add_argument("--fast-lrs", default="", help="phase fast: comma-separated lr variants")
+    parser.add_argument("--fast-variants", default="",
+                        help='phase fast: comma-separated variants, e.g. "b4:lr2e-4,b2"')
+    parser.add_argument("--models", type=Path,
+                        help="reuse models another process built there (bench/explore.sh)")
     parser.add_argument("--tiny", action="store_true", help="CPU plumbing check, tiny models")
     parser.add_argument("--report", nargs="+", type=Path)
     args = parser.parse_args()
@@ -124,7 +127,8 @@ def main() -> None:
     device = "cpu" if args.tiny else "cuda"
     if args.tiny:
         flows.use_tiny_sizes()
-    paths, build_s = build_all(args.work / "models", CORPUS, device)
+    paths, build_s = build_all(args.models or args.work / "models", CORPUS, device,
+                               reuse=args.models is not None)
     meta = {"phase": args.phase, "build_s": round(build_s, 1), "seq_len": seq_len(paths),
             "argv": sys.argv, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             **gpu_info()}
@@ -138,8 +142,8 @@ def main() -> None:
         results["cli"] = flows.cli_flow(ctx, args.repeats)
     elif args.phase == "fast":  # fast-recipe variants only, no pth_to_hf
         ctx.convert = False
-        for lr in [float(x) for x in args.fast_lrs.split(",") if x]:
-            name = flows.fast_variant(lr)
+        for spec in [x for x in args.fast_variants.split(",") if x]:
+            name = flows.fast_variant(spec)
             if ctx.left() < 170:
                 results[name] = {"skipped": f"only {ctx.left():.0f} s of the call left"}
                 continue

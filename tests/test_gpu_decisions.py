@@ -219,3 +219,16 @@ def test_app_flags_reach_the_cuda_setup(monkeypatch):
     assert setup.launch.deepspeed == "deepspeed_zero2"
     assert services._gpu_setup(settings, "cpu") is None
     assert parse_settings([]).recipe == "lesson"
+
+
+def test_constant_lr_flattens_the_cosine_after_warmup(tmp_path, monkeypatch):
+    import dataclasses
+
+    from backend import recipes
+
+    flat = dataclasses.replace(FAST, name="fast_flat", constant_lr=True)
+    monkeypatch.setitem(recipes.RECIPES, flat.name, flat)
+    cfg = load(tmp_path, cuda_config(tmp_path, flat))
+    assert "CosineAnnealingLR" in str(cfg.param_scheduler[1].type)
+    assert cfg.param_scheduler[1].eta_min == cfg.optim_wrapper.optimizer.lr
+    assert load(tmp_path, cuda_config(tmp_path, FAST)).param_scheduler[1].eta_min == 0.0

@@ -1,0 +1,34 @@
+#!/bin/bash
+# One device call that tries several fast-recipe variants AT ONCE on one GPU,
+# for their outcome check only: they share the GPU, so their timings mean
+# nothing (time a chosen variant alone with device_run.sh).
+#   bash bench/explore.sh b4:lr2e-4 b2:lr2e-4 ...
+set -u
+source bench/device_setup.sh
+models=/tmp/studio-bench/models
+# Build the models once (a fast phase with no variants), then share them.
+python3 bench/run_bench.py --phase fast --out "$OUT/build" --models "$models" \
+    > "$OUT/build.txt" 2>&1 || { tail -c 3000 "$OUT/build.txt"; exit 1; }
+for spec in "$@"; do
+    name=${spec//:/_}
+    PYTHONUNBUFFERED=1 python3 bench/run_bench.py --phase fast --fast-variants "$spec" \
+        --models "$models" --work "/tmp/explore-$name" --out "$OUT/$name" --budget-s 500 \
+        > "$OUT/stdout_$name.txt" 2>&1 &
+done
+wait
+for spec in "$@"; do
+    name=${spec//:/_}
+    python3 - "$OUT/$name/results_fast.json" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))
+for name, r in results.items():
+    if name == "meta":
+        continue
+    o = r.get("outcome") or {}
+    t = r.get("train", {})
+    print(name, "rc", r.get("train_rc"), "iters", t.get("iters"), "s/iter", t.get("s_per_iter"),
+          "min rouge", o.get("min_rouge_l"), r.get("error", ""), r.get("skipped", ""))
+    for a in o.get("answers", []):
+        print("   ", round(a["rouge_l"], 2), a["answer"][:90])
+PY
+done
