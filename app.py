@@ -4,15 +4,24 @@ from __future__ import annotations
 import logging
 import sys
 
+from backend.gpu import GpuSelectionError
 from backend.launch_checks import exposure_warning
+from backend.profiles import ProfileError
 from backend.services import build_services
 from backend.settings import parse_settings
+
+STARTUP_ERRORS = (ProfileError, GpuSelectionError, ValueError, OSError)
 
 
 def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    services = build_services(settings)
+    try:
+        services = build_services(settings)
+    except STARTUP_ERRORS as error:
+        # A setting that cannot work (missing model folder, unknown GPU,
+        # DeepSpeed not installed, a malformed class list): say which, no traceback.
+        sys.exit(f"XTuner LLaVA Studio cannot start: {error}")
     # gradio is imported only here and in ui/: the backend never needs it.
     from ui.app_ui import build_app
     from ui.messages import I18N

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .model_paths import ModelPaths
 
@@ -42,9 +42,11 @@ class Dialogue:
 class ChatModels:
     """Resident LLM + CLIP with per-run adapters attached on demand."""
 
-    def __init__(self, paths: ModelPaths, device: str = "cpu"):
+    def __init__(self, paths: ModelPaths, device: str = "cpu",
+                 memory_check: Callable[[ModelPaths], None] | None = None):
         self.paths = paths
         self.device = device
+        self.memory_check = memory_check  # CUDA: refuses before anything loads
         self._lock = threading.RLock()
         self._loaded = False
         self._attached: dict[str, _Attached] = {}
@@ -54,6 +56,8 @@ class ChatModels:
         with self._lock:
             if self._loaded:
                 return
+            if self.memory_check is not None:
+                self.memory_check(self.paths)
             from . import xtuner_patches  # noqa: F401
             import torch
             from transformers import (AutoModelForCausalLM, AutoTokenizer,
@@ -219,6 +223,9 @@ class ChatModels:
                 "done": False, "length": inputs["inputs_embeds"].shape[1]}
 
     def _step(self, state: dict, max_new_tokens: int) -> None:
+        if not self._loaded:  # unload() ran between two tokens
+            raise ChatError("The chat models were unloaded because a training run needs "
+                            "the GPU; ask again when its training has finished.")
         torch = self.torch
         with torch.inference_mode():
             self._select(state["model"])

@@ -3,8 +3,9 @@
 ``xtuner convert pth_to_hf`` rebuilds the whole LLaVA model (LLM, 4-bit
 quantisation, CLIP, fresh LoRA layers) only to save the trained weights
 again. The checkpoint already holds exactly those weights (LLaVAModel's
-state_dict is LoRA + projector), so the resident chat models can attach them
-straight away; pth_to_hf still runs afterwards for use outside the app.
+state_dict is LoRA + projector), so the resident chat models attach them
+straight away (backend/compare.py); pth_to_hf still runs afterwards, as the
+run's last steps, for the export and for use outside the app.
 Layout written (as pth_to_hf's):  llm_adapter/, visual_encoder_adapter/, projector/.
 """
 from __future__ import annotations
@@ -69,3 +70,27 @@ def write_adapters(checkpoint: Path, out_dir: Path, *, llm_path: Path, visual_en
     projector.load_state_dict(projector_state)
     projector.save_pretrained(str(out_dir / "projector"))
     return out_dir
+
+
+def run_adapters(run_dir: Path, iteration: int, *, llm_path: Path, visual_encoder_path: Path,
+                 llm_lora_alpha: int, visual_lora_alpha: int) -> Path:
+    """``run_dir/adapters_iter_N`` from ``train/iter_N.pth``, written once.
+
+    Written into a temporary folder renamed at the end, so a crash never
+    leaves a half-written folder that a later call would take for finished.
+    """
+    import shutil
+
+    target = run_dir / f"adapters_iter_{iteration}"
+    if (target / "projector").is_dir():
+        return target
+    checkpoint = run_dir / "train" / f"iter_{iteration}.pth"
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"Checkpoint iter_{iteration}.pth is not on disk.")
+    partial = run_dir / f".adapters_iter_{iteration}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    write_adapters(checkpoint, partial, llm_path=llm_path,
+                   visual_encoder_path=visual_encoder_path, llm_lora_alpha=llm_lora_alpha,
+                   visual_lora_alpha=visual_lora_alpha)
+    partial.rename(target)
+    return target

@@ -18,10 +18,13 @@ from .chat import BASE, ChatError, ChatModels, Dialogue
 from .export import build_archive, chat_command
 from .jobs import JobManager
 from .scoring import diff_html, score_answer
+from .xtuner_config import TrainOptions
 
 MAX_QUESTION_CHARS = 1000
 MAX_TURNS = 8          # earlier turns beyond this are dropped from the prompt
-FINAL = "final"        # the "after" model converted at the end of the run
+FINAL = "final"        # the "after" model: the run's last checkpoint
+# Training finished: "converting" = the pth_to_hf steps (for the export) still run.
+ANSWERABLE_STATES = ("converting", "done")
 
 
 class CompareService:
@@ -44,10 +47,20 @@ class CompareService:
         images.save_normalized(image, Path(handle.name))
         return handle.name
 
+    def _trained_run_dir(self, run_id: str) -> Path:
+        """A run whose training has finished: its checkpoints are final, even
+        while the pth_to_hf conversions still run."""
+        snapshot = self.jobs.snapshot(run_id)
+        if snapshot["state"] not in ANSWERABLE_STATES:
+            raise ChatError(f"Run {run_id} is {snapshot['state']}; compare needs a run whose "
+                            "training has finished.")
+        return self.jobs.run_dir(run_id)
+
     def _done_run_dir(self, run_id: str) -> Path:
         snapshot = self.jobs.snapshot(run_id)
         if snapshot["state"] != "done":
-            raise ChatError(f"Run {run_id} is {snapshot['state']}; compare needs a finished run.")
+            raise ChatError(f"Run {run_id} is {snapshot['state']}; the export needs the "
+                            "converted model, ready when the run is done.")
         return self.jobs.run_dir(run_id)
 
     def after_choices(self, run_id: str) -> list[str]:
@@ -55,29 +68,53 @@ class CompareService:
         run_dir = self.jobs.run_dir(run_id)
         return [FINAL] + [f"iter_{i}" for i in timeline.checkpoints(run_dir / "train")]
 
-    def _after_dir(self, run_id: str, after: str | None) -> tuple[str, Path]:
-        """(model name in ChatModels, converted folder) for the chosen "after"."""
-        run_dir = self._done_run_dir(run_id)
+    def _after_iteration(self, run_dir: Path, run_id: str, after: str | None) -> int:
+        saved = timeline.checkpoints(run_dir / "train")
+        if not saved:
+            raise ChatError(f"Run {run_id} has no checkpoint on disk.")
         if not after or after == FINAL:
-            return run_id, run_dir / "hf_finetuned"
+            return saved[-1]
         if not after.startswith("iter_") or not after[5:].isdigit():
             raise ChatError(f"Unknown checkpoint {after!r}; pick one of "
                             f"{', '.join(self.after_choices(run_id))}.")
-        iteration = int(after[5:])
-        saved = timeline.checkpoints(run_dir / "train")
-        if saved and iteration == saved[-1] and (run_dir / "hf_finetuned").is_dir():
-            return run_id, run_dir / "hf_finetuned"  # what "final" was converted from
+        if int(after[5:]) not in saved:
+            raise ChatError(f"Checkpoint {after}.pth is not on disk (saved checkpoints: "
+                            f"{', '.join(f'iter_{i}' for i in saved)}).")
+        return int(after[5:])
+
+    def _finetuned_name(self, run_id: str, after: str | None = None) -> str:
+        """Attach the chosen checkpoint's adapters + projector to the resident
+        models, read straight from iter_N.pth (no pth_to_hf, no model reload)."""
+        from .checkpoint_adapters import run_adapters
+        from .job_spec import JobSpec
+
+        run_dir = self._trained_run_dir(run_id)
+        iteration = self._after_iteration(run_dir, run_id, after)
+        final = iteration == timeline.checkpoints(run_dir / "train")[-1]
+        name = run_id if final else f"{run_id}@iter_{iteration}"
+        chat = self._chat()
+        options, defaults = JobSpec.load(run_dir).options, TrainOptions()
+        with self._convert_lock:
+            folder = run_adapters(
+                run_dir, iteration, llm_path=chat.paths.llm,
+                visual_encoder_path=chat.paths.visual_encoder,
+                llm_lora_alpha=options.get("llm_lora_alpha", defaults.llm_lora_alpha),
+                visual_lora_alpha=options.get("visual_lora_alpha", defaults.visual_lora_alpha))
+        chat.attach(name, folder)
+        return name
+
+    def _export_dir(self, run_id: str, after: str | None) -> Path:
+        """pth_to_hf's output for the chosen "after" (the export is for use
+        outside the app, with plain xtuner)."""
+        run_dir = self._done_run_dir(run_id)
+        iteration = self._after_iteration(run_dir, run_id, after)
+        if iteration == timeline.checkpoints(run_dir / "train")[-1]:
+            return run_dir / "hf_finetuned"  # what the run's last step converted
         from .subprocess_env import subprocess_env
 
         with self._convert_lock:
-            folder = timeline.convert_checkpoint(run_dir, iteration, self.python,
-                                                 subprocess_env(self.threads))
-        return f"{run_id}@{after}", folder
-
-    def _finetuned_name(self, run_id: str, after: str | None = None) -> str:
-        name, folder = self._after_dir(run_id, after)
-        self._chat().attach(name, folder)
-        return name
+            return timeline.convert_checkpoint(run_dir, iteration, self.python,
+                                               subprocess_env(self.threads))
 
     # ---- answers ---------------------------------------------------------------
     def stream(self, run_id: str, image_path: str | Path, question: str,
@@ -126,7 +163,7 @@ class CompareService:
                     after: str | None = None) -> Iterator[list[dict]]:
         """Yield the table's rows so far, one more each time a case is answered."""
         questions = probes.parse_probes(probe_questions)
-        run_dir = self._done_run_dir(run_id)
+        run_dir = self._trained_run_dir(run_id)
         book = probes.ReferenceBook.from_run(run_dir)
         training_image = next((run_dir / "data").glob("image.*"), None)
         if training_image is None:
@@ -158,7 +195,7 @@ class CompareService:
 
     def export(self, run_id: str, after: str | None = None) -> Path:
         """A zip of the converted "after" model with the ``xtuner chat`` command."""
-        _name, folder = self._after_dir(run_id, after)
+        folder = self._export_dir(run_id, after)
         run_dir = self.jobs.run_dir(run_id)
         image = next((run_dir / "data").glob("image.*"), None)
         label = "" if folder.name == "hf_finetuned" else "-" + folder.name[len("hf_"):]

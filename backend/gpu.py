@@ -6,6 +6,7 @@ ourselves, because the ``xtuner`` wrapper exits 0 even when training fails.
 """
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -181,8 +182,18 @@ class GpuSetup:
         hint = ("Choose the lesson recipe, a smaller batch_size or max_length, or more GPUs."
                 if self.recipe.name != "lesson" else
                 "Lower batch_size or max_length, or free the GPU (is a chat model loaded?).")
-        check_fits(f"training with the {self.recipe.name} recipe", need,
-                   {i: self.free_bytes[i] for i in self.launch.gpu_indices}, hint)
+        check_fits(f"training with the {self.recipe.name} recipe", need, self.free_now(), hint)
+
+    def free_now(self) -> dict[int, int]:
+        """Free memory on the chosen GPUs now (another program or a chat model
+        may hold some since start-up); the start-up figure where nvidia-smi
+        cannot tell."""
+        now = {gpu.index: gpu.free_bytes for gpu in list_gpus()}
+        return {i: now.get(i, self.free_bytes[i]) for i in self.launch.gpu_indices}
+
+
+def deepspeed_installed() -> bool:
+    return importlib.util.find_spec("deepspeed") is not None
 
 
 def gpu_setup(recipe_request: str = "auto", gpu_request: str | int | None = None,
@@ -192,6 +203,10 @@ def gpu_setup(recipe_request: str = "auto", gpu_request: str | int | None = None
     options fit the chosen GPUs, else the lesson's QLoRA)."""
     from .gpu_memory import MemoryCheckError
 
+    if deepspeed and not deepspeed_installed():
+        raise GpuSelectionError(
+            f"--deepspeed {deepspeed} needs the deepspeed package, which is not installed "
+            "(pip install deepspeed, see docs/gpu.md), or leave out --deepspeed.")
     gpus = select_gpus(list_gpus(), gpu_request)
     launch = Launch(tuple(g.index for g in gpus), deepspeed=deepspeed)
     free = {g.index: g.free_bytes for g in gpus}

@@ -144,3 +144,11 @@ def check_fits(what: str, needed_bytes: int, free_bytes: dict[int, int], hint: s
             f"Not enough GPU memory for {what}: it needs about {needed_bytes / GIB:.1f} GiB "
             f"per GPU (+10% and 1 GiB headroom = {want / GIB:.1f} GiB), but {where}."
             + (f" {hint}" if hint else ""))
+
+
+def check_chat(llm_path: Path, visual_encoder_path: Path, free_bytes: dict[int, int]) -> None:
+    """Before the resident chat models load: refuse (MemoryCheckError) when
+    they would not fit what the GPU has free now."""
+    check_fits("the chat models (base + finetuned)",
+               chat_bytes(dims_from_dirs(llm_path, visual_encoder_path)), free_bytes,
+               "Wait until the conversion or another program on this GPU has finished.")

@@ -8,98 +8,27 @@ reads ``snapshot()``; closing a browser changes nothing here.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from . import progress
+from .job_recovery import RestartRecovery
+# Re-exported: callers import a run's description from here.
+from .job_spec import LATEST_CHECKPOINT, JobSpec, Step, latest_checkpoint  # noqa: F401
 from .run_registry import ACTIVE_STATES, RunRegistry
-
-LOG_NAME = "run.log"
-JOB_FILE = "job.json"
-LATEST_CHECKPOINT = "{latest_checkpoint}"
 
 
 class JobError(RuntimeError):
     """A request the manager refuses (full queue, unknown run, wrong state)."""
 
 
-@dataclass(frozen=True)
-class Step:
-    name: str
-    argv: list[str]
-    state: str = "running"  # registry state while this step runs
-
-
-@dataclass
-class JobSpec:
-    run_id: str
-    dataset_id: str
-    run_dir: Path
-    steps: list[Step]
-    max_iters: int
-    owner: str = ""
-    options: dict = field(default_factory=dict)
-    env: dict = field(default_factory=dict)
-    train_dir_name: str = "train"
-
-    def save(self) -> None:
-        data = asdict(self)
-        data["run_dir"] = str(self.run_dir)
-        (self.run_dir / JOB_FILE).write_text(json.dumps(data, indent=2), encoding="utf-8")
-
-    @classmethod
-    def load(cls, run_dir: Path) -> "JobSpec":
-        data = json.loads((run_dir / JOB_FILE).read_text(encoding="utf-8"))
-        data["run_dir"] = Path(data["run_dir"])
-        data["steps"] = [Step(**step) for step in data["steps"]]
-        return cls(**data)
-
-    @property
-    def train_dir(self) -> Path:
-        return self.run_dir / self.train_dir_name
-
-    @property
-    def log_file(self) -> Path:
-        return self.run_dir / LOG_NAME
-
-
-def latest_checkpoint(train_dir: Path) -> Path | None:
-    """The newest ``iter_N.pth`` mmengine saved, by iteration number."""
-    found = []
-    for path in train_dir.glob("iter_*.pth"):
-        try:
-            found.append((int(path.stem.split("_", 1)[1]), path))
-        except ValueError:
-            continue
-    return max(found)[1] if found else None
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-class JobManager:
+class JobManager(RestartRecovery):
     """One job at a time (per device); the rest wait FIFO."""
 
     def __init__(self, registry: RunRegistry, max_queue: int = 8,
@@ -113,7 +42,8 @@ class JobManager:
         self.after_job = after_job
         self._queue: deque[JobSpec] = deque()
         self._specs: dict[str, JobSpec] = {}
-        self._current: tuple[JobSpec, subprocess.Popen | None] | None = None
+        # (spec, its process, the registry state of the step it runs)
+        self._current: tuple[JobSpec, subprocess.Popen | None, str] | None = None
         self._stop_requested: set[str] = set()
         # Runs whose process outlived a server restart: they still hold the
         # device, so nothing new starts until they end.
@@ -243,6 +173,14 @@ class JobManager:
         with self._cond:
             return self._current[0].run_id if self._current else None
 
+    def training_run(self) -> str | None:
+        """The run that is training now (not converting), or a trainer that
+        outlived a server restart: what holds a GPU's memory for long."""
+        with self._cond:
+            if self._current and self._current[2] == "running":
+                return self._current[0].run_id
+            return next(iter(self._orphans), None)
+
     def list_runs(self) -> list[dict]:
         runs = []
         for record in self.registry.all():
@@ -259,63 +197,6 @@ class JobManager:
     def run_dir(self, run_id: str) -> Path:
         self._require(run_id)
         return self._spec(run_id).run_dir
-
-    # ---- restart safety ---------------------------------------------------
-    def reconcile(self, runs_root: Path) -> None:
-        """After a restart: nothing stays 'running' without a process."""
-        for record in self.registry.all():
-            run_id, state = record["run_id"], record["state"]
-            run_dir = runs_root / run_id
-            if not (run_dir / JOB_FILE).is_file():
-                self.registry.update(run_id, state="failed" if state != "done" else state,
-                                     error=record["error"] or "Run folder missing.")
-                continue
-            spec = JobSpec.load(run_dir)
-            self._specs[run_id] = spec
-            if state in ACTIVE_STATES:
-                if _alive(record["pid"]):
-                    with self._cond:
-                        self._orphans.add(run_id)
-                    threading.Thread(target=self._watch_orphan,
-                                     args=(spec, record["pid"], record["step"]),
-                                     daemon=True).start()
-                else:
-                    self.registry.update(
-                        run_id, state="failed", ended_at=time.time(),
-                        error="The server stopped while this run was active; "
-                              "resume it from its last checkpoint.")
-            elif state == "queued":
-                with self._cond:
-                    self._queue.append(spec)
-                    self._cond.notify_all()
-
-    def _watch_orphan(self, spec: JobSpec, pid: int, step_name: str) -> None:
-        """Re-attach to a step that outlived a server restart.
-
-        It is not our child (no exit code), so watch it until it ends; if it
-        was training and left the final checkpoint, queue the remaining steps
-        (conversion), else record what it left behind as a failure.
-        """
-        while _alive(pid):
-            time.sleep(1)
-        with self._cond:
-            self._orphans.discard(spec.run_id)
-            self._cond.notify_all()
-        names = [step.name for step in spec.steps]
-        final = latest_checkpoint(spec.train_dir)
-        finished = final is not None and int(final.stem.split("_")[1]) >= spec.max_iters
-        index = names.index(step_name) if step_name in names else -1
-        if index == 0 and finished:
-            rest = JobSpec(**{**spec.__dict__, "steps": spec.steps[1:]})
-            with self._cond:
-                self.registry.update(spec.run_id, state="queued")
-                self._queue.append(rest)
-                self._cond.notify_all()
-            return
-        self.registry.update(spec.run_id, state="failed", ended_at=time.time(),
-                             error="The server restarted during this run; it ended "
-                                   f"with checkpoint {final.name if final else 'none'}. "
-                                   "Resume it to continue.")
 
     def shutdown(self) -> None:
         """Stop the worker (the current process is left to finish or be stopped)."""
@@ -348,7 +229,7 @@ class JobManager:
                 if self._closing:
                     return
                 spec = self._queue.popleft()
-                self._current = (spec, None)
+                self._current = (spec, None, "running")
                 # Leaves "queued" while still under the lock: no snapshot sees
                 # a queued run that has no queue position.
                 self.registry.update(spec.run_id, state="running", started_at=time.time(),
@@ -388,7 +269,7 @@ class JobManager:
                                            stderr=subprocess.STDOUT,
                                            stdin=subprocess.DEVNULL, start_new_session=True)
                 with self._cond:
-                    self._current = (spec, process)
+                    self._current = (spec, process, step.state)
                 self.registry.update(spec.run_id, state=step.state, pid=process.pid,
                                      step=step.name)
                 if spec.run_id in self._stop_requested:

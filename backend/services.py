@@ -57,11 +57,14 @@ def build_services(settings: Settings) -> Services:
     chat_holder: dict = {}
 
     def chat() -> ChatModels:
-        # On a GPU, training and chat never hold the same memory at once.
-        if device == "cuda" and jobs.active_run() is not None:
-            raise ChatError("A training run is using the GPU; compare when it has finished.")
+        # On a GPU, training and chat never hold the same memory at once
+        # (conversions may run beside chat: they hold little, briefly).
+        if device == "cuda" and jobs.training_run() is not None:
+            raise ChatError("A training run is using the GPU; compare when its training "
+                            "has finished.")
         if "chat" not in chat_holder:
-            chat_holder["chat"] = ChatModels(models.wait(), device)
+            check = chat_memory_check if device == "cuda" else None
+            chat_holder["chat"] = ChatModels(models.wait(), device, memory_check=check)
         return chat_holder["chat"]
 
     def before_job(_spec) -> None:
@@ -92,6 +95,16 @@ def _gpu_setup(settings: Settings, device: str):
     if gpus and gpus.isdigit() and "," not in gpus and int(gpus) > 0 and len(gpus) < 3:
         gpus = int(gpus)  # "2" = two GPUs; "0,1" = exactly those
     return gpu_setup(settings.recipe, gpus, settings.deepspeed)
+
+
+def chat_memory_check(paths) -> None:
+    """The chat models' memory check against what this GPU has free now."""
+    import torch
+
+    from .gpu_memory import check_chat
+
+    free, _total = torch.cuda.mem_get_info()
+    check_chat(paths.llm, paths.visual_encoder, {torch.cuda.current_device(): free})
 
 
 def load_accounts(settings: Settings) -> Accounts:

@@ -162,8 +162,43 @@ def test_an_earlier_checkpoint_can_be_the_after_model(trained):
     answer = client.predict(run_id, handle_file(str(image)), QA[0]["question"], "", earlier,
                             api_name="/compare_chat")
     assert answer["done"] and answer["finetuned"]
-    assert (trained["run_dir"] / f"hf_{earlier}" / "projector").is_dir()
-    assert (trained["run_dir"] / f"convert_{earlier}.log").is_file()
+    # Attached straight from the checkpoint: no pth_to_hf run for it.
+    assert (trained["run_dir"] / f"adapters_{earlier}" / "projector").is_dir()
+    assert not (trained["run_dir"] / f"convert_{earlier}.log").exists()
+
+
+@pytest.mark.slow
+def test_adapters_read_from_the_checkpoint_equal_pth_to_hf_output(trained):
+    """What compare attaches (adapters_iter_N, from iter_N.pth) holds the very
+    tensors `xtuner convert pth_to_hf` wrote for the same checkpoint."""
+    client, run_id, image = trained["client"], trained["run_id"], trained["image"]
+    client.predict(run_id, handle_file(str(image)), QA[0]["question"], "", "final",
+                   api_name="/compare_chat")
+    quick = trained["run_dir"] / f"adapters_iter_{trained['max_iters']}"
+    converted = trained["run_dir"] / "hf_finetuned"
+    for part in ("llm_adapter", "visual_encoder_adapter"):
+        ours, theirs = _tensors(quick / part), _tensors(converted / part)
+        assert ours.keys() == theirs.keys() and ours
+        assert all(ours[k].float().equal(theirs[k].float()) for k in ours), part
+        ours_cfg = json.loads((quick / part / "adapter_config.json").read_text())
+        theirs_cfg = json.loads((converted / part / "adapter_config.json").read_text())
+        for key in ("r", "lora_alpha", "bias", "task_type"):
+            assert ours_cfg[key] == theirs_cfg[key], (part, key)
+        assert sorted(ours_cfg["target_modules"]) == sorted(theirs_cfg["target_modules"])
+    ours, theirs = _tensors(quick / "projector"), _tensors(converted / "projector")
+    assert ours.keys() == theirs.keys() and all(ours[k].equal(theirs[k]) for k in theirs)
+
+
+def _tensors(folder):
+    """A saved model's weights, safetensors or (pth_to_hf's default) .bin."""
+    import torch
+    from safetensors.torch import load_file
+
+    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    assert len(files) == 1, files
+    if files[0].suffix == ".safetensors":
+        return load_file(str(files[0]))
+    return torch.load(str(files[0]), map_location="cpu", weights_only=True)
 
 
 @pytest.mark.slow

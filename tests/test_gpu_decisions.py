@@ -211,6 +211,7 @@ def test_app_flags_reach_the_cuda_setup(monkeypatch):
     fake = [gpu.GpuInfo(0, "H200", 140 * 2**30, 139 * 2**30),
             gpu.GpuInfo(1, "H200", 140 * 2**30, 130 * 2**30)]
     monkeypatch.setattr(gpu, "list_gpus", lambda: fake)
+    monkeypatch.setattr(gpu, "deepspeed_installed", lambda: True)
     settings = parse_settings(["--recipe", "lesson", "--gpus", "2",
                                "--deepspeed", "deepspeed_zero2"])
     setup = services._gpu_setup(settings, "cuda")
@@ -232,3 +233,57 @@ def test_constant_lr_flattens_the_cosine_after_warmup(tmp_path, monkeypatch):
     assert "CosineAnnealingLR" in str(cfg.param_scheduler[1].type)
     assert cfg.param_scheduler[1].eta_min == cfg.optim_wrapper.optimizer.lr
     assert load(tmp_path, cuda_config(tmp_path, FAST)).param_scheduler[1].eta_min == 0.0
+
+
+def test_memory_check_reads_the_free_memory_when_a_run_is_submitted(tmp_path, monkeypatch):
+    import backend.gpu as gpu
+
+    llm, clip = _model_dirs(tmp_path)
+    monkeypatch.setattr(gpu, "list_gpus", lambda: H200)
+    setup = gpu.gpu_setup("lesson", None, llm_path=llm, visual_encoder_path=clip)
+    setup.check_training(llm, clip, LESSON.options)
+    # Later another program takes most of GPU 0: the same setup now refuses.
+    busy = [GpuInfo(0, "NVIDIA H200", 140 * GIB, 6 * GIB)]
+    monkeypatch.setattr(gpu, "list_gpus", lambda: busy)
+    with pytest.raises(MemoryCheckError, match="GPU 0 has 6.0 GiB free"):
+        setup.check_training(llm, clip, LESSON.options)
+
+
+def test_chat_models_refuse_to_load_where_they_would_not_fit(tmp_path):
+    from backend.chat import ChatModels
+    from backend.gpu_memory import check_chat
+    from backend.model_paths import ModelPaths
+
+    llm, clip = _model_dirs(tmp_path)
+    check_chat(llm, clip, {0: 40 * GIB})
+    with pytest.raises(MemoryCheckError, match="chat models.*GPU 0 has 4.0 GiB free"):
+        check_chat(llm, clip, {0: 4 * GIB})
+    # ChatModels runs the check before it loads anything.
+    paths = ModelPaths(llm, clip, tmp_path / "iter_2181.pth")
+    chat = ChatModels(paths, "cuda",
+                      memory_check=lambda p: check_chat(p.llm, p.visual_encoder, {0: 4 * GIB}))
+    with pytest.raises(MemoryCheckError):
+        chat.load()
+    assert not chat._loaded
+
+
+def test_deepspeed_without_the_package_is_refused_at_start_up(monkeypatch):
+    from backend import gpu
+
+    monkeypatch.setattr(gpu, "list_gpus", lambda: H200)
+    monkeypatch.setattr(gpu, "deepspeed_installed", lambda: False)
+    with pytest.raises(GpuSelectionError, match="needs the deepspeed package"):
+        gpu.gpu_setup("lesson", 2, "deepspeed_zero2")
+    assert gpu.gpu_setup("lesson", 2, "").launch.nproc == 2
+
+
+def test_a_setting_that_cannot_work_stops_the_app_with_one_line(tmp_path):
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "app.py", "--profile", "custom", "--work-dir", str(tmp_path)],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+        timeout=120)
+    assert result.returncode == 1
+    assert "cannot start: Profile custom needs --llm" in result.stderr
+    assert "Traceback" not in result.stderr

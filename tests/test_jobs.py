@@ -65,6 +65,18 @@ def test_run_goes_through_steps_to_done_with_progress(manager, tmp_path):
     assert "Iter(train) [6/6]" in snap["log_tail"]
 
 
+def test_training_holds_the_device_but_converting_does_not(manager, tmp_path):
+    """Compare may load its models beside a conversion, never beside training."""
+    manager.submit(spec_for(tmp_path, "run-t", FAKE_ITERS=20, FAKE_SLEEP=0.1,
+                            FAKE_CONVERT_SLEEP=3))
+    wait_for(manager, "run-t", {"running"})
+    assert manager.training_run() == "run-t" and manager.active_run() == "run-t"
+    wait_for(manager, "run-t", {"converting"})
+    assert manager.training_run() is None and manager.active_run() == "run-t"
+    wait_for(manager, "run-t", {"done"})
+    assert manager.training_run() is None and manager.active_run() is None
+
+
 def test_failure_ends_failed_with_the_logged_error(manager, tmp_path):
     manager.submit(spec_for(tmp_path, "run-f", FAKE_FAIL_AT=3))
     snap = wait_for(manager, "run-f", {"done", "failed"})

@@ -1,5 +1,6 @@
 """Scores, diffs and the probe table: pure logic, no models."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -141,10 +142,11 @@ class FakeChat:
     """Answers like the lesson's models: Finetune recites the trained answer
     for the trained question whatever the image, Pretrain captions."""
 
-    paths = None
-
     def __init__(self):
+        from types import SimpleNamespace
+
         self.attached, self.calls = [], []
+        self.paths = SimpleNamespace(llm=Path("llm"), visual_encoder=Path("clip"))
 
     def attach(self, name, folder):
         self.attached.append((name, folder.name))
@@ -172,9 +174,13 @@ def fake_service(tmp_path):
     from PIL import Image
 
     from backend.compare import CompareService
+    from backend.job_spec import JobSpec
+    from tests.test_compare_checkpoints import write_checkpoint
 
     run = tmp_path / "run"
     (run / "data").mkdir(parents=True)
+    write_checkpoint(run / "train" / "iter_10.pth", 10)
+    JobSpec(run_id="run-1", dataset_id="ds", run_dir=run, steps=[], max_iters=10).save()
     (run / "data" / "unique_data.json").write_text(json.dumps(LESSON_LIKE))
     Image.new("RGB", (32, 32), "white").save(run / "data" / "image.jpg")
     chat = FakeChat()
@@ -190,7 +196,7 @@ def test_probe_table_rows_arrive_one_by_one(tmp_path):
     assert rows[2]["reference"] is None and rows[2]["finetuned_verbatim"] is False
     # one stream_many loop per case, both models stepped together
     assert all([m for m, _, _ in call] == ["base", "run-1"] for call in chat.calls)
-    assert chat.attached[0] == ("run-1", "hf_finetuned")
+    assert chat.attached[0] == ("run-1", "adapters_iter_10")
     csv = service.probe_csv(rows, "run-1")
     assert csv.name == "run-1-scores.csv" and csv.read_text(encoding="utf-8-sig")
 

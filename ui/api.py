@@ -13,6 +13,7 @@ from backend import dataset
 from backend.access import AccessError
 from backend.chat import ChatError
 from backend.disk import DiskSpaceError
+from backend.gpu_memory import MemoryCheckError
 from backend.images import ImageError
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
@@ -22,7 +23,8 @@ from backend.xtuner_config import ConfigError
 from .errors import user_error
 
 USER_ERRORS = (dataset.DatasetError, ImageError, JobError, ConfigError, ChatError,
-               ModelsNotReady, DiskSpaceError, AccessError, ValueError, KeyError)
+               ModelsNotReady, DiskSpaceError, AccessError, MemoryCheckError, ValueError,
+               KeyError)
 
 # Which endpoints act on a run (their first argument), and whether they change it.
 READS_RUN = {"run_status", "compare", "compare_chat", "probe", "timeline", "export"}

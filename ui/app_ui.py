@@ -11,7 +11,7 @@ from backend.services import Services
 from . import language
 from .api import wire_api
 from .auth import user_of
-from .compare_tab import build_compare_tab, done_runs, wire_compare_tab
+from .compare_tab import build_compare_tab, comparable_runs, wire_compare_tab
 from .data_tab import build_data_tab, empty_table, relabel_table, wire_data_tab
 from .messages import LANGUAGE_CHOICES, t, tr
 from .train_tab import build_train_tab, latest_run, runs_frame, wire_train_tab
@@ -81,7 +81,7 @@ def build_app(services: Services) -> gr.Blocks:
             # A reloaded page re-attaches to what is running: the manager,
             # not this page, owns the run.
             lang, user = language.language_of(request), user_of(request)
-            runs = done_runs(services, user)
+            runs = comparable_runs(services, user)
             return (*header(request), empty_table(lang), latest_run(services, user),
                     runs_frame(services, lang, user),
                     gr.update(choices=runs, value=runs[0] if runs else None))
@@ -90,7 +90,7 @@ def build_app(services: Services) -> gr.Blocks:
                                    train.runs, compare.run],
                  api_visibility="private")
         def compare_choices(request: gr.Request):
-            runs = done_runs(services, user_of(request))
+            runs = comparable_runs(services, user_of(request))
             return gr.update(choices=runs, value=runs[0] if runs else None)
 
         compare_tab.select(compare_choices, outputs=compare.run, api_visibility="private")

@@ -10,8 +10,9 @@ import gradio as gr
 
 from backend.access import AccessError
 from backend.chat import ChatError
-from backend.compare import FINAL
+from backend.compare import ANSWERABLE_STATES, FINAL
 from backend.export import ExportError
+from backend.gpu_memory import MemoryCheckError
 from backend.images import ImageError
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
@@ -27,7 +28,7 @@ from .errors import user_error
 from .messages import t
 
 COMPARE_ERRORS = (ChatError, ImageError, JobError, ModelsNotReady, ProbeError,
-                  TimelineError, ExportError, AccessError, KeyError)
+                  TimelineError, ExportError, AccessError, MemoryCheckError, KeyError)
 MODELS = {"concurrency_id": "models", "concurrency_limit": 1, "api_visibility": "private"}
 
 
@@ -107,9 +108,10 @@ def build_compare_tab() -> CompareTab:
                       export_button, export_file, export_command)
 
 
-def done_runs(services: Services, user: str | None = None) -> list[str]:
+def comparable_runs(services: Services, user: str | None = None) -> list[str]:
+    """Runs whose training has finished (their conversions may still run)."""
     return [r["run_id"] for r in reversed(services.access.visible_runs(user))
-            if r["state"] == "done"]
+            if r["state"] in ANSWERABLE_STATES]
 
 
 def _guarded(services: Services, fn):
@@ -148,7 +150,7 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
     compare = services.compare
 
     def choices(request: gr.Request):
-        runs = done_runs(services, user_of(request))
+        runs = comparable_runs(services, user_of(request))
         return gr.update(choices=runs, value=runs[0] if runs else None)
 
     def after_choices(run_id, request: gr.Request):

@@ -7,6 +7,7 @@ import gradio as gr
 import pandas as pd
 
 from backend.disk import DiskSpaceError
+from backend.gpu_memory import MemoryCheckError
 from backend.access import AccessError
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
@@ -144,7 +145,7 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
             snap = services.training.start(ds_id, options or "{}",
                                            owner=services.access.owner(user_of(request)))
         except (JobError, ConfigError, ValueError, KeyError, ModelsNotReady,
-                DiskSpaceError, AccessError) as error:
+                DiskSpaceError, AccessError, MemoryCheckError) as error:
             raise user_error(tr("err_start", lang, error=error))
         return snap["run_id"]
 

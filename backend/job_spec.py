@@ -1,0 +1,79 @@
+"""What a run is on disk: its steps (argument lists), job.json, checkpoints."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+LOG_NAME = "run.log"
+JOB_FILE = "job.json"
+LATEST_CHECKPOINT = "{latest_checkpoint}"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    argv: list[str]
+    state: str = "running"  # registry state while this step runs
+
+
+@dataclass
+class JobSpec:
+    run_id: str
+    dataset_id: str
+    run_dir: Path
+    steps: list[Step]
+    max_iters: int
+    owner: str = ""
+    options: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)
+    train_dir_name: str = "train"
+
+    def save(self) -> None:
+        data = asdict(self)
+        data["run_dir"] = str(self.run_dir)
+        (self.run_dir / JOB_FILE).write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "JobSpec":
+        data = json.loads((run_dir / JOB_FILE).read_text(encoding="utf-8"))
+        data["run_dir"] = Path(data["run_dir"])
+        data["steps"] = [Step(**step) for step in data["steps"]]
+        return cls(**data)
+
+    @property
+    def train_dir(self) -> Path:
+        return self.run_dir / self.train_dir_name
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / LOG_NAME
+
+
+def latest_checkpoint(train_dir: Path) -> Path | None:
+    """The newest ``iter_N.pth`` mmengine saved, by iteration number."""
+    found = []
+    for path in train_dir.glob("iter_*.pth"):
+        try:
+            found.append((int(path.stem.split("_", 1)[1]), path))
+        except ValueError:
+            continue
+    return max(found)[1] if found else None
+
+
+def alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
