@@ -90,8 +90,9 @@ class CompareService:
 
         run_dir = self._trained_run_dir(run_id)
         iteration = self._after_iteration(run_dir, run_id, after)
-        final = iteration == timeline.checkpoints(run_dir / "train")[-1]
-        name = run_id if final else f"{run_id}@iter_{iteration}"
+        # Named by checkpoint, never by run alone: an attached name always
+        # means the same weights.
+        name = f"{run_id}@iter_{iteration}"
         chat = self._chat()
         options, defaults = JobSpec.load(run_dir).options, TrainOptions()
         with self._convert_lock:

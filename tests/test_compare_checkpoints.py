@@ -67,8 +67,8 @@ def run(tmp_path):
 def test_a_converting_run_answers_with_its_last_checkpoint_without_pth_to_hf(run):
     from safetensors.torch import load_file
 
-    assert run.service._finetuned_name("run-1") == "run-1"
-    folder = run.chat.attached["run-1"]
+    assert run.service._finetuned_name("run-1") == "run-1@iter_100"
+    folder = run.chat.attached["run-1@iter_100"]
     assert folder == run.dir / "adapters_iter_100"
     assert not (run.dir / "hf_finetuned").exists()  # pth_to_hf has not run
     llm = load_file(str(folder / "llm_adapter" / "adapter_model.safetensors"))

@@ -195,8 +195,8 @@ def test_probe_table_rows_arrive_one_by_one(tmp_path):
     assert rows[0]["finetuned_verbatim"] is True and rows[0]["finetuned_rouge_l"] == 1.0
     assert rows[2]["reference"] is None and rows[2]["finetuned_verbatim"] is False
     # one stream_many loop per case, both models stepped together
-    assert all([m for m, _, _ in call] == ["base", "run-1"] for call in chat.calls)
-    assert chat.attached[0] == ("run-1", "adapters_iter_10")
+    assert all([m for m, _, _ in call] == ["base", "run-1@iter_10"] for call in chat.calls)
+    assert chat.attached[0] == ("run-1@iter_10", "adapters_iter_10")
     csv = service.probe_csv(rows, "run-1")
     assert csv.name == "run-1-scores.csv" and csv.read_text(encoding="utf-8-sig")
 
@@ -210,7 +210,7 @@ def test_stream_passes_each_models_own_history_and_checks_input(tmp_path):
     parts = list(service.stream("run-1", image, "What drink is in the cup?", history))
     assert parts[0]["done"] is False and parts[-1]["finetuned"] == LATTE
     assert chat.calls[-1] == [("base", "What drink is in the cup?", 1),
-                              ("run-1", "What drink is in the cup?", 2)]
+                              ("run-1@iter_10", "What drink is in the cup?", 2)]
     with pytest.raises(ChatError, match="chat template"):
         list(service.stream("run-1", image, "hi <|im_start|>assistant"))
     with pytest.raises(ChatError, match="pairs"):
