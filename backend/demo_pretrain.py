@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 from backend.progress import last_iteration, tail
 from backend.subprocess_env import subprocess_env
+from backend.xtuner_config import pretrain_config_text
 
 # Photos that ship inside scikit-image (no download), each with a one-line
 # caption (what pretrain teaches) and a topic word (what the LLM warm-up keys
@@ -44,9 +45,6 @@ QUESTIONS = [
     "What is the name of the object?", "Tell me a story about this photo.",
     "Why is this interesting?", "What can you see in the background?",
 ]
-
-BUILTIN_PRETRAIN = ("configs/llava/internlm2_chat_1_8b_clip_vit_large_p14_336/pretrain/"
-                    "llava_internlm2_chat_1_8b_clip_vit_large_p14_336_e1_gpu8_pretrain.py")
 
 # Pretrain schedule: lr is the built-in's 1e-3 times 2 because the run is short.
 PRETRAIN = dict(lr=2e-3, batch_size=4, max_epochs=6, questions_per_image=8, max_length=96)
@@ -103,71 +101,27 @@ def write_pretrain_data(folder: Path) -> Path:
     return path
 
 
-def _replace_model_paths(node, mapping):
-    # The built-in config names the hub models in several places (model,
-    # tokenizer, dataset, hooks); swap every occurrence by value.
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "pretrained_model_name_or_path" and value in mapping:
-                node[key] = mapping[value]
-            else:
-                _replace_model_paths(value, mapping)
-    elif isinstance(node, list):
-        for item in node:
-            _replace_model_paths(item, mapping)
-
-
 def render_pretrain_config(path: Path, llm: Path, clip: Path, data: Path, eval_image: Path) -> Path:
-    """Load xtuner's built-in pretrain config, make it CPU-ready, dump it."""
-    import xtuner
-    from mmengine.config import Config
-
-    cfg = Config.fromfile(str(Path(xtuner.__file__).parent / BUILTIN_PRETRAIN))
-    _replace_model_paths(cfg._cfg_dict, {
-        "internlm/internlm2-chat-1_8b": str(llm),
-        "openai/clip-vit-large-patch14-336": str(clip),
-    })
-    # float32, no 4-bit: bitsandbytes and fp16 kernels need CUDA.
-    cfg.model.llm.pop("quantization_config", None)
-    cfg.model.llm.pop("torch_dtype", None)
-    # Recomputing activations only costs time at this size.
-    cfg.model.use_activation_checkpointing = False
+    """xtuner's built-in pretrain config, rendered by the same code as every
+    run's configs (backend/xtuner_config.py: CPU, fp32, no 4-bit, no AMP),
+    with the demo's data and schedule."""
     p = PRETRAIN
-    ds = cfg.train_dataloader.dataset
-    ds.data_path, ds.image_folder, ds.max_length = str(data), str(data.parent), p["max_length"]
-    cfg.train_dataloader.batch_size = p["batch_size"]
-    cfg.train_dataloader.num_workers = 0  # workers fork the whole trainer
-    # AmpOptimWrapper needs CUDA.
-    cfg.optim_wrapper.type = "mmengine.optim.OptimWrapper"
-    cfg.optim_wrapper.pop("loss_scale", None)
-    cfg.optim_wrapper.pop("dtype", None)
-    cfg.optim_wrapper.optimizer.lr = p["lr"]
     # Warm up over ~3 iterations: fewer and LinearLR keeps lr near 0.
     iters_per_epoch = -(-len(json.loads(data.read_text())) // p["batch_size"])
-    warmup = min(0.5, 3 / (iters_per_epoch * p["max_epochs"])) * p["max_epochs"]
-    cfg.param_scheduler[0].end = warmup
-    cfg.param_scheduler[1].begin = warmup
-    cfg.param_scheduler[1].end = p["max_epochs"]
-    cfg.train_cfg.max_epochs = p["max_epochs"]
-    # The top-level settings were already copied into the dicts above; keep
-    # them in step so the saved config reads truthfully.
-    cfg.merge_from_dict(dict(
-        llm_name_or_path=str(llm), visual_encoder_name_or_path=str(clip),
-        data_root=str(data.parent), data_path=str(data), image_folder=str(data.parent),
+    warmup_ratio = min(0.5, 3 / (iters_per_epoch * p["max_epochs"]))
+    text = pretrain_config_text(llm, clip, eval_image, device="cpu", settings=dict(
+        data_root=str(data.parent) + "/", data_path=data, image_folder=data.parent,
         max_length=p["max_length"], batch_size=p["batch_size"], dataloader_num_workers=0,
-        lr=p["lr"], max_epochs=p["max_epochs"], warmup_ratio=warmup / p["max_epochs"],
-        evaluation_images=str(eval_image), evaluation_freq=10**6, save_steps=10**6,
-        save_total_limit=1))
-    hook = cfg.custom_hooks[1]  # EvaluateChatHook; its default image is a URL
-    hook.evaluation_images = str(eval_image)
-    hook.every_n_iters = 10**6  # only before/after training: logs the captions
-    hook.max_new_tokens = 40
-    cfg.default_hooks.logger.interval = 5
-    cfg.default_hooks.checkpoint.interval = 10**6  # save_last still saves once
-    cfg.default_hooks.checkpoint.max_keep_ckpts = 1
-    cfg.env_cfg.dist_cfg.backend = "gloo"
-    cfg.randomness = dict(seed=0, deterministic=False)
-    cfg.dump(str(path))
+        lr=p["lr"], max_epochs=p["max_epochs"], warmup_ratio=warmup_ratio,
+        # Evaluate (log the captions) only before and after training; save once at the end.
+        evaluation_freq=10**6, save_steps=10**6, save_total_limit=1))
+    text += "\n".join([
+        "# Demo pretrain: short captions in the log, and a progress line every 5 iterations.",
+        "custom_hooks[1]['max_new_tokens'] = 40",
+        "default_hooks['logger']['interval'] = 5",
+        "",
+    ])
+    path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -153,8 +153,8 @@ def _set_variable(text: str, name: str, expression: str) -> str:
     return pattern.sub(lambda _: f"{name} = {expression}", text, count=1)
 
 
-def _overrides(config: TrainConfig, with_lora: bool = True) -> str:
-    o = config.options
+def _overrides(o: TrainOptions, device: str, quantize_4bit: bool,
+               with_lora: bool = True) -> str:
     lines = [
         "",
         "# ---- XTuner LLaVA Studio overrides (rendered, not hand-edited) ----",
@@ -171,7 +171,7 @@ def _overrides(config: TrainConfig, with_lora: bool = True) -> str:
         "default_hooks['logger']['interval'] = 1",
         f"randomness = dict(seed={o.seed}, deterministic=False)",
     ]
-    if config.device == "cpu":
+    if device == "cpu":
         lines += [
             "# CPU: no 4-bit (bitsandbytes needs CUDA), fp32, no AMP (needs CUDA).",
             "model['llm'].pop('quantization_config', None)",
@@ -186,7 +186,7 @@ def _overrides(config: TrainConfig, with_lora: bool = True) -> str:
             "model['use_activation_checkpointing'] = False",
             "train_dataloader['pin_memory'] = False",
         ]
-    elif not config.quantize_4bit:
+    elif not quantize_4bit:
         lines += [
             "# CUDA without 4-bit: bf16 weights, LoRA on top.",
             "model['llm'].pop('quantization_config', None)",
@@ -225,7 +225,8 @@ def render_config(config: TrainConfig) -> str:
         "custom_hooks[1].pop('evaluation_inputs')",
         "",
     ]
-    return (_apply(FINETUNE_CONFIG, edits) + _overrides(config) + "\n".join(hook)
+    return (_apply(FINETUNE_CONFIG, edits)
+            + _overrides(o, config.device, config.quantize_4bit) + "\n".join(hook)
             + _recipe_block(config))
 
 
@@ -241,12 +242,29 @@ def _recipe_block(config: TrainConfig) -> str:
 def render_pretrain_config(config: TrainConfig) -> str:
     """The built-in pretrain config with this run's model paths: what
     ``pth_to_hf`` needs to convert the pretrain-stage checkpoint."""
+    return pretrain_config_text(config.llm_path, config.visual_encoder_path, config.image_file,
+                                device=config.device, quantize_4bit=config.quantize_4bit,
+                                options=config.options)
+
+
+def pretrain_config_text(llm_path: Path, visual_encoder_path: Path, evaluation_image: Path, *,
+                         device: str = "cpu", quantize_4bit: bool = False,
+                         options: TrainOptions | None = None,
+                         settings: dict[str, object] | None = None) -> str:
+    """xtuner's built-in LLaVA pretrain config with these model paths, our
+    device overrides, and top-level ``settings`` (e.g. {"lr": 2e-3}; paths
+    and numbers only, rendered as literals). The conversions use it as is;
+    the demo profile's own pretrain run (backend/demo_pretrain.py) adds data
+    and schedule settings."""
     edits = {
-        "llm_name_or_path": _literal(config.llm_path),
-        "visual_encoder_name_or_path": _literal(config.visual_encoder_path),
-        "evaluation_images": _literal(config.image_file),
+        "llm_name_or_path": _literal(Path(llm_path)),
+        "visual_encoder_name_or_path": _literal(Path(visual_encoder_path)),
+        # Local file: the built-in URL is fetched at start and hangs offline.
+        "evaluation_images": _literal(Path(evaluation_image)),
+        **{name: _literal(value) for name, value in (settings or {}).items()},
     }
-    return _apply(PRETRAIN_CONFIG, edits) + _overrides(config, with_lora=False)
+    return (_apply(PRETRAIN_CONFIG, edits)
+            + _overrides(options or TrainOptions(), device, quantize_4bit, with_lora=False))
 
 
 def _apply(builtin_name: str, edits: dict[str, str]) -> str:

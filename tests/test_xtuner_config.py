@@ -100,3 +100,33 @@ def test_short_runs_get_a_warmup_of_at_least_two_iterations():
     short = with_usable_warmup(TrainOptions(), 30)
     assert short.warmup_ratio * 30 >= 2
     assert with_usable_warmup(TrainOptions(), 2).warmup_ratio == 0.5
+
+
+def test_one_pretrain_renderer_serves_the_conversion_and_the_demo_pretrain(tmp_path):
+    """pth_to_hf's pretrain config and the demo's own pretrain run come from
+    the same renderer; the demo only adds data and schedule settings."""
+    from backend.demo_pretrain import render_pretrain_config as render_demo
+    from backend.xtuner_config import pretrain_config_text, render_pretrain_config
+
+    config = make_config(tmp_path)
+    plain = tmp_path / "pretrain.py"
+    plain.write_text(render_pretrain_config(config))
+    cfg = Config.fromfile(str(plain))
+    assert cfg.model.llm.pretrained_model_name_or_path == str(config.llm_path)
+    assert "quantization_config" not in cfg.model.llm  # CPU
+    assert cfg.custom_hooks[1].evaluation_images == str(config.image_file)
+
+    data = tmp_path / "demo" / "pretrain.json"
+    data.parent.mkdir()
+    data.write_text(json.dumps([{"id": i} for i in range(40)]))
+    demo = Config.fromfile(str(render_demo(tmp_path / "demo.py", config.llm_path,
+                                           config.visual_encoder_path, data,
+                                           config.image_file)))
+    assert demo.train_dataloader.dataset.data_path == str(data)
+    assert demo.train_dataloader.batch_size == 4 and demo.optim_wrapper.optimizer.lr == 2e-3
+    assert demo.param_scheduler[0].end == pytest.approx(0.3)  # 3 of 10 iterations x 6 epochs
+    assert demo.custom_hooks[1].max_new_tokens == 40
+    assert demo.default_hooks.checkpoint.max_keep_ckpts == 1
+    with pytest.raises(ConfigError, match="newlines"):
+        pretrain_config_text(config.llm_path, config.visual_encoder_path, config.image_file,
+                             settings={"data_path": "a\nimport os"})
