@@ -52,6 +52,10 @@ class ChatModels:
         self._attached: dict[str, _Attached] = {}
 
     # ---- loading ----------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
     def load(self) -> None:
         with self._lock:
             if self._loaded:

@@ -167,9 +167,12 @@ class GpuSetup:
         return {"quantize_4bit": self.recipe.quantize_4bit, "recipe": self.recipe.name,
                 "deepspeed": self.launch.deepspeed}
 
-    def check_training(self, llm_path: Path, visual_encoder_path: Path, options) -> None:
+    def check_training(self, llm_path: Path, visual_encoder_path: Path, options,
+                       released: dict[int, int] | None = None) -> None:
         """Refuse (MemoryCheckError) a run that would not fit. Sequence length is
-        the worst case: max_length text tokens plus the image patches."""
+        the worst case: max_length text tokens plus the image patches.
+        ``released``: bytes per GPU that are freed before the run starts (the
+        app's own chat models, unloaded by JobManager's before_job)."""
         from .gpu_memory import check_fits, dims_from_dirs, training_bytes
 
         dims = dims_from_dirs(llm_path, visual_encoder_path)
@@ -181,8 +184,9 @@ class GpuSetup:
             nproc=self.launch.nproc, deepspeed=self.launch.deepspeed)
         hint = ("Choose the lesson recipe, a smaller batch_size or max_length, or more GPUs."
                 if self.recipe.name != "lesson" else
-                "Lower batch_size or max_length, or free the GPU (is a chat model loaded?).")
-        check_fits(f"training with the {self.recipe.name} recipe", need, self.free_now(), hint)
+                "Lower batch_size or max_length, or free the GPU (another program on it?).")
+        free = {i: bytes_ + (released or {}).get(i, 0) for i, bytes_ in self.free_now().items()}
+        check_fits(f"training with the {self.recipe.name} recipe", need, free, hint)
 
     def free_now(self) -> dict[int, int]:
         """Free memory on the chosen GPUs now (another program or a chat model

@@ -1,6 +1,7 @@
 """Builds every backend service from Settings (the app's one factory)."""
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 
@@ -78,7 +79,8 @@ def build_services(settings: Settings) -> Services:
     options = DEMO_OPTIONS if profile.name == "demo" else LESSON_OPTIONS
     training = TrainingService(datasets, jobs, work / "runs", models.wait, options,
                                device=device, threads=settings.train_threads,
-                               python=sys.executable, gpu=_gpu_setup(settings, device))
+                               python=sys.executable, gpu=_gpu_setup(settings, device),
+                               released_before_run=lambda: chat_reserved_bytes(chat_holder))
     compare = CompareService(chat, jobs, work / "scratch")
     accounts = load_accounts(settings)
     return Services(settings, profile, models, datasets, jobs, training, compare, device,
@@ -105,6 +107,23 @@ def chat_memory_check(paths) -> None:
 
     free, _total = torch.cuda.mem_get_info()
     check_chat(paths.llm, paths.visual_encoder, {torch.cuda.current_device(): free})
+
+
+def chat_reserved_bytes(chat_holder: dict) -> dict[int, int]:
+    """GPU memory the resident chat models hold, by nvidia-smi index: freed
+    before any run starts (before_job), so the training check counts it free."""
+    chat = chat_holder.get("chat")
+    if chat is None or not chat.loaded or not chat.device.startswith("cuda"):
+        return {}
+    import torch
+
+    index = torch.cuda.current_device()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    try:
+        physical = int(visible.split(",")[index]) if visible else index
+    except (ValueError, IndexError):
+        return {}  # GPU UUIDs or MIG names: no index to credit, so no credit
+    return {physical: torch.cuda.memory_reserved(index)}
 
 
 def load_accounts(settings: Settings) -> Accounts:

@@ -7,6 +7,7 @@ import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 from . import dataset as dataset_rules
 from .disk import check_free_space, estimate_run_bytes
@@ -48,10 +49,13 @@ def with_usable_warmup(options: TrainOptions, max_iters: int) -> TrainOptions:
 class TrainingService:
     def __init__(self, store: DatasetStore, jobs: JobManager, runs_root: Path,
                  model_paths, default_options: TrainOptions, device: str = "cpu",
-                 threads: int = 1, python: str = sys.executable, gpu=None):
+                 threads: int = 1, python: str = sys.executable, gpu=None,
+                 released_before_run: Callable[[], dict[int, int]] = dict):
         self.store = store
         # CUDA only: a backend.gpu.GpuSetup (recipe, GPUs, launch); None = as on CPU.
         self.gpu = gpu
+        # GPU memory this process frees before a run starts (resident chat models).
+        self.released_before_run = released_before_run
         self.jobs = jobs
         self.runs_root = runs_root
         self._model_paths = model_paths  # callable: builds the demo lazily
@@ -85,7 +89,8 @@ class TrainingService:
         check_free_space(self.runs_root, estimate_run_bytes(config.llm_path,
                                                             options.save_total_limit))
         if self.gpu:  # refuse before anything is written (MemoryCheckError)
-            self.gpu.check_training(config.llm_path, config.visual_encoder_path, options)
+            self.gpu.check_training(config.llm_path, config.visual_encoder_path, options,
+                                    self.released_before_run())
         # The run keeps its own copy of the data: deleting a dataset or editing
         # it later never changes what a finished run was trained on.
         data_dir = run_dir / "data"

@@ -287,3 +287,23 @@ def test_a_setting_that_cannot_work_stops_the_app_with_one_line(tmp_path):
     assert result.returncode == 1
     assert "cannot start: Profile custom needs --llm" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_memory_the_chat_models_hold_counts_as_free_for_the_next_run(tmp_path, monkeypatch):
+    """On a 24 GB slice, comparing first must not make the next run look too
+    big: the chat models are unloaded before any run starts."""
+    import backend.gpu as gpu
+    from backend.services import chat_reserved_bytes
+
+    llm, clip = _model_dirs(tmp_path)
+    after_chat = [GpuInfo(0, "NVIDIA A100 (MIG 3g.40gb)", 24 * GIB, 14 * GIB)]
+    monkeypatch.setattr(gpu, "list_gpus", lambda: after_chat)
+    setup = gpu.gpu_setup("lesson", None, llm_path=llm, visual_encoder_path=clip)
+    with pytest.raises(MemoryCheckError, match="GPU 0 has 14.0 GiB free"):
+        setup.check_training(llm, clip, LESSON.options)
+    setup.check_training(llm, clip, LESSON.options, released={0: 9 * GIB})
+    # Nothing is credited while no chat model is loaded (or on a CPU).
+    assert chat_reserved_bytes({}) == {}
+    from types import SimpleNamespace
+    assert chat_reserved_bytes({"chat": SimpleNamespace(loaded=False, device="cuda")}) == {}
+    assert chat_reserved_bytes({"chat": SimpleNamespace(loaded=True, device="cpu")}) == {}
