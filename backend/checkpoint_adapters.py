@@ -46,11 +46,12 @@ def _save_adapter(state: dict, folder: Path, alpha: int, dropout: float,
 def write_adapters(checkpoint: Path, out_dir: Path, *, llm_path: Path, visual_encoder_path: Path,
                    llm_lora_alpha: int, visual_lora_alpha: int, lora_dropout: float = 0.05) -> Path:
     """Write ``out_dir`` from an xtuner LLaVA LoRA checkpoint; returns ``out_dir``."""
-    import torch
     from xtuner.model.modules import ProjectorConfig, ProjectorModel
+    from xtuner.model.utils import guess_load_checkpoint
 
-    raw = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
-    state = raw.get("state_dict", raw)
+    # xtuner's own reader (as pth_to_hf's): an mmengine file, or the folder a
+    # DeepSpeed run saves as iter_N.pth.
+    state = guess_load_checkpoint(str(checkpoint))
     llm = _split(state, "llm.")
     visual = _split(state, "visual_encoder.")
     projector_state = _split(state, "projector.")
@@ -84,8 +85,8 @@ def run_adapters(run_dir: Path, iteration: int, *, llm_path: Path, visual_encode
     target = run_dir / f"adapters_iter_{iteration}"
     if (target / "projector").is_dir():
         return target
-    checkpoint = run_dir / "train" / f"iter_{iteration}.pth"
-    if not checkpoint.is_file():
+    checkpoint = run_dir / "train" / f"iter_{iteration}.pth"  # a folder after DeepSpeed
+    if not checkpoint.exists():
         raise FileNotFoundError(f"Checkpoint iter_{iteration}.pth is not on disk.")
     partial = run_dir / f".adapters_iter_{iteration}.partial"
     shutil.rmtree(partial, ignore_errors=True)

@@ -196,8 +196,20 @@ class GpuSetup:
         return {i: now.get(i, self.free_bytes[i]) for i in self.launch.gpu_indices}
 
 
-def deepspeed_installed() -> bool:
-    return importlib.util.find_spec("deepspeed") is not None
+# mmengine 0.10.6 imports deepspeed.runtime.fp16.onebit, which later DeepSpeed
+# releases dropped (0.19.8 fails there; 0.16.9 trains: bench/RESULTS.md).
+MMENGINE_VERSION = "0.10.6"
+DEEPSPEED_VERSION = "0.16.9"
+
+
+def deepspeed_usable() -> bool:
+    """deepspeed is installed and still has what mmengine imports (looked up
+    on disk: importing deepspeed takes seconds)."""
+    spec = importlib.util.find_spec("deepspeed")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    return any((Path(folder) / "runtime" / "fp16" / "onebit").is_dir()
+               for folder in spec.submodule_search_locations)
 
 
 def gpu_setup(recipe_request: str = "auto", gpu_request: str | int | None = None,
@@ -207,10 +219,11 @@ def gpu_setup(recipe_request: str = "auto", gpu_request: str | int | None = None
     options fit the chosen GPUs, else the lesson's QLoRA)."""
     from .gpu_memory import MemoryCheckError
 
-    if deepspeed and not deepspeed_installed():
+    if deepspeed and not deepspeed_usable():
         raise GpuSelectionError(
-            f"--deepspeed {deepspeed} needs the deepspeed package, which is not installed "
-            "(pip install deepspeed, see docs/gpu.md), or leave out --deepspeed.")
+            f"--deepspeed {deepspeed} needs the deepspeed package at a version mmengine "
+            f"{MMENGINE_VERSION} can load: pip install 'deepspeed=={DEEPSPEED_VERSION}' "
+            "(see docs/gpu.md), or leave out --deepspeed.")
     gpus = select_gpus(list_gpus(), gpu_request)
     launch = Launch(tuple(g.index for g in gpus), deepspeed=deepspeed)
     free = {g.index: g.free_bytes for g in gpus}

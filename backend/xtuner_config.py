@@ -186,7 +186,14 @@ def _overrides(o: TrainOptions, device: str, quantize_4bit: bool,
             "model['use_activation_checkpointing'] = False",
             "train_dataloader['pin_memory'] = False",
         ]
-    elif not quantize_4bit:
+    else:
+        lines += [
+            "# Several GPUs without DeepSpeed = DDP, which fails on parameters that get no",
+            "# gradient (most likely the LoRA of CLIP's last layer: LLaVA reads the one before).",
+            "# One GPU and DeepSpeed ignore it (measured: bench/RESULTS.md, launch probe).",
+            "find_unused_parameters = True",
+        ]
+    if device == "cuda" and not quantize_4bit:
         lines += [
             "# CUDA without 4-bit: bf16 weights, LoRA on top.",
             "model['llm'].pop('quantization_config', None)",

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from bench.report_explore import explore_section, load_variants
+from bench.report_launch import launch_section
 
 FULL = 1200  # the lesson's samples: 6 conversations x 200 repeats, batch 1 = iterations
 
@@ -143,6 +144,24 @@ that takes steps. The batch-1 bf16 run is not a fast recipe either: 0.263 s/iter
 H200 (1,200 steps = 326 s of loop, 383 s to both answers), 0.36x the CLI flow end to end.
 Whether the lesson's own 4-bit recipe reproduces all six at 1,200 steps was not measured: its
 1,200 steps at 0.54 s/iter need more than one 10-minute device call.
+
+## Launch probe on one GPU: DeepSpeed and torchrun (second session)
+
+No 2-GPU machine was lent, so `bench/launch_probe.sh` ran the app's launch code paths with one
+process: lesson recipe, 6 x 2 samples, the argv from backend/gpu.py (raw:
+bench/results/launch/).
+
+{launch_section(Path(__file__).parent / "results" / "launch")}
+
+What this shows: mmengine 0.10.6 cannot load DeepSpeed 0.19.8 (it imports the 1-bit optimizers
+DeepSpeed has since removed); with 0.16.9 both the lesson's 1-GPU DeepSpeed command and the
+multi-GPU torchrun + ZeRO-2 shape train and save (the checkpoint is a folder). Without
+DeepSpeed, DDP stops at the second iteration on parameters that get no gradient (most likely
+the LoRA of the visual encoder's last layer: LLaVA reads the layer before it): the rendered CUDA
+configs now set `find_unused_parameters = True`, not yet re-measured. Compare reads a DeepSpeed
+checkpoint folder with xtuner's own loader (as pth_to_hf does); that too is not yet measured. (The 0.19.8 DDP row failed on this
+probe's own warm-up, since fixed; the app stretches the warm-up itself.) The 2-GPU run itself
+remains to be made.
 
 ## Notes
 

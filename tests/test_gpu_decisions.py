@@ -211,7 +211,7 @@ def test_app_flags_reach_the_cuda_setup(monkeypatch):
     fake = [gpu.GpuInfo(0, "H200", 140 * 2**30, 139 * 2**30),
             gpu.GpuInfo(1, "H200", 140 * 2**30, 130 * 2**30)]
     monkeypatch.setattr(gpu, "list_gpus", lambda: fake)
-    monkeypatch.setattr(gpu, "deepspeed_installed", lambda: True)
+    monkeypatch.setattr(gpu, "deepspeed_usable", lambda: True)
     settings = parse_settings(["--recipe", "lesson", "--gpus", "2",
                                "--deepspeed", "deepspeed_zero2"])
     setup = services._gpu_setup(settings, "cuda")
@@ -271,8 +271,8 @@ def test_deepspeed_without_the_package_is_refused_at_start_up(monkeypatch):
     from backend import gpu
 
     monkeypatch.setattr(gpu, "list_gpus", lambda: H200)
-    monkeypatch.setattr(gpu, "deepspeed_installed", lambda: False)
-    with pytest.raises(GpuSelectionError, match="needs the deepspeed package"):
+    monkeypatch.setattr(gpu, "deepspeed_usable", lambda: False)
+    with pytest.raises(GpuSelectionError, match="deepspeed==0.16.9"):
         gpu.gpu_setup("lesson", 2, "deepspeed_zero2")
     assert gpu.gpu_setup("lesson", 2, "").launch.nproc == 2
 
@@ -307,3 +307,31 @@ def test_memory_the_chat_models_hold_counts_as_free_for_the_next_run(tmp_path, m
     from types import SimpleNamespace
     assert chat_reserved_bytes({"chat": SimpleNamespace(loaded=False, device="cuda")}) == {}
     assert chat_reserved_bytes({"chat": SimpleNamespace(loaded=True, device="cpu")}) == {}
+
+
+def test_cuda_configs_let_ddp_skip_clips_unused_last_layer(tmp_path):
+    """Measured on the H200 (bench/RESULTS.md): torchrun without DeepSpeed
+    stops at the second iteration unless DDP may find unused parameters."""
+    assert load(tmp_path, cuda_config(tmp_path, LESSON)).find_unused_parameters is True
+    assert load(tmp_path, cuda_config(tmp_path, FAST)).find_unused_parameters is True
+    cpu = cuda_config(tmp_path, LESSON)
+    import dataclasses
+    cpu = dataclasses.replace(cpu, device="cpu", quantize_4bit=False, recipe="")
+    assert "find_unused_parameters" not in load(tmp_path, cpu)
+
+
+@pytest.mark.parametrize("with_onebit", [True, False])
+def test_deepspeed_counts_as_usable_only_with_what_mmengine_imports(tmp_path, monkeypatch,
+                                                                    with_onebit):
+    import importlib
+
+    from backend import gpu
+
+    package = tmp_path / "site" / "deepspeed"
+    (package / "runtime" / "fp16").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    if with_onebit:
+        (package / "runtime" / "fp16" / "onebit").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    assert gpu.deepspeed_usable() is with_onebit
