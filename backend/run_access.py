@@ -25,6 +25,13 @@ class RunAccess:
         else:
             self.accounts.require_read(username, record["owner"], run_id)
 
+    def can_read_run(self, username: str | None, run_id: str) -> bool:
+        try:
+            self.check_run(username, run_id)
+        except AccessError:
+            return False
+        return True
+
     def check_dataset(self, username: str | None, dataset_id: str) -> None:
         try:
             stored = self.datasets.get(dataset_id)

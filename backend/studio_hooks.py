@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 
+from mmengine.hooks import Hook
 from transformers import GenerationConfig
 from xtuner.engine.hooks import EvaluateChatHook
 from xtuner.utils import DEFAULT_IMAGE_TOKEN
@@ -108,3 +109,16 @@ class QuestionsFileEvaluateChatHook(EvaluateChatHook):
         for stop in self._stop_texts:
             text = text.split(stop, 1)[0]
         return text.strip()
+
+
+class RankReportHook(Hook):
+    """One line per training process on stdout (mmengine's logger is quiet on
+    every rank but 0), so a multi-GPU run's log shows each rank and its device."""
+
+    def before_train(self, runner):
+        import torch
+
+        device = (f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available()
+                  else "cpu")
+        print(f"[studio] rank {runner.rank} of {runner.world_size} trains on {device}",
+              flush=True)

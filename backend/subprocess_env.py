@@ -9,8 +9,14 @@ SITE_DIR = Path(__file__).resolve().parent / "subprocess_site"
 
 
 def subprocess_env(threads: int) -> dict:
-    """Environment for xtuner subprocesses: our fixes, offline, few threads."""
-    python_path = os.pathsep.join([str(SITE_DIR), str(REPO_ROOT)])
+    """Environment for xtuner subprocesses: our fixes, offline, few threads.
+
+    Our folders go first on PYTHONPATH (sitecustomize must be ours); whatever
+    the server was started with stays behind them, since that may be where
+    xtuner itself lives (a --target install, a shared site folder)."""
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    ours = [str(SITE_DIR), str(REPO_ROOT)]
+    python_path = os.pathsep.join(ours + [p for p in inherited if p not in ours])
     return {
         "PYTHONPATH": python_path,
         "OMP_NUM_THREADS": str(threads),  # 3-45x faster than oversubscribing 2 cores

@@ -230,6 +230,9 @@ def render_config(config: TrainConfig) -> str:
         "custom_hooks[1] = dict(custom_hooks[1], type=QuestionsFileEvaluateChatHook,",
         f"                       questions_file={_literal(config.questions_file)})",
         "custom_hooks[1].pop('evaluation_inputs')",
+        "# Each training process says which rank it is (a multi-GPU log shows them all).",
+        "from backend.studio_hooks import RankReportHook",
+        "custom_hooks.append(dict(type=RankReportHook))",
         "",
     ]
     return (_apply(FINETUNE_CONFIG, edits)

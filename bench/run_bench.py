@@ -59,14 +59,11 @@ def make_dataset(folder: Path, repeats: int) -> tuple[Path, Path, Path]:
 
 
 def base_env(threads: int) -> dict:
-    """The app's subprocess env (backend/training.py), keeping this machine's
-    PYTHONPATH (carried wheels) behind ours."""
+    """The app's subprocess env (backend/training.py); it keeps this machine's
+    PYTHONPATH (the carried wheels) behind ours."""
     from backend.subprocess_env import subprocess_env
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **subprocess_env(threads)}
-    if os.environ.get("PYTHONPATH"):
-        env["PYTHONPATH"] += os.pathsep + os.environ["PYTHONPATH"]
-    return env
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **subprocess_env(threads)}
 
 
 def seq_len(paths) -> int:

@@ -1,7 +1,7 @@
 import pytest
 
 from backend.access import AccessError, Account, Accounts, parse_pair, read_credentials_file
-from ui.security import refused_file_target
+from ui.security import exported_run, refused_file_target
 
 
 def test_credentials_file_with_roles(tmp_path):
@@ -50,6 +50,19 @@ def test_without_auth_everyone_is_the_local_user():
 ])
 def test_file_route_guard(path, refused):
     assert refused_file_target(path) is refused
+
+
+@pytest.mark.parametrize("path,run_id", [
+    ("/gradio_api/file=/tmp/gradio/ab12/run-0a1b2c3d4e-llava.zip", "run-0a1b2c3d4e"),
+    ("/gradio_api/file=/tmp/gradio/ab12/run-0a1b2c3d4e-iter_50-llava.zip", "run-0a1b2c3d4e"),
+    ("/gradio_api/file=%2Ftmp%2Fgradio%2Fab%2Frun-0A1B-llava.zip?download=true", "run-0a1b"),
+    ("/file=/tmp/x/run-0a1b-llava.zip", "run-0a1b"),
+    ("/gradio_api/file=/tmp/gradio/ab12/run-0a1b-llava.zip.png", None),
+    ("/gradio_api/file=/tmp/gradio/ab12/notes.zip", None),
+    ("/gradio_api/upload", None),
+])
+def test_export_file_routes_name_their_run(path, run_id):
+    assert exported_run(path) == run_id
 
 
 def test_loud_warning_when_exposed_without_login():

@@ -4,6 +4,7 @@ import json
 import urllib.error
 import urllib.request
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 
@@ -18,6 +19,19 @@ def http_status(url: str) -> int:
         return urllib.request.urlopen(url, timeout=10).status
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def logged_in(url: str, username: str, password: str) -> httpx.Client:
+    session = httpx.Client(base_url=url, timeout=30)
+    session.post("login", data={"username": username, "password": password}).raise_for_status()
+    return session
+
+
+def cached_upload(session: httpx.Client, name: str) -> str:
+    """A file in gradio's cache, as an export would be (its path on the server)."""
+    response = session.post("gradio_api/upload", files={"files": (name, b"PK\x05\x06" + bytes(18))})
+    response.raise_for_status()
+    return response.json()[0]
 
 
 def refused(call) -> str:
@@ -61,6 +75,19 @@ def test_login_required_and_runs_are_private(tmp_path):
         assert teacher.predict(run, api_name="/run_status")["run_id"] == run
         assert run in [r["run_id"] for r in teacher.predict(api_name="/list_runs")]
         assert "read-only" in refused(lambda: teacher.predict(run, api_name="/stop_training"))
+
+        # An export leaves through gradio's file cache: its URL serves only those
+        # who may read the run its name starts with (ui/security.py).
+        sessions = {user: logged_in(url, user, pw)
+                    for user, pw in (("alice", "pw-a"), ("bob", "pw-b"), ("teach", "pw-t"))}
+        export = "gradio_api/file=" + cached_upload(sessions["alice"], f"{run}-llava.zip")
+        assert sessions["bob"].get(export).status_code == 404
+        assert sessions["alice"].get(export).status_code == 200
+        assert sessions["teach"].get(export).status_code == 200
+        assert httpx.get(url + export).status_code in (401, 403)
+        # Any other cached file is served as before.
+        other = "gradio_api/file=" + cached_upload(sessions["bob"], "notes.zip")
+        assert sessions["bob"].get(other).status_code == 200
 
         # The owner still can; the run was never disturbed by the others.
         assert alice.predict(run, api_name="/run_status")["state"] in (

@@ -53,6 +53,9 @@ def test_finetune_answers_like_the_data_base_only_captions(tmp_path):
         assert started["state"] in ("queued", "running")
         status = wait_run(client, started["run_id"])
         assert status["state"] == "done", status["error"] + status["log_tail"]
+        # RankReportHook: every training process names itself in the run's log.
+        log = (tmp_path / "work" / "runs" / started["run_id"] / "run.log").read_text()
+        assert "[studio] rank 0 of 1 trains on cpu" in log
         for pair in QA:
             answers = client.predict(started["run_id"], handle_file(str(image)),
                                      pair["question"], api_name="/compare")

@@ -38,6 +38,7 @@ def test_rendered_config_loads_and_carries_the_lesson_edits(tmp_path):
     assert hook.evaluation_images == str(tmp_path / "data" / "image.jpg")
     assert hook.questions_file == str(tmp_path / "data" / "eval_questions.json")
     assert "evaluation_inputs" not in hook
+    assert "RankReportHook" in str(cfg.custom_hooks[-1]["type"])
     assert cfg.log_processor.window_size == 1
     # CPU: no 4-bit, no AMP.
     assert "quantization_config" not in cfg.model.llm

@@ -1,18 +1,29 @@
 """Request filtering in front of gradio's own routes.
 
-gradio 6.17.3 answers ``/gradio_api/file=http://...`` with a redirect to any
-site (gradio issue #13608, an open redirect on a shared link). Refuse such
-file routes before gradio sees them.
+* gradio 6.17.3 answers ``/gradio_api/file=http://...`` with a redirect to any
+  site (gradio issue #13608, an open redirect on a shared link). Refuse such
+  file routes before gradio sees them.
+* An exported model leaves through gradio's file cache, whose URLs any
+  logged-in user may fetch. Its name starts with the run id
+  (``run-<hex>[-<checkpoint>]-llava.zip``, backend/compare.py), so only those
+  who may read that run get it; the others get the same 404 as for a file
+  that does not exist.
 """
 from __future__ import annotations
 
 import re
+from typing import Callable
 from urllib.parse import unquote
 
 from starlette.middleware import Middleware
+from starlette.requests import cookie_parser
 from starlette.responses import PlainTextResponse
 
 _FILE_ROUTE = re.compile(r"^(/gradio_api)?/file=(.*)$", re.IGNORECASE | re.DOTALL)
+_EXPORT_NAME = re.compile(r"^(run-[0-9a-f]+)(-[^/]*)?-llava\.zip$", re.IGNORECASE)
+
+# (username or None, run id) -> may this user read that run?
+RunReadable = Callable[[str | None, str], bool]
 
 
 def refused_file_target(path: str) -> bool:
@@ -24,22 +35,55 @@ def refused_file_target(path: str) -> bool:
     return bool(re.match(r"^[a-z][a-z0-9+.-]*:", target)) or target.startswith("//")
 
 
+def exported_run(path: str) -> str | None:
+    """The run id an export's file route names, else None."""
+    match = _FILE_ROUTE.match(unquote(unquote(path)))
+    if not match:
+        return None
+    name = re.split(r"[/\\]", match.group(2).split("?", 1)[0])[-1]
+    export = _EXPORT_NAME.match(name)
+    return export.group(1).lower() if export else None
+
+
+def gradio_user(scope) -> str | None:
+    """The logged-in user, read the way gradio's own /user route does:
+    its login cookie looked up in the app's token table (None without login)."""
+    app = scope.get("app")
+    tokens, cookie_id = getattr(app, "tokens", None), getattr(app, "cookie_id", None)
+    if not tokens:
+        return None
+    headers = dict(scope.get("headers") or [])
+    cookies = cookie_parser(headers.get(b"cookie", b"").decode("latin-1"))
+    token = (cookies.get(f"access-token-{cookie_id}")
+             or cookies.get(f"access-token-unsecure-{cookie_id}"))
+    return tokens.get(token)
+
+
 class FileRouteGuard:
     """Pure ASGI middleware (streaming responses pass through untouched)."""
 
-    def __init__(self, app):
+    def __init__(self, app, run_readable: RunReadable | None = None):
         self.app = app
+        self.run_readable = run_readable
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             raw = scope.get("raw_path")
             path = raw.decode("latin-1") if raw else scope.get("path", "")
-            if refused_file_target(path):
-                response = PlainTextResponse("URLs are not served here.", status_code=403)
-                await response(scope, receive, send)
+            refusal = self._refusal(scope, path)
+            if refusal is not None:
+                await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
+    def _refusal(self, scope, path: str) -> PlainTextResponse | None:
+        if refused_file_target(path):
+            return PlainTextResponse("URLs are not served here.", status_code=403)
+        run_id = exported_run(path) if self.run_readable else None
+        if run_id and not self.run_readable(gradio_user(scope), run_id):
+            return PlainTextResponse("Not found.", status_code=404)
+        return None
 
-def middleware() -> list[Middleware]:
-    return [Middleware(FileRouteGuard)]
+
+def middleware(run_readable: RunReadable | None = None) -> list[Middleware]:
+    return [Middleware(FileRouteGuard, run_readable=run_readable)]
