@@ -6,11 +6,17 @@ import zipfile
 from pathlib import Path
 
 from .model_paths import ModelPaths
-from .subprocess_env import REPO_ROOT, SITE_DIR
 
 PARTS = ("projector", "llm_adapter", "visual_encoder_adapter")
 LLAVA_DIR = "llava"
 IMAGE_NAME = "image.jpg"
+# The archive carries our runtime fixes, so it works on a machine without the
+# studio: Python runs sitecustomize at start-up when this folder is on PYTHONPATH.
+FIX_DIR = "studio_fix"
+PATCHES_FILE = Path(__file__).resolve().parent / "xtuner_patches.py"
+FIX_SITECUSTOMIZE = (
+    '"""Applies XTuner LLaVA Studio\'s fixes for xtuner 0.2.0 at start-up."""\n'
+    "import xtuner_patches  # noqa: F401\n")
 
 
 class ExportError(ValueError):
@@ -26,7 +32,6 @@ def chat_command(paths: ModelPaths, llava_dir: str = LLAVA_DIR,
 
 def readme(run_id: str, paths: ModelPaths, source: str) -> str:
     command = shlex.join(chat_command(paths))
-    site = SITE_DIR
     return f"""# {run_id}: the finetuned LLaVA model from XTuner LLaVA Studio
 
 `{LLAVA_DIR}/` holds what `xtuner convert pth_to_hf` made of {source}:
@@ -41,10 +46,12 @@ Type a question, press Enter twice; `EXIT` + Enter twice quits.
 On a machine without a GPU add `--torch-dtype fp32`.
 
 With transformers >= 4.45, InternLM2's remote code needs the studio's generation
-fix (backend/xtuner_patches.py), which Python applies at start-up when the
-studio's folders come first on PYTHONPATH:
+fix, which `{FIX_DIR}/` carries (`xtuner_patches.py`; its `sitecustomize.py`
+applies it when Python starts with the folder on PYTHONPATH). So run:
 
-    PYTHONPATH={shlex.quote(str(site))}:{shlex.quote(str(REPO_ROOT))} {command}
+    PYTHONPATH="$PWD/{FIX_DIR}" {command}
+
+(It replaces any sitecustomize of your own for this one command.)
 
 `python -m xtuner.tools.chat` takes the same arguments as `xtuner chat`.
 """
@@ -57,8 +64,9 @@ def _source(hf_dir: Path) -> str:
 
 def build_archive(run_id: str, hf_dir: Path, image: Path | None, paths: ModelPaths,
                   target: Path) -> Path:
-    """Zip ``hf_dir``'s three parts under ``<run_id>/llava/``, the image and a
-    README with the command. Written to a temporary name, then renamed."""
+    """Zip ``hf_dir``'s three parts under ``<run_id>/llava/``, the image, our
+    runtime fixes and a README with the command. Written to a temporary name,
+    then renamed."""
     root = run_id  # one top folder: unpacking never spills files around
     missing = [part for part in PARTS[:2] if not (hf_dir / part).is_dir()]
     if missing:
@@ -76,6 +84,8 @@ def build_archive(run_id: str, hf_dir: Path, image: Path | None, paths: ModelPat
                     archive.write(path, f"{root}/{LLAVA_DIR}/{part}/{path.relative_to(folder)}")
         if image is not None and image.is_file():
             archive.write(image, f"{root}/{IMAGE_NAME}")
+        archive.write(PATCHES_FILE, f"{root}/{FIX_DIR}/xtuner_patches.py")
+        archive.writestr(f"{root}/{FIX_DIR}/sitecustomize.py", FIX_SITECUSTOMIZE)
         archive.writestr(f"{root}/README.md", readme(run_id, paths, _source(hf_dir)))
         archive.writestr(f"{root}/chat_command.txt", command)
     partial.replace(target)

@@ -18,7 +18,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from backend.scoring import rouge_l
-from tests.app_server import ROOT, running_app, wait_models_ready, wait_run
+from tests.app_server import running_app, wait_models_ready, wait_run
 from tests.test_e2e_api import QA, make_star_image, models_dir
 
 EVERY = 100          # evaluation_freq and save_steps of the shared run
@@ -213,7 +213,8 @@ def test_exported_archive_loads_with_plain_xtuner_chat(trained, tmp_path):
     assert command[:2] == ["xtuner", "chat"] and command == result["command"].split()
     for part in ("projector", "llm_adapter", "visual_encoder_adapter"):
         assert (folder / "llava" / part).is_dir()
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'backend' / 'subprocess_site'}:{ROOT}",
+    # Only what the archive carries: no studio folder on the path.
+    env = {**os.environ, "PYTHONPATH": str(folder / "studio_fix"),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     # `xtuner chat` is `python -m xtuner.tools.chat`; fp32 because this is a CPU.
     argv = [sys.executable, "-m", "xtuner.tools.chat", *command[2:], "--torch-dtype", "fp32"]

@@ -41,7 +41,8 @@ def test_archive_holds_three_parts_image_readme_and_command(tmp_path):
                                "--llava llava --prompt-template internlm2_chat "
                                "--image image.jpg")
     assert command.strip() in text
-    assert "backend/subprocess_site" in text and "PYTHONPATH=" in text
+    assert f'PYTHONPATH="$PWD/studio_fix" {command.strip()}' in text
+    assert {"run-1/studio_fix/sitecustomize.py", "run-1/studio_fix/xtuner_patches.py"} <= names
     assert not list(target.parent.glob("*.partial"))
 
 
