@@ -64,6 +64,13 @@ class TrainingService:
         self.threads = threads
         self.python = python
 
+    def iterations(self, samples: int, options: TrainOptions) -> int:
+        """Optimizer steps of one run: xtuner's batch_size is per GPU, so with
+        several GPUs each step takes batch_size samples on every one of them."""
+        world_size = self.gpu.launch.nproc if self.gpu else 1
+        return dataset_rules.iterations_for(samples, options.batch_size, options.epochs,
+                                            world_size)
+
     def plan(self, dataset_id: str, options: TrainOptions, run_dir: Path) -> TrainConfig:
         stored = self.store.get(dataset_id)
         paths: ModelPaths = self._model_paths()
@@ -79,8 +86,7 @@ class TrainingService:
         options = parse_options(options_json, self.gpu.recipe.options if self.gpu
                                 else self.default_options)
         stored = self.store.get(dataset_id)
-        options = with_usable_warmup(options, dataset_rules.iterations_for(
-            stored.samples, options.batch_size, options.epochs))
+        options = with_usable_warmup(options, self.iterations(stored.samples, options))
         run_id = "run-" + secrets.token_hex(5)
         run_dir = self.runs_root / run_id
         config = self.plan(dataset_id, options, run_dir)
@@ -101,8 +107,7 @@ class TrainingService:
         config.questions_file.write_text(json.dumps(stored.questions(), ensure_ascii=False),
                                          encoding="utf-8")
         write_configs(config)
-        max_iters = dataset_rules.iterations_for(stored.samples, options.batch_size,
-                                                 options.epochs)
+        max_iters = self.iterations(stored.samples, options)
         steps = [
             Step("train", self.gpu.launch.train_argv(config.config_file, run_dir / "train",
                                                      self.python)

@@ -37,8 +37,8 @@ class Context:
 
 def fast_variant(spec: str) -> str:
     """Register a variant of the fast recipe from a spec such as
-    "b4:lr2e-4:nockpt:const" (batch 4, lr 2e-4, no activation checkpointing,
-    constant lr after warmup); returns its name."""
+    "b4:lr2e-4:wu0.2:nockpt:const" (batch 4, lr 2e-4, warm-up over 20% of the
+    steps, no activation checkpointing, constant lr after warmup); returns its name."""
     from backend import recipes
 
     updates, changes = {}, {}
@@ -51,8 +51,10 @@ def fast_variant(spec: str) -> str:
             updates["batch_size"] = int(part[1:])
         elif part.startswith("lr"):
             updates["lr"] = float(part[2:])
+        elif part.startswith("wu"):
+            updates["warmup_ratio"] = float(part[2:])
         else:
-            raise ValueError(f"fast variant {spec!r}: parts are bN, lrX, nockpt, const")
+            raise ValueError(f"fast variant {spec!r}: parts are bN, lrX, wuX, nockpt, const")
     name = "fast_" + "_".join(spec.split(":"))
     recipes.RECIPES[name] = dataclasses.replace(
         recipes.FAST, name=name, options=recipes.FAST.options.with_updates(updates), **changes)

@@ -335,3 +335,20 @@ def test_deepspeed_counts_as_usable_only_with_what_mmengine_imports(tmp_path, mo
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     importlib.invalidate_caches()
     assert gpu.deepspeed_usable() is with_onebit
+
+
+def test_two_gpus_halve_the_steps_of_a_run(tmp_path):
+    """xtuner's batch_size is per GPU: progress, warm-up and the checkpoint
+    name count the steps the ranks take together."""
+    from backend.gpu import GpuSetup
+    from backend.training import TrainingService
+
+    def service(gpu):
+        return TrainingService(None, None, tmp_path, None, LESSON.options, device="cuda",
+                               gpu=gpu)
+
+    two = GpuSetup(LESSON, Launch((0, 1), deepspeed="deepspeed_zero2"), {0: 0, 1: 0})
+    one = GpuSetup(LESSON, Launch((0,)), {0: 0})
+    assert service(one).iterations(1200, LESSON.options) == 1200
+    assert service(two).iterations(1200, LESSON.options) == 600
+    assert service(two).iterations(1201, FAST.options) == 38  # 16 x 2 per step
