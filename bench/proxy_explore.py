@@ -31,6 +31,10 @@ PROXY_LLM = dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
                  num_attention_heads=4, num_key_value_heads=2, vocab_size=2048)
 PROXY_CLIP = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2,
                   num_attention_heads=2, image_size=336, patch_size=14, projection_dim=64)
+# The lesson's LoRA ratios (alpha = r/2 on the LLM, r/4 on CLIP) at ranks in
+# proportion to the shrunk widths: r=512 on a 256-wide model would cost 4x the
+# model itself.
+PROXY_LORA = dict(llm_lora_r=64, llm_lora_alpha=32, visual_lora_r=16, visual_lora_alpha=4)
 PASS_ROUGE_L = 0.9
 
 
@@ -48,7 +52,7 @@ def variant_updates(spec: str) -> dict:
 
 
 def run_variant(paths, spec: str, work: Path, out: Path, repeats: int) -> dict:
-    from backend import dataset_rules
+    from backend import dataset as dataset_rules
     from backend.chat import ChatModels, Dialogue
     from backend.checkpoint_adapters import write_adapters
     from backend.jobs import latest_checkpoint
@@ -61,7 +65,8 @@ def run_variant(paths, spec: str, work: Path, out: Path, repeats: int) -> dict:
     data, image, questions = make_dataset(run / "data", repeats)
     # Evaluation passes only before and after training; one checkpoint, at the end.
     options = TrainOptions().with_updates(
-        {**variant_updates(spec), "evaluation_freq": 100_000, "save_steps": 100_000})
+        {**PROXY_LORA, **variant_updates(spec), "evaluation_freq": 100_000,
+         "save_steps": 100_000})
     steps = dataset_rules.iterations_for(6 * repeats, options.batch_size, options.epochs)
     options = with_usable_warmup(options, steps)
     config = TrainConfig(llm_path=paths.llm, visual_encoder_path=paths.visual_encoder,
@@ -111,7 +116,8 @@ def main() -> None:
     paths, build_s = bm.build_all(args.work / "models", CORPUS, "cpu",
                                   reuse=(args.work / "models").is_dir())
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "argv": sys.argv,
-            "llm": PROXY_LLM, "clip": PROXY_CLIP, "max_new_tokens": MAX_NEW_TOKENS,
+            "llm": PROXY_LLM, "clip": PROXY_CLIP, "lora": PROXY_LORA,
+            "max_new_tokens": MAX_NEW_TOKENS,
             "build_s": round(build_s, 1)}
     for spec in args.variants:
         result = run_variant(paths, spec, args.work, args.out, args.repeats)
