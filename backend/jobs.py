@@ -130,7 +130,8 @@ class JobManager(RestartRecovery):
     def snapshot(self, run_id: str) -> dict:
         record = self._require(run_id)
         spec = self._spec(run_id)
-        losses = progress.read_losses(spec.train_dir)
+        scalars = progress.read_scalars(spec.train_dir)
+        losses = [(it, float(r["loss"])) for it, r in scalars.items()]
         log_tail = progress.tail(spec.log_file, 40)
         iteration = losses[-1][0] if losses else 0
         max_iters = record["max_iters"]
@@ -140,7 +141,10 @@ class JobManager(RestartRecovery):
         elapsed = ((ended or time.time()) - started) if started else 0.0
         eta = None
         if record["state"] == "running" and iteration and max_iters:
-            eta = elapsed / iteration * max(max_iters - iteration, 0)
+            # Start-up (imports, model loading, the first evaluation pass) is
+            # in elapsed but will not recur: pace the rest by iteration times.
+            pace = progress.seconds_per_iteration(scalars) or elapsed / iteration
+            eta = pace * max(max_iters - iteration, 0)
         return {
             "run_id": run_id,
             "dataset_id": record["dataset_id"],
@@ -298,7 +302,8 @@ class JobManager(RestartRecovery):
         return [str(checkpoint) if a == LATEST_CHECKPOINT else a for a in argv]
 
     def _finish(self, spec: JobSpec, state: str, error: str) -> None:
-        losses = progress.read_losses(spec.train_dir)
+        scalars = progress.read_scalars(spec.train_dir)
+        losses = [(it, float(r["loss"])) for it, r in scalars.items()]
         self.registry.update(spec.run_id, state=state, error=error, ended_at=time.time(),
                              pid=None, final_loss=losses[-1][1] if losses else None)
 

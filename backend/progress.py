@@ -19,9 +19,10 @@ def find_scalars(train_dir: Path) -> list[Path]:
     return sorted(train_dir.glob("*/vis_data/scalars.json"))
 
 
-def read_losses(train_dir: Path) -> list[tuple[int, float]]:
-    """(iteration, loss) for every logged iteration, across resumed launches."""
-    points: dict[int, float] = {}
+def read_scalars(train_dir: Path) -> dict[int, dict]:
+    """mmengine's record of every logged iteration, across resumed launches
+    (a resumed launch's records replace those of the iterations it redid)."""
+    records: dict[int, dict] = {}
     for scalars in find_scalars(train_dir):
         with open(scalars, encoding="utf-8") as handle:
             for line in handle:
@@ -30,8 +31,20 @@ def read_losses(train_dir: Path) -> list[tuple[int, float]]:
                 except json.JSONDecodeError:
                     continue  # a line mmengine is still writing
                 if "loss" in record and "iter" in record:
-                    points[int(record["iter"])] = float(record["loss"])
-    return sorted(points.items())
+                    records[int(record["iter"])] = record
+    return dict(sorted(records.items()))
+
+
+def read_losses(train_dir: Path) -> list[tuple[int, float]]:
+    """(iteration, loss) for every logged iteration, across resumed launches."""
+    return [(it, float(r["loss"])) for it, r in read_scalars(train_dir).items()]
+
+
+def seconds_per_iteration(records: dict[int, dict], last: int = 20) -> float | None:
+    """Median of mmengine's own ``time`` over the last iterations: the pace of
+    training itself, without model loading or evaluation passes."""
+    times = sorted(float(r["time"]) for r in list(records.values())[-last:] if "time" in r)
+    return times[len(times) // 2] if times else None
 
 
 def tail(log_file: Path, lines: int = 40) -> str:

@@ -65,6 +65,21 @@ def test_run_goes_through_steps_to_done_with_progress(manager, tmp_path):
     assert "Iter(train) [6/6]" in snap["log_tail"]
 
 
+def test_eta_follows_the_iteration_pace_not_the_start_up(manager, tmp_path):
+    # 2 s of "model loading", then 0.05 s per iteration for 400 iterations:
+    # about 20 s to go, not (2 s / a few iterations) x 400.
+    manager.submit(spec_for(tmp_path, "run-eta", FAKE_ITERS=400, FAKE_STARTUP=2))
+    deadline = time.time() + 30
+    snap = manager.snapshot("run-eta")
+    while time.time() < deadline and not (snap["state"] == "running" and snap["iter"] >= 3):
+        time.sleep(0.02)
+        snap = manager.snapshot("run-eta")
+    assert snap["iter"] >= 3 and snap["eta_s"] is not None, snap
+    assert snap["eta_s"] <= 0.05 * 400 * 1.01, snap["eta_s"]
+    manager.stop("run-eta")
+    wait_for(manager, "run-eta", {"stopped", "done"})
+
+
 def test_training_holds_the_device_but_converting_does_not(manager, tmp_path):
     """Compare may load its models beside a conversion, never beside training."""
     manager.submit(spec_for(tmp_path, "run-t", FAKE_ITERS=20, FAKE_SLEEP=0.1,

@@ -2,7 +2,8 @@
 
 Usage: fake_train.py CONFIG --work-dir DIR [--resume CKPT]
 Env: FAKE_ITERS (default 6), FAKE_SLEEP seconds per iteration (0.05),
-FAKE_FAIL_AT iteration that raises, FAKE_CHILD=1 spawns a child in the group.
+FAKE_FAIL_AT iteration that raises, FAKE_CHILD=1 spawns a child in the group,
+FAKE_STARTUP seconds before the first iteration (model loading).
 """
 import json
 import os
@@ -26,6 +27,7 @@ def main():
     if os.environ.get("FAKE_CHILD"):
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(143)))
+    time.sleep(float(os.environ.get("FAKE_STARTUP", 0)))
     vis = work / time.strftime("%Y%m%d_%H%M%S") / "vis_data"
     vis.mkdir(parents=True, exist_ok=True)
     with open(vis / "scalars.json", "a") as scalars:
@@ -34,7 +36,8 @@ def main():
                 raise RuntimeError(f"CUDA out of memory at iteration {it} (fake)")
             loss = 3.0 / it
             print(f"Iter(train) [{it}/{iters}]  lr: 1e-4  loss: {loss:.4f}", flush=True)
-            scalars.write(json.dumps({"lr": 1e-4, "loss": loss, "iter": it}) + "\n")
+            scalars.write(json.dumps({"lr": 1e-4, "loss": loss, "time": pause, "iter": it})
+                          + "\n")
             scalars.flush()
             if it % 2 == 0 or it == iters:
                 (work / f"iter_{it}.pth").write_bytes(b"fake")
