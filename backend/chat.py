@@ -8,6 +8,7 @@ by one loop and every step can be streamed.
 """
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,10 @@ from .model_paths import ModelPaths
 BASE = "base"
 MAX_NEW_TOKENS = 128
 MAX_ATTACHED_RUNS = 4
+
+
+UNLOADED = ("The chat models were unloaded because a training run needs the GPU; ask again "
+            "when its training has finished.")
 
 
 class ChatError(RuntimeError):
@@ -96,6 +101,9 @@ class ChatModels:
                 self.__dict__.pop(name, None)
             self._attached.clear()
             self._loaded = False
+            # The training memory check already counted this memory as free:
+            # collect reference cycles (peft, HF modules) so empty_cache gets it all.
+            gc.collect()
             try:
                 import torch
 
@@ -213,6 +221,8 @@ class ChatModels:
 
         torch = self.torch
         with self._lock, torch.inference_mode():
+            if not self._loaded:
+                raise ChatError(UNLOADED)
             projector = self._select(dialogue.model)
             image = Image.open(dialogue.image).convert("RGB")
             image = expand2square(image, tuple(int(x * 255) for x in self.image_processor.image_mean))
@@ -228,8 +238,7 @@ class ChatModels:
 
     def _step(self, state: dict, max_new_tokens: int) -> None:
         if not self._loaded:  # unload() ran between two tokens
-            raise ChatError("The chat models were unloaded because a training run needs "
-                            "the GPU; ask again when its training has finished.")
+            raise ChatError(UNLOADED)
         torch = self.torch
         with torch.inference_mode():
             self._select(state["model"])

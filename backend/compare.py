@@ -17,6 +17,7 @@ from . import dataset, images, probes, timeline
 from .chat import BASE, ChatError, ChatModels, Dialogue
 from .export import build_archive, chat_command
 from .jobs import JobManager
+from .model_paths import ModelPaths
 from .scoring import diff_html, score_answer
 from .xtuner_config import TrainOptions
 
@@ -27,10 +28,20 @@ FINAL = "final"        # the "after" model: the run's last checkpoint
 ANSWERABLE_STATES = ("converting", "done")
 
 
+def training_finished(run: dict) -> bool:
+    """A run (snapshot or list_runs row) whose checkpoints are final: also one
+    that failed in a pth_to_hf step, after its training had finished."""
+    return run["state"] in ANSWERABLE_STATES or (
+        run["state"] == "failed" and run.get("step", "").startswith("convert"))
+
+
 class CompareService:
     def __init__(self, chat: Callable[[], ChatModels], jobs: JobManager, scratch: Path,
-                 python: str = sys.executable, threads: int = 1):
+                 python: str = sys.executable, threads: int = 1,
+                 model_paths: Callable[[], ModelPaths] | None = None):
         self._chat = chat  # deferred: the demo profile may still be building
+        # The export only needs the paths: no chat models (and no GPU) for it.
+        self._model_paths = model_paths or (lambda: self._chat().paths)
         self.jobs = jobs
         self.scratch = scratch
         self.python = python
@@ -51,7 +62,7 @@ class CompareService:
         """A run whose training has finished: its checkpoints are final, even
         while the pth_to_hf conversions still run."""
         snapshot = self.jobs.snapshot(run_id)
-        if snapshot["state"] not in ANSWERABLE_STATES:
+        if not training_finished(snapshot):
             raise ChatError(f"Run {run_id} is {snapshot['state']}; compare needs a run whose "
                             "training has finished.")
         return self.jobs.run_dir(run_id)
@@ -201,13 +212,13 @@ class CompareService:
         image = next((run_dir / "data").glob("image.*"), None)
         label = "" if folder.name == "hf_finetuned" else "-" + folder.name[len("hf_"):]
         target = run_dir / "exports" / f"{run_id}{label}-llava.zip"
-        return build_archive(run_id, folder, image, self._chat().paths, target)
+        return build_archive(run_id, folder, image, self._model_paths(), target)
 
     def export_command(self) -> str:
         """The ``xtuner chat`` line the archive's README gives (run inside it)."""
         import shlex
 
-        return shlex.join(chat_command(self._chat().paths))
+        return shlex.join(chat_command(self._model_paths()))
 
 
 def _checked_question(question: str) -> str:

@@ -168,11 +168,15 @@ class GpuSetup:
                 "deepspeed": self.launch.deepspeed}
 
     def check_training(self, llm_path: Path, visual_encoder_path: Path, options,
-                       released: dict[int, int] | None = None) -> None:
+                       released: dict[int, int] | None = None,
+                       measure_now: bool = True) -> None:
         """Refuse (MemoryCheckError) a run that would not fit. Sequence length is
         the worst case: max_length text tokens plus the image patches.
         ``released``: bytes per GPU that are freed before the run starts (the
-        app's own chat models, unloaded by JobManager's before_job)."""
+        app's own chat models, unloaded by JobManager's before_job).
+        ``measure_now=False``: one of the app's own runs holds the GPU, and this
+        one waits in the queue until it ends, so what is free now says nothing
+        about it: check against what was free at start-up instead."""
         from .gpu_memory import check_fits, dims_from_dirs, training_bytes
 
         dims = dims_from_dirs(llm_path, visual_encoder_path)
@@ -185,7 +189,10 @@ class GpuSetup:
         hint = ("Choose the lesson recipe, a smaller batch_size or max_length, or more GPUs."
                 if self.recipe.name != "lesson" else
                 "Lower batch_size or max_length, or free the GPU (another program on it?).")
-        free = {i: bytes_ + (released or {}).get(i, 0) for i, bytes_ in self.free_now().items()}
+        if measure_now:
+            free = {i: free_ + (released or {}).get(i, 0) for i, free_ in self.free_now().items()}
+        else:
+            free = {i: self.free_bytes[i] for i in self.launch.gpu_indices}
         check_fits(f"training with the {self.recipe.name} recipe", need, free, hint)
 
     def free_now(self) -> dict[int, int]:

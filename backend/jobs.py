@@ -162,6 +162,7 @@ class JobManager(RestartRecovery):
             "options": record["options"],
             "final_loss": record["final_loss"],
             "owner": record["owner"],
+            "step": record["step"],  # the step running now, or the one that failed
         }
 
     def queue_position(self, run_id: str) -> int | None:
@@ -195,7 +196,7 @@ class JobManager(RestartRecovery):
                          "dataset_id": record["dataset_id"], "owner": record["owner"],
                          "created_at": record["created_at"], "duration_s": duration,
                          "final_loss": record["final_loss"], "max_iters": record["max_iters"],
-                         "error": record["error"]})
+                         "error": record["error"], "step": record["step"]})
         return runs
 
     def run_dir(self, run_id: str) -> Path:

@@ -95,7 +95,7 @@ def config_lines(recipe: Recipe) -> list[str]:
         lines.append("default_hooks['checkpoint']['save_optimizer'] = False")
     # custom_hooks[0] is DatasetInfoHook; [1] the EvaluateChatHook.
     if not recipe.evaluation_passes:
-        lines.append("custom_hooks = custom_hooks[:1]")
+        lines.append("custom_hooks.pop(1)")
     else:
         lines.append(f"custom_hooks[1]['max_new_tokens'] = {recipe.evaluation_max_new_tokens}")
     return lines

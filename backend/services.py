@@ -57,14 +57,24 @@ def build_services(settings: Settings) -> Services:
     registry = RunRegistry(work / "studio.db")
     chat_holder: dict = {}
 
-    def chat() -> ChatModels:
+    def refuse_while_training() -> None:
         # On a GPU, training and chat never hold the same memory at once
         # (conversions may run beside chat: they hold little, briefly).
-        if device == "cuda" and jobs.training_run() is not None:
+        if jobs.training_run() is not None:
             raise ChatError("A training run is using the GPU; compare when its training "
                             "has finished.")
+
+    def check_before_loading(paths) -> None:
+        # Runs under the chat models' load lock, which unload() (before_job)
+        # also takes: a run that started since chat() was called is seen here.
+        refuse_while_training()
+        chat_memory_check(paths)
+
+    def chat() -> ChatModels:
+        if device == "cuda":
+            refuse_while_training()
         if "chat" not in chat_holder:
-            check = chat_memory_check if device == "cuda" else None
+            check = check_before_loading if device == "cuda" else None
             chat_holder["chat"] = ChatModels(models.wait(), device, memory_check=check)
         return chat_holder["chat"]
 
@@ -73,16 +83,19 @@ def build_services(settings: Settings) -> Services:
         if device == "cuda" and "chat" in chat_holder:
             chat_holder["chat"].unload()
 
+    # Before the JobManager: a setting that stops the app (DeepSpeed missing,
+    # an unknown GPU) must stop it before the worker could start a queued run.
+    gpu = _gpu_setup(settings, device)
+    accounts = load_accounts(settings)
     jobs = JobManager(registry, max_queue=settings.max_queue, before_job=before_job)
     jobs.reconcile(work / "runs")
     datasets = DatasetStore(work)
     options = DEMO_OPTIONS if profile.name == "demo" else LESSON_OPTIONS
     training = TrainingService(datasets, jobs, work / "runs", models.wait, options,
                                device=device, threads=settings.train_threads,
-                               python=sys.executable, gpu=_gpu_setup(settings, device),
+                               python=sys.executable, gpu=gpu,
                                released_before_run=lambda: chat_reserved_bytes(chat_holder))
-    compare = CompareService(chat, jobs, work / "scratch")
-    accounts = load_accounts(settings)
+    compare = CompareService(chat, jobs, work / "scratch", model_paths=models.wait)
     return Services(settings, profile, models, datasets, jobs, training, compare, device,
                     accounts, RunAccess(accounts, jobs, datasets))
 

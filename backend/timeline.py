@@ -142,7 +142,7 @@ def convert_checkpoint(run_dir: Path, iteration: int, python: str, env: dict,
     if (target / "projector").is_dir():
         return target
     checkpoint = run_dir / "train" / f"iter_{iteration}.pth"
-    if not checkpoint.is_file():
+    if not checkpoint.exists():  # a DeepSpeed run saves a folder
         saved = ", ".join(f"iter_{i}" for i in checkpoints(run_dir / "train")) or "none"
         raise TimelineError(f"Checkpoint iter_{iteration}.pth is not on disk "
                             f"(saved checkpoints: {saved}).")

@@ -71,6 +71,15 @@ class TrainingService:
         return dataset_rules.iterations_for(samples, options.batch_size, options.epochs,
                                             world_size)
 
+    def check_gpu_memory(self, llm_path: Path, visual_encoder_path: Path,
+                         options: TrainOptions) -> None:
+        """The memory check at submit. While one of our own runs holds the GPU,
+        this run waits for it in the queue: check against start-up's figure."""
+        own_run_holds_gpu = (self.jobs.active_run() is not None
+                             or self.jobs.training_run() is not None)
+        self.gpu.check_training(llm_path, visual_encoder_path, options,
+                                self.released_before_run(), measure_now=not own_run_holds_gpu)
+
     def plan(self, dataset_id: str, options: TrainOptions, run_dir: Path) -> TrainConfig:
         stored = self.store.get(dataset_id)
         paths: ModelPaths = self._model_paths()
@@ -95,8 +104,7 @@ class TrainingService:
         check_free_space(self.runs_root, estimate_run_bytes(config.llm_path,
                                                             options.save_total_limit))
         if self.gpu:  # refuse before anything is written (MemoryCheckError)
-            self.gpu.check_training(config.llm_path, config.visual_encoder_path, options,
-                                    self.released_before_run())
+            self.check_gpu_memory(config.llm_path, config.visual_encoder_path, options)
         # The run keeps its own copy of the data: deleting a dataset or editing
         # it later never changes what a finished run was trained on.
         data_dir = run_dir / "data"

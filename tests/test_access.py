@@ -1,7 +1,7 @@
 import pytest
 
 from backend.access import AccessError, Account, Accounts, parse_pair, read_credentials_file
-from ui.security import exported_run, refused_file_target
+from ui.security import refused_file_target, run_of_file
 
 
 def test_credentials_file_with_roles(tmp_path):
@@ -45,6 +45,8 @@ def test_without_auth_everyone_is_the_local_user():
     ("/gradio_api/file=https%3A//example.com/", True),
     ("/gradio_api/file=HTTP://example.com", True),
     ("/file=//example.com/x", True),
+    ("/gradio_api/file/https://example.com/x", True),  # gradio's deprecated route
+    ("/gradio_api/file///example.com/x", True),
     ("/gradio_api/file=/tmp/gradio/abc/image.png", False),
     ("/gradio_api/info", False),
 ])
@@ -52,17 +54,28 @@ def test_file_route_guard(path, refused):
     assert refused_file_target(path) is refused
 
 
+RUN = "run-0a1b2c3d4e"
+
+
 @pytest.mark.parametrize("path,run_id", [
-    ("/gradio_api/file=/tmp/gradio/ab12/run-0a1b2c3d4e-llava.zip", "run-0a1b2c3d4e"),
-    ("/gradio_api/file=/tmp/gradio/ab12/run-0a1b2c3d4e-iter_50-llava.zip", "run-0a1b2c3d4e"),
-    ("/gradio_api/file=%2Ftmp%2Fgradio%2Fab%2Frun-0A1B-llava.zip?download=true", "run-0a1b"),
-    ("/file=/tmp/x/run-0a1b-llava.zip", "run-0a1b"),
-    ("/gradio_api/file=/tmp/gradio/ab12/run-0a1b-llava.zip.png", None),
+    (f"/gradio_api/file=/tmp/gradio/ab12/{RUN}-llava.zip", RUN),
+    (f"/gradio_api/file=/tmp/gradio/ab12/{RUN}-iter_50-llava.zip", RUN),
+    (f"/gradio_api/file=/tmp/gradio/ab12/{RUN}-scores.csv", RUN),
+    ("/gradio_api/file=%2Ftmp%2Fgradio%2Fab%2Frun-0A1B2C3D4E-llava.zip?download=true", RUN),
+    (f"/file=/tmp/x/{RUN}-llava.zip", RUN),
+    # What gradio resolves to the same file: a trailing slash, the /file/ route, "..".
+    (f"/gradio_api/file=/tmp/gradio/ab12/{RUN}-llava.zip/", RUN),
+    (f"/gradio_api/file//tmp/gradio/ab12/{RUN}-llava.zip", RUN),
+    (f"/gradio_api/file=/tmp/gradio/ab12/{RUN}-llava.zip/x/..", RUN),
+    (f"/gradio_api/file=/tmp/gradio/ab12/{RUN}-llava.zip%2F", RUN),
+    ("/gradio_api/file=/tmp/gradio/ab12/run-0a1b-llava.zip", None),  # not a run id
+    ("/gradio_api/file=/tmp/gradio/ab12/run-0a1b2c3d4e5-x.zip", None),
     ("/gradio_api/file=/tmp/gradio/ab12/notes.zip", None),
     ("/gradio_api/upload", None),
+    ("/gradio_api/files", None),
 ])
-def test_export_file_routes_name_their_run(path, run_id):
-    assert exported_run(path) == run_id
+def test_run_file_routes_name_their_run(path, run_id):
+    assert run_of_file(path) == run_id
 
 
 def test_loud_warning_when_exposed_without_login():

@@ -80,11 +80,15 @@ def test_login_required_and_runs_are_private(tmp_path):
         # who may read the run its name starts with (ui/security.py).
         sessions = {user: logged_in(url, user, pw)
                     for user, pw in (("alice", "pw-a"), ("bob", "pw-b"), ("teach", "pw-t"))}
-        export = "gradio_api/file=" + cached_upload(sessions["alice"], f"{run}-llava.zip")
-        assert sessions["bob"].get(export).status_code == 404
-        assert sessions["alice"].get(export).status_code == 200
-        assert sessions["teach"].get(export).status_code == 200
-        assert httpx.get(url + export).status_code in (401, 403, 404)  # not logged in
+        for name in (f"{run}-llava.zip", f"{run}-scores.csv"):
+            cached = cached_upload(sessions["alice"], name)
+            # The route as the page uses it, and the spellings gradio resolves alike.
+            for route in (f"gradio_api/file={cached}", f"gradio_api/file={cached}/",
+                          f"gradio_api/file/{cached}"):
+                assert sessions["bob"].get(route).status_code == 404, route
+                assert sessions["alice"].get(route).status_code == 200, route
+                assert sessions["teach"].get(route).status_code == 200, route
+                assert httpx.get(url + route).status_code in (401, 403, 404)  # no login
         # Any other cached file is served as before.
         other = "gradio_api/file=" + cached_upload(sessions["bob"], "notes.zip")
         assert sessions["bob"].get(other).status_code == 200

@@ -42,11 +42,11 @@ class RecordingChat:
 
 
 class OneRun:
-    def __init__(self, run_dir: Path, state: str):
-        self.folder, self.state = run_dir, state
+    def __init__(self, run_dir: Path, state: str, step: str = "train"):
+        self.folder, self.state, self.step = run_dir, state, step
 
     def snapshot(self, run_id):
-        return {"state": self.state}
+        return {"state": self.state, "step": self.step}
 
     def run_dir(self, run_id):
         return self.folder
@@ -115,6 +115,12 @@ def test_only_runs_whose_training_finished_can_answer(run, state):
     with pytest.raises(ChatError, match=f"is {state}; compare needs a run whose training"):
         run.service._finetuned_name("run-1")
     assert run.chat.attached == {}
+
+
+def test_a_run_that_failed_in_a_conversion_still_answers(run):
+    # Its training finished and its checkpoints are final; only pth_to_hf failed.
+    run.jobs.state, run.jobs.step = "failed", "convert_finetuned"
+    assert run.service._finetuned_name("run-1") == "run-1@iter_100"
 
 
 def test_the_export_waits_for_pth_to_hf(run):

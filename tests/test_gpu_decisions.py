@@ -51,6 +51,7 @@ def test_lesson_recipe_keeps_nf4_qlora_amp_fp16_and_the_evaluation_hook(tmp_path
     assert cfg.train_dataloader.batch_size == 1
     assert "QuestionsFileEvaluateChatHook" in str(cfg.custom_hooks[1].type)
     assert cfg.custom_hooks[1].max_new_tokens == 64
+    assert "RankReportHook" in str(cfg.custom_hooks[-1].type)
     assert cfg.default_hooks.checkpoint.get("save_optimizer", True) is True
 
 
@@ -64,7 +65,9 @@ def test_fast_recipe_is_bf16_lora_without_4bit(tmp_path):
     assert cfg.train_dataloader.batch_size == 16
     assert cfg.model.llm_lora.r == 512  # same LoRA shapes as the lesson
     assert cfg.default_hooks.checkpoint.save_optimizer is False
-    assert len(cfg.custom_hooks) == 1  # no in-training evaluation passes
+    hooks = [str(hook.type) for hook in cfg.custom_hooks]
+    assert not any("EvaluateChatHook" in hook for hook in hooks)  # no evaluation passes
+    assert "RankReportHook" in hooks[-1]  # every rank still names itself in the log
 
 
 def test_recipe_and_quantization_must_agree(tmp_path):
@@ -233,6 +236,44 @@ def test_constant_lr_flattens_the_cosine_after_warmup(tmp_path, monkeypatch):
     assert "CosineAnnealingLR" in str(cfg.param_scheduler[1].type)
     assert cfg.param_scheduler[1].eta_min == cfg.optim_wrapper.optimizer.lr
     assert load(tmp_path, cuda_config(tmp_path, FAST)).param_scheduler[1].eta_min == 0.0
+
+
+def test_a_run_submitted_while_our_own_run_trains_waits_instead_of_being_refused(
+        tmp_path, monkeypatch):
+    """On a 24 GB slice, student A's lesson run holds ~14 GiB; student B's run
+    must queue (it starts when A's ends), not fail A's memory as if another
+    program held it."""
+    import backend.gpu as gpu
+    from backend.training import TrainingService
+
+    llm, clip = _model_dirs(tmp_path)
+    at_start = [GpuInfo(0, "NVIDIA A100 (MIG 3g.40gb)", 24 * GIB, 23 * GIB)]
+    monkeypatch.setattr(gpu, "list_gpus", lambda: at_start)
+    setup = gpu.gpu_setup("lesson", None, llm_path=llm, visual_encoder_path=clip)
+    while_a_trains = [GpuInfo(0, "NVIDIA A100 (MIG 3g.40gb)", 24 * GIB, 9 * GIB)]
+    monkeypatch.setattr(gpu, "list_gpus", lambda: while_a_trains)
+    with pytest.raises(MemoryCheckError, match="GPU 0 has 9.0 GiB free"):
+        setup.check_training(llm, clip, LESSON.options)  # another program's 14 GiB
+    setup.check_training(llm, clip, LESSON.options, measure_now=False)
+
+    class Jobs:
+        def __init__(self, active):
+            self.active = active
+
+        def active_run(self):
+            return self.active
+
+        def training_run(self):
+            return self.active
+
+    seen = []
+    monkeypatch.setattr(gpu.GpuSetup, "check_training",
+                        lambda self, *args, measure_now=True: seen.append(measure_now))
+    for active in ("run-a", None):
+        service = TrainingService(None, Jobs(active), tmp_path, None, LESSON.options,
+                                  device="cuda", gpu=setup)
+        service.check_gpu_memory(llm, clip, LESSON.options)
+    assert seen == [False, True]
 
 
 def test_memory_check_reads_the_free_memory_when_a_run_is_submitted(tmp_path, monkeypatch):

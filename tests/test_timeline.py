@@ -181,3 +181,11 @@ def test_timeline_table_marks_unchanged_answers(tmp_path):
     assert list(frame.columns) == ["iteration"] + QUESTIONS
     assert frame[QUESTIONS[0]].tolist() == ["caption", "〃", "latte"]
     assert frame["iteration"].tolist() == ["iter_0", "iter_50", "iter_100 💾"]
+
+
+def test_a_deepspeed_checkpoint_folder_goes_to_pth_to_hf_not_reported_missing(tmp_path):
+    (tmp_path / "train" / "iter_5.pth").mkdir(parents=True)  # DeepSpeed saves a folder
+    with pytest.raises(TimelineError) as caught:  # /bin/true converts nothing
+        convert_checkpoint(tmp_path, 5, python="/bin/true", env={})
+    assert "not on disk" not in str(caught.value)
+    assert "exited with code 0" in str(caught.value)

@@ -10,7 +10,7 @@ import gradio as gr
 
 from backend.access import AccessError
 from backend.chat import ChatError
-from backend.compare import ANSWERABLE_STATES, FINAL
+from backend.compare import FINAL, training_finished
 from backend.export import ExportError
 from backend.gpu_memory import MemoryCheckError
 from backend.images import ImageError
@@ -111,7 +111,7 @@ def build_compare_tab() -> CompareTab:
 def comparable_runs(services: Services, user: str | None = None) -> list[str]:
     """Runs whose training has finished (their conversions may still run)."""
     return [r["run_id"] for r in reversed(services.access.visible_runs(user))
-            if r["state"] in ANSWERABLE_STATES]
+            if training_finished(r)]
 
 
 def _guarded(services: Services, fn):

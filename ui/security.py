@@ -1,16 +1,18 @@
 """Request filtering in front of gradio's own routes.
 
-* gradio 6.17.3 answers ``/gradio_api/file=http://...`` with a redirect to any
-  site (gradio issue #13608, an open redirect on a shared link). Refuse such
-  file routes before gradio sees them.
-* An exported model leaves through gradio's file cache, whose URLs any
-  logged-in user may fetch. Its name starts with the run id
-  (``run-<hex>[-<checkpoint>]-llava.zip``, backend/compare.py), so only those
-  who may read that run get it; the others get the same 404 as for a file
-  that does not exist.
+* gradio 6.17.3 answers ``/gradio_api/file=http://...`` (and the older
+  ``/gradio_api/file/http://...``) with a redirect to any site (gradio issue
+  #13608, an open redirect on a shared link). Refuse such file routes before
+  gradio sees them.
+* A run's files leave through gradio's file cache, whose URLs any logged-in
+  user may fetch: the exported model (``run-<id>-llava.zip``) and the probe
+  scores (``run-<id>-scores.csv``). Their names start with the run id
+  (backend/compare.py), so only those who may read that run get them; the
+  others get the same 404 as for a file that does not exist.
 """
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Callable
 from urllib.parse import unquote
@@ -19,8 +21,10 @@ from starlette.middleware import Middleware
 from starlette.requests import cookie_parser
 from starlette.responses import PlainTextResponse
 
-_FILE_ROUTE = re.compile(r"^(/gradio_api)?/file=(.*)$", re.IGNORECASE | re.DOTALL)
-_EXPORT_NAME = re.compile(r"^(run-[0-9a-f]+)(-[^/]*)?-llava\.zip$", re.IGNORECASE)
+# gradio serves its cache at /file=PATH and (deprecated, still routed) /file/PATH.
+_FILE_ROUTE = re.compile(r"^(/gradio_api)?/file[=/](.*)$", re.IGNORECASE | re.DOTALL)
+# Run ids are "run-" + 10 hex digits (backend/training.py).
+_RUN_FILE_NAME = re.compile(r"^(run-[0-9a-f]{10})(?![0-9a-z])", re.IGNORECASE)
 
 # (username or None, run id) -> may this user read that run?
 RunReadable = Callable[[str | None, str], bool]
@@ -35,14 +39,16 @@ def refused_file_target(path: str) -> bool:
     return bool(re.match(r"^[a-z][a-z0-9+.-]*:", target)) or target.startswith("//")
 
 
-def exported_run(path: str) -> str | None:
-    """The run id an export's file route names, else None."""
+def run_of_file(path: str) -> str | None:
+    """The run id a file route's file name starts with, else None. The name is
+    taken as gradio resolves it (a trailing slash or ``..`` changes nothing)."""
     match = _FILE_ROUTE.match(unquote(unquote(path)))
     if not match:
         return None
-    name = re.split(r"[/\\]", match.group(2).split("?", 1)[0])[-1]
-    export = _EXPORT_NAME.match(name)
-    return export.group(1).lower() if export else None
+    target = match.group(2).split("?", 1)[0].replace("\\", "/")
+    name = posixpath.basename(posixpath.normpath("/" + target))
+    run = _RUN_FILE_NAME.match(name)
+    return run.group(1).lower() if run else None
 
 
 def gradio_user(scope) -> str | None:
@@ -79,7 +85,7 @@ class FileRouteGuard:
     def _refusal(self, scope, path: str) -> PlainTextResponse | None:
         if refused_file_target(path):
             return PlainTextResponse("URLs are not served here.", status_code=403)
-        run_id = exported_run(path) if self.run_readable else None
+        run_id = run_of_file(path) if self.run_readable else None
         if run_id and not self.run_readable(gradio_user(scope), run_id):
             return PlainTextResponse("Not found.", status_code=404)
         return None
