@@ -162,6 +162,15 @@ class GpuSetup:
     launch: Launch
     free_bytes: dict[int, int]
 
+    def describe(self) -> str:
+        """One line for the page: where and how runs train."""
+        gpus = ",".join(str(i) for i in self.launch.gpu_indices)
+        parts = [f"GPU {gpus}" if self.launch.nproc == 1 else f"GPUs {gpus} (torchrun)",
+                 f"recipe {self.recipe.name}"]
+        if self.launch.deepspeed:
+            parts.append(f"DeepSpeed {self.launch.deepspeed}")
+        return " · ".join(parts)
+
     def config_fields(self) -> dict:
         """TrainConfig keywords for this recipe and launch."""
         return {"quantize_4bit": self.recipe.quantize_4bit, "recipe": self.recipe.name,

@@ -378,6 +378,15 @@ def test_deepspeed_counts_as_usable_only_with_what_mmengine_imports(tmp_path, mo
     assert gpu.deepspeed_usable() is with_onebit
 
 
+def test_the_page_says_where_and_how_runs_train():
+    from backend.gpu import GpuSetup
+
+    one = GpuSetup(LESSON, Launch((1,)), {1: 0})
+    assert one.describe() == "GPU 1 · recipe lesson"
+    two = GpuSetup(FAST, Launch((0, 1), deepspeed="deepspeed_zero2"), {0: 0, 1: 0})
+    assert two.describe() == "GPUs 0,1 (torchrun) · recipe fast · DeepSpeed deepspeed_zero2"
+
+
 def test_two_gpus_halve_the_steps_of_a_run(tmp_path):
     """xtuner's batch_size is per GPU: progress, warm-up and the checkpoint
     name count the steps the ranks take together."""
@@ -393,3 +402,19 @@ def test_two_gpus_halve_the_steps_of_a_run(tmp_path):
     assert service(one).iterations(1200, LESSON.options) == 1200
     assert service(two).iterations(1200, LESSON.options) == 600
     assert service(two).iterations(1201, FAST.options) == 38  # 16 x 2 per step
+
+
+def test_the_models_line_names_the_gpus_recipe_and_deepspeed():
+    from types import SimpleNamespace
+
+    from backend.gpu import GpuSetup
+    from ui.app_ui import models_markdown
+
+    status = {"error": "", "ready": True, "profile": "internstudio", "description": "lesson paths"}
+    gpu = GpuSetup(LESSON, Launch((0, 1), deepspeed="deepspeed_zero2"), {0: 0, 1: 0})
+    services = SimpleNamespace(models=SimpleNamespace(status=lambda: status), device="cuda",
+                               training=SimpleNamespace(gpu=gpu))
+    line = models_markdown(services)
+    assert "cuda · GPUs 0,1 (torchrun) · recipe lesson · DeepSpeed deepspeed_zero2" in line
+    services.training.gpu, services.device = None, "cpu"
+    assert models_markdown(services).endswith("device: cpu")

@@ -24,8 +24,10 @@ def models_markdown(services: Services, lang: str = "en") -> str:
     if not s["ready"]:
         return tr("models_building", lang, profile=s["profile"], message=s["message"],
                   percent=round(100 * s["fraction"]))
+    gpu = services.training.gpu
+    device = f"{services.device} · {gpu.describe()}" if gpu else services.device
     return tr("models_ready", lang, profile=s["profile"], description=s["description"],
-              device=services.device)
+              device=device)
 
 
 def internstudio_markdown(detected: tuple[Detected, ...], profile: str,
