@@ -91,9 +91,20 @@ class TrainingService:
             work_dir=run_dir, options=options, device=self.device,
             **(self.gpu.config_fields() if self.gpu else {}))
 
+    @property
+    def run_defaults(self) -> TrainOptions:
+        """What a run starts from: the CUDA recipe's options, else the profile's."""
+        return self.gpu.recipe.options if self.gpu else self.default_options
+
+    def schedule(self, samples: int, options: TrainOptions | None = None) -> dict:
+        """Steps, samples per step (all GPUs) and epochs of a run on this setup."""
+        options = options or self.run_defaults
+        world_size = self.gpu.launch.nproc if self.gpu else 1
+        return {"iterations": self.iterations(samples, options),
+                "batch_size": options.batch_size * world_size, "epochs": options.epochs}
+
     def start(self, dataset_id: str, options_json: str = "{}", owner: str = "") -> dict:
-        options = parse_options(options_json, self.gpu.recipe.options if self.gpu
-                                else self.default_options)
+        options = parse_options(options_json, self.run_defaults)
         stored = self.store.get(dataset_id)
         options = with_usable_warmup(options, self.iterations(stored.samples, options))
         run_id = "run-" + secrets.token_hex(5)

@@ -49,6 +49,7 @@ def test_finetune_answers_like_the_data_base_only_captions(tmp_path):
         built = client.predict(handle_file(str(image)), json.dumps(QA), 200,
                                api_name="/build_dataset")
         assert built["samples"] == 600
+        assert (built["iterations"], built["batch_size"], built["epochs"]) == (600, 1, 1)
         started = client.predict(built["dataset_id"], "{}", api_name="/start_training")
         assert started["state"] in ("queued", "running")
         status = wait_run(client, started["run_id"])

@@ -402,6 +402,9 @@ def test_two_gpus_halve_the_steps_of_a_run(tmp_path):
     assert service(one).iterations(1200, LESSON.options) == 1200
     assert service(two).iterations(1200, LESSON.options) == 600
     assert service(two).iterations(1201, FAST.options) == 38  # 16 x 2 per step
+    # What the Data tab and /build_dataset tell before a run starts.
+    assert service(two).schedule(1200) == {"iterations": 600, "batch_size": 2, "epochs": 1}
+    assert service(None).schedule(1200) == {"iterations": 1200, "batch_size": 1, "epochs": 1}
 
 
 def test_the_models_line_names_the_gpus_recipe_and_deepspeed():

@@ -90,7 +90,7 @@ def wire_api(services: Services) -> None:
                                           owner=services.access.owner(_user(request)))
         return {"dataset_id": stored.dataset_id, "samples": stored.samples,
                 "conversations": stored.conversations, "repeats": stored.repeats,
-                "iterations": dataset.iterations_for(stored.samples, 1, 1),
+                **services.training.schedule(stored.samples),
                 "preview": dataset.prompt_preview(conversations[0])}
 
     def start_training(dataset_id, options_json, request: gr.Request):

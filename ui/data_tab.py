@@ -104,15 +104,15 @@ def build_dataset_ui(services: Services, image: str | None, table, repeats, lang
     except (dataset.DatasetError, ImageError, ValueError) as error:
         # The backend explains what is wrong (in English); the frame says it in lang.
         raise user_error(tr("err_dataset", lang, error=error))
-    return describe(stored, lang), dataset.prompt_preview(conversations[0]), \
-        stored.dataset_id
+    return describe(stored, services.training.schedule(stored.samples), lang), \
+        dataset.prompt_preview(conversations[0]), stored.dataset_id
 
 
-def describe(stored, lang: str = "en") -> str:
+def describe(stored, schedule: dict, lang: str = "en") -> str:
+    """``schedule``: TrainingService.schedule (this machine's recipe and GPUs)."""
     return tr("dataset_built", lang, conversations=stored.conversations,
-              repeats=stored.repeats, samples=stored.samples,
-              iterations=dataset.iterations_for(stored.samples, 1, 1),
-              dataset_id=stored.dataset_id)
+              repeats=stored.repeats, samples=stored.samples, dataset_id=stored.dataset_id,
+              **schedule)
 
 
 def wire_data_tab(tab: DataTab, services: Services) -> None:
