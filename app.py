@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
         app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
                    auth=auth, auth_message="XTuner LLaVA Studio",
                    i18n=I18N, max_file_size=f"{settings.max_upload_mb}mb",
-                   allowed_paths=[], app_kwargs={"middleware": middleware(services.access.can_read_run)},
+                   allowed_paths=[],
+                   app_kwargs={"middleware": middleware(services.access.can_read_run)},
                    show_error=False)
     finally:
         services.close()

@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 LOG_NAME = "run.log"
 JOB_FILE = "job.json"
 LATEST_CHECKPOINT = "{latest_checkpoint}"
+# "run-" + 10 hex digits; files the app hands out start with it (ui/security.py).
+RUN_ID_PATTERN = r"run-[0-9a-f]{10}"
+
+
+def new_run_id() -> str:
+    return "run-" + secrets.token_hex(5)
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ class JobManager(RestartRecovery):
         record = self._require(run_id)
         spec = self._spec(run_id)
         scalars = progress.read_scalars(spec.train_dir)
-        losses = [(it, float(r["loss"])) for it, r in scalars.items()]
+        losses = progress.losses_of(scalars)
         log_tail = progress.tail(spec.log_file, 40)
         iteration = losses[-1][0] if losses else 0
         max_iters = record["max_iters"]
@@ -303,8 +303,7 @@ class JobManager(RestartRecovery):
         return [str(checkpoint) if a == LATEST_CHECKPOINT else a for a in argv]
 
     def _finish(self, spec: JobSpec, state: str, error: str) -> None:
-        scalars = progress.read_scalars(spec.train_dir)
-        losses = [(it, float(r["loss"])) for it, r in scalars.items()]
+        losses = progress.read_losses(spec.train_dir)
         self.registry.update(spec.run_id, state=state, error=error, ended_at=time.time(),
                              pid=None, final_loss=losses[-1][1] if losses else None)
 

@@ -35,9 +35,14 @@ def read_scalars(train_dir: Path) -> dict[int, dict]:
     return dict(sorted(records.items()))
 
 
+def losses_of(records: dict[int, dict]) -> list[tuple[int, float]]:
+    """(iteration, loss) from read_scalars' records."""
+    return [(it, float(record["loss"])) for it, record in records.items()]
+
+
 def read_losses(train_dir: Path) -> list[tuple[int, float]]:
     """(iteration, loss) for every logged iteration, across resumed launches."""
-    return [(it, float(r["loss"])) for it, r in read_scalars(train_dir).items()]
+    return losses_of(read_scalars(train_dir))
 
 
 def seconds_per_iteration(records: dict[int, dict], last: int = 20) -> float | None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 import sys
 from dataclasses import asdict
@@ -13,6 +12,7 @@ from . import dataset as dataset_rules
 from .disk import check_free_space, estimate_run_bytes
 from .length_check import check_lengths
 from .dataset_store import DatasetStore
+from .job_spec import new_run_id
 from .jobs import LATEST_CHECKPOINT, JobManager, JobSpec, Step
 from .model_paths import ModelPaths
 from .subprocess_env import subprocess_env
@@ -64,12 +64,16 @@ class TrainingService:
         self.threads = threads
         self.python = python
 
+    @property
+    def world_size(self) -> int:
+        """Training processes per run (one per GPU)."""
+        return self.gpu.launch.nproc if self.gpu else 1
+
     def iterations(self, samples: int, options: TrainOptions) -> int:
         """Optimizer steps of one run: xtuner's batch_size is per GPU, so with
         several GPUs each step takes batch_size samples on every one of them."""
-        world_size = self.gpu.launch.nproc if self.gpu else 1
         return dataset_rules.iterations_for(samples, options.batch_size, options.epochs,
-                                            world_size)
+                                            self.world_size)
 
     def check_gpu_memory(self, llm_path: Path, visual_encoder_path: Path,
                          options: TrainOptions) -> None:
@@ -99,15 +103,14 @@ class TrainingService:
     def schedule(self, samples: int, options: TrainOptions | None = None) -> dict:
         """Steps, samples per step (all GPUs) and epochs of a run on this setup."""
         options = options or self.run_defaults
-        world_size = self.gpu.launch.nproc if self.gpu else 1
         return {"iterations": self.iterations(samples, options),
-                "batch_size": options.batch_size * world_size, "epochs": options.epochs}
+                "batch_size": options.batch_size * self.world_size, "epochs": options.epochs}
 
     def start(self, dataset_id: str, options_json: str = "{}", owner: str = "") -> dict:
         options = parse_options(options_json, self.run_defaults)
         stored = self.store.get(dataset_id)
         options = with_usable_warmup(options, self.iterations(stored.samples, options))
-        run_id = "run-" + secrets.token_hex(5)
+        run_id = new_run_id()
         run_dir = self.runs_root / run_id
         config = self.plan(dataset_id, options, run_dir)
         check_lengths(stored.load_conversations(), config.llm_path,

@@ -21,31 +21,38 @@ from starlette.middleware import Middleware
 from starlette.requests import cookie_parser
 from starlette.responses import PlainTextResponse
 
+from backend.job_spec import RUN_ID_PATTERN
+
 # gradio serves its cache at /file=PATH and (deprecated, still routed) /file/PATH.
 _FILE_ROUTE = re.compile(r"^(/gradio_api)?/file[=/](.*)$", re.IGNORECASE | re.DOTALL)
-# Run ids are "run-" + 10 hex digits (backend/training.py).
-_RUN_FILE_NAME = re.compile(r"^(run-[0-9a-f]{10})(?![0-9a-z])", re.IGNORECASE)
+_RUN_FILE_NAME = re.compile(rf"^({RUN_ID_PATTERN})(?![0-9a-z])", re.IGNORECASE)
 
 # (username or None, run id) -> may this user read that run?
 RunReadable = Callable[[str | None, str], bool]
 
 
+def _file_target(path: str) -> str | None:
+    """What a file route asks gradio for (decoded), else None."""
+    match = _FILE_ROUTE.match(unquote(unquote(path)))
+    return match.group(2) if match else None
+
+
 def refused_file_target(path: str) -> bool:
     """True for a file route that points at a URL (any scheme)."""
-    match = _FILE_ROUTE.match(unquote(unquote(path)))
-    if not match:
+    target = _file_target(path)
+    if target is None:
         return False
-    target = match.group(2).strip().lower()
+    target = target.strip().lower()
     return bool(re.match(r"^[a-z][a-z0-9+.-]*:", target)) or target.startswith("//")
 
 
 def run_of_file(path: str) -> str | None:
     """The run id a file route's file name starts with, else None. The name is
     taken as gradio resolves it (a trailing slash or ``..`` changes nothing)."""
-    match = _FILE_ROUTE.match(unquote(unquote(path)))
-    if not match:
+    target = _file_target(path)
+    if target is None:
         return None
-    target = match.group(2).split("?", 1)[0].replace("\\", "/")
+    target = target.split("?", 1)[0].replace("\\", "/")
     name = posixpath.basename(posixpath.normpath("/" + target))
     run = _RUN_FILE_NAME.match(name)
     return run.group(1).lower() if run else None
