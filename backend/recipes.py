@@ -28,6 +28,9 @@ class Recipe:
     evaluation_max_new_tokens: int = 64
     dataloader_workers: int = 0   # the app renders 0 (CPU runs); GPUs starve without
     constant_lr: bool = False     # hold lr after warmup instead of xtuner's cosine decay
+    adam_beta2: float = 0.999     # xtuner's default; 0.95 reacts sooner to growing gradients
+    # LoRA+ (Hayou et al. 2024): the B matrices learn at lr x this, A at lr.
+    lora_b_lr_mult: float = 1.0
     description: str = ""
 
 
@@ -89,6 +92,13 @@ def config_lines(recipe: Recipe) -> list[str]:
         # param_scheduler[1] is the CosineAnnealingLR after warmup; an
         # eta_min equal to the base lr makes it flat.
         lines.append("param_scheduler[1]['eta_min'] = lr")
+    if recipe.adam_beta2 != 0.999:
+        lines.append(f"optim_wrapper['optimizer']['betas'] = (0.9, {recipe.adam_beta2!r})")
+    if recipe.lora_b_lr_mult != 1.0:
+        # mmengine's default constructor: a parameter whose name contains a
+        # custom key gets lr x lr_mult (peft names them ...lora_B.default.weight).
+        lines.append("optim_wrapper['paramwise_cfg'] = dict(custom_keys={'lora_B': "
+                     f"dict(lr_mult={recipe.lora_b_lr_mult!r})}})")
     if recipe.dataloader_workers:
         lines.append(f"train_dataloader['num_workers'] = {recipe.dataloader_workers}")
     if not recipe.save_optimizer:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
 import sys
@@ -38,7 +39,8 @@ class Context:
 def fast_variant(spec: str) -> str:
     """Register a variant of the fast recipe from a spec such as
     "b4:lr2e-4:wu0.2:nockpt:const" (batch 4, lr 2e-4, warm-up over 20% of the
-    steps, no activation checkpointing, constant lr after warmup); returns its name."""
+    steps, no activation checkpointing, constant lr after warmup); "beta0.95" sets
+    Adam's beta2, "lp16" LoRA+'s lr multiplier for the B matrices. Returns its name."""
     from backend import recipes
 
     updates, changes = {}, {}
@@ -47,6 +49,10 @@ def fast_variant(spec: str) -> str:
             changes["activation_checkpointing"] = False
         elif part == "const":
             changes["constant_lr"] = True
+        elif part.startswith("beta"):
+            changes["adam_beta2"] = float(part[4:])
+        elif part.startswith("lp"):
+            changes["lora_b_lr_mult"] = float(part[2:])
         elif part.startswith("b"):
             updates["batch_size"] = int(part[1:])
         elif part.startswith("lr"):
@@ -54,7 +60,8 @@ def fast_variant(spec: str) -> str:
         elif part.startswith("wu"):
             updates["warmup_ratio"] = float(part[2:])
         else:
-            raise ValueError(f"fast variant {spec!r}: parts are bN, lrX, wuX, nockpt, const")
+            raise ValueError(f"fast variant {spec!r}: parts are bN, lrX, wuX, betaX, lpX, "
+                             "nockpt, const")
     name = "fast_" + "_".join(spec.split(":"))
     recipes.RECIPES[name] = dataclasses.replace(
         recipes.FAST, name=name, options=recipes.FAST.options.with_updates(updates), **changes)
@@ -206,7 +213,9 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int) -> dict:
         dims, quantize_4bit=config.quantize_4bit, batch_size=options.batch_size,
         seq_len=ctx.seq_len, llm_lora_r=options.llm_lora_r, visual_lora_r=options.visual_lora_r,
         activation_checkpointing=recipe.activation_checkpointing if recipe else True)
-    launch = Launch((0,))
+    # explore.sh spreads variants over GPUs: BENCH_GPU is the physical index
+    # (this process then sees only that GPU, through CUDA_VISIBLE_DEVICES).
+    launch = Launch((int(os.environ.get("BENCH_GPU", "0")),))
     env = {**base_env(ctx.threads()), **({} if ctx.tiny else launch.env())}
     log = _log(ctx, f"app_{recipe_name}")
     t0 = time.monotonic()

@@ -4,8 +4,11 @@
 #   bash bench/multi_gpu_app.sh --gpus 0,1 --deepspeed deepspeed_zero2
 set -u
 source bench/device_setup.sh
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/ds/*.whl || exit 1
+if [ ! -f /tmp/site/.studio-ds ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/ds/*.whl || exit 1
+    touch /tmp/site/.studio-ds
+fi
 PYTHONUNBUFFERED=1 python3 bench/multi_gpu_app.py --out "$OUT" "$@" > "$OUT/stdout_multi_gpu.txt" 2>&1
 status=$?
 tail -c 4000 "$OUT/stdout_multi_gpu.txt"

@@ -238,6 +238,38 @@ def test_constant_lr_flattens_the_cosine_after_warmup(tmp_path, monkeypatch):
     assert load(tmp_path, cuda_config(tmp_path, FAST)).param_scheduler[1].eta_min == 0.0
 
 
+def test_adam_beta2_and_lora_plus_reach_the_optimizer(tmp_path, monkeypatch):
+    import dataclasses
+
+    import torch
+    from mmengine.optim import build_optim_wrapper
+
+    from backend import recipes
+
+    tuned = dataclasses.replace(FAST, name="fast_tuned", adam_beta2=0.95, lora_b_lr_mult=16.0)
+    monkeypatch.setitem(recipes.RECIPES, tuned.name, tuned)
+    cfg = load(tmp_path, cuda_config(tmp_path, tuned))
+    assert tuple(cfg.optim_wrapper.optimizer.betas) == (0.9, 0.95)
+    plain = load(tmp_path, cuda_config(tmp_path, FAST))
+    assert tuple(plain.optim_wrapper.optimizer.betas) == (0.9, 0.999)
+    assert "paramwise_cfg" not in plain.optim_wrapper
+
+    class Adapted(torch.nn.Module):  # peft's parameter names
+        def __init__(self):
+            super().__init__()
+            self.lora_A = torch.nn.ModuleDict({"default": torch.nn.Linear(4, 2)})
+            self.lora_B = torch.nn.ModuleDict({"default": torch.nn.Linear(2, 4)})
+
+    # AmpOptimWrapper needs CUDA; the plain wrapper takes no autocast dtype.
+    wrapper_cfg = {k: v for k, v in cfg.optim_wrapper.items() if k != "dtype"}
+    wrapper_cfg["type"] = "OptimWrapper"
+    wrapper_cfg["optimizer"] = dict(wrapper_cfg["optimizer"], type="AdamW")
+    wrapper = build_optim_wrapper(Adapted(), wrapper_cfg)
+    base = cfg.optim_wrapper.optimizer.lr
+    lrs = sorted({group["lr"] for group in wrapper.optimizer.param_groups})
+    assert lrs == [base, base * 16]
+
+
 def test_a_run_submitted_while_our_own_run_trains_waits_instead_of_being_refused(
         tmp_path, monkeypatch):
     """On a 24 GB slice, student A's lesson run holds ~14 GiB; student B's run
