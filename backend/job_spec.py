@@ -59,7 +59,17 @@ class JobSpec:
 
 
 def latest_checkpoint(train_dir: Path) -> Path | None:
-    """The newest ``iter_N.pth`` mmengine saved, by iteration number."""
+    """The newest complete ``iter_N.pth`` mmengine saved. mmengine names it in
+    ``last_checkpoint`` only once the save is done; a run stopped halfway
+    through writing a 6 GB checkpoint leaves a newer, truncated file, which
+    must not be resumed from. Runs without that file: by iteration number."""
+    named = train_dir / "last_checkpoint"
+    if named.is_file():
+        saved = Path(named.read_text().strip())
+        if not saved.is_absolute():
+            saved = train_dir / saved
+        if saved.exists():
+            return saved
     found = []
     for path in train_dir.glob("iter_*.pth"):
         try:

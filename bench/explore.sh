@@ -24,19 +24,6 @@ for spec in "$@"; do
         > "$OUT/stdout_$name.txt" 2>&1 &
 done
 wait
-for spec in "$@"; do
-    name=${spec//:/_}
-    python3 - "$OUT/$name/results_fast.json" <<'PY'
-import json, sys
-results = json.load(open(sys.argv[1]))
-for name, r in results.items():
-    if name == "meta":
-        continue
-    o = r.get("outcome") or {}
-    t = r.get("train", {})
-    print(name, "rc", r.get("train_rc"), "iters", t.get("iters"), "s/iter", t.get("s_per_iter"),
-          "min rouge", o.get("min_rouge_l"), r.get("error", ""), r.get("skipped", ""))
-    for a in o.get("answers", []):
-        print("   ", round(a["rouge_l"], 2), a["answer"][:90])
-PY
-done
+python3 bench/summarize.py "$OUT"
+# A call returns few files: everything comes back as one archive.
+tar czf /tmp/out.tgz -C "$OUT" . && rm -rf "${OUT:?}"/* && mv /tmp/out.tgz "$OUT/all.tgz"

@@ -120,7 +120,7 @@ def cli_flow(ctx: Context, repeats: int) -> dict:
     stats["eval_sample_lines"] = train.text.count("Sample output")
     ckpt = _last_checkpoint(run / "train")
     result = {"train": stats, "train_rc": train.rc, "checkpoint": _size(ckpt)}
-    if ckpt is None:
+    if ckpt is None or not answer:
         return result
     fp32 = ["--fp32"]
     c1 = procs.run([xtuner, "convert", "pth_to_hf", str(run / "pretrain.py"),
@@ -181,10 +181,15 @@ def _size(path: Path | None) -> dict | None:
 
 
 # ---- (b) the app's code path ----------------------------------------------------
-def app_flow(ctx: Context, recipe_name: str, repeats: int) -> dict:
+def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 500,
+             resume: bool = False, profile: str = "", answer: bool = True) -> dict:
     """What the app runs for one run: the rendered config, our train argv
     (backend/gpu.py), both pth_to_hf steps (as TrainingService lists them),
-    then the resident ChatModels answering base + finetuned in one loop."""
+    then the resident ChatModels answering base + finetuned in one loop.
+    ``resume``: continue the run an earlier call left in ctx.work from its last
+    saved checkpoint (a run longer than one device call). ``profile``
+    ("START:STEPS"): torch.profiler over those steps (bench/step_profile.py).
+    ``answer`` False: train only, up to the end of the budget (no chat after)."""
     from backend import recipes
     from backend.chat import BASE, ChatModels, Dialogue
     from backend.gpu import Launch
@@ -197,10 +202,14 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int) -> dict:
             recipes.FAST, name=recipe_name, activation_checkpointing=False)
     recipe = None if ctx.tiny else recipes.get_recipe(recipe_name)
     run = ctx.work / f"app-{recipe_name}"
-    shutil.rmtree(run, ignore_errors=True)
+    resume_from = _last_checkpoint(run / "train") if resume else None
+    if resume and resume_from is None:
+        return {"recipe": recipe_name, "error": f"nothing to resume in {run / 'train'}"}
+    if not resume:
+        shutil.rmtree(run, ignore_errors=True)
     data, image, questions = make_dataset(run / "data", repeats)
     options = (recipe.options if recipe else recipes.LESSON.options).with_updates(
-        {"evaluation_freq": 500, "save_steps": 500})
+        {"evaluation_freq": 500, "save_steps": save_steps})
     config = TrainConfig(
         llm_path=ctx.paths.llm, visual_encoder_path=ctx.paths.visual_encoder,
         pretrained_pth=ctx.paths.pretrained_pth, data_file=data, image_file=image,
@@ -208,6 +217,12 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int) -> dict:
         device="cpu" if ctx.tiny else "cuda",
         quantize_4bit=bool(recipe and recipe.quantize_4bit), recipe=recipe.name if recipe else "")
     write_configs(config)
+    if profile:
+        start, steps = (int(x) for x in profile.split(":"))
+        with config.config_file.open("a") as file:
+            file.write("from bench.step_profile import StepProfileHook\n"
+                       f"custom_hooks.append(dict(type=StepProfileHook, start={start}, "
+                       f"steps={steps}, out_dir={str(ctx.out / ('profile_' + recipe_name))!r}))\n")
     dims = dims_from_dirs(ctx.paths.llm, ctx.paths.visual_encoder)
     estimate = training_bytes(
         dims, quantize_4bit=config.quantize_4bit, batch_size=options.batch_size,
@@ -219,17 +234,18 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int) -> dict:
     env = {**base_env(ctx.threads()), **({} if ctx.tiny else launch.env())}
     log = _log(ctx, f"app_{recipe_name}")
     t0 = time.monotonic()
-    train = procs.run(launch.train_argv(config.config_file, run / "train"), env, log,
-                      timeout_s=max(60, ctx.left() - 90))
+    train = procs.run(launch.train_argv(config.config_file, run / "train", resume=resume_from),
+                      env, log, timeout_s=max(60, ctx.left() - (90 if answer else 20)))
     stats = procs.train_stats(train)
     stats["train_s"] = train.seconds
     stats["eval_sample_lines"] = train.text.count("Sample output")
     ckpt = _last_checkpoint(run / "train")
     result = {"recipe": recipe_name, "samples": 6 * repeats, "batch_size": options.batch_size,
+              "resumed_from": resume_from and resume_from.name,
               "train": stats, "train_rc": train.rc, "checkpoint": _size(ckpt),
               "estimate_train_gib": round(estimate / 2**30, 2),
               "config_tail": config.config_file.read_text().split("Studio overrides")[-1]}
-    if ckpt is None:
+    if ckpt is None or not answer:
         return result
     import torch
     from backend.checkpoint_adapters import write_adapters

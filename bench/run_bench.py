@@ -2,6 +2,8 @@
 
     python3 bench/run_bench.py --phase cli --out OUT      # (a) the CLI flow
     python3 bench/run_bench.py --phase app --out OUT      # (b) app: fast + lesson recipe
+    python3 bench/run_bench.py --phase lesson_full --out OUT [--resume]
+        # the lesson recipe's whole 1,200 steps and its outcome, over two calls
     python3 bench/run_bench.py --report OUT1 OUT2         # -> bench/RESULTS.md
 
 Each phase builds the random real-size models first (seeded: identical in
@@ -99,7 +101,7 @@ def gpu_info() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--phase", choices=["cli", "app", "fast"])
+    parser.add_argument("--phase", choices=["cli", "app", "fast", "lesson_full"])
     parser.add_argument("--out", type=Path)
     parser.add_argument("--work", type=Path, default=Path("/tmp/studio-bench"))
     parser.add_argument("--repeats", type=int, default=10, help="lesson-recipe runs: 6 x N samples")
@@ -109,6 +111,12 @@ def main() -> None:
                         help='phase fast: comma-separated variants, e.g. "b4:lr2e-4,b2"')
     parser.add_argument("--models", type=Path,
                         help="reuse models another process built there (bench/explore.sh)")
+    parser.add_argument("--save-steps", type=int, default=150,
+                        help="lesson_full: checkpoint every N steps (the next call resumes)")
+    parser.add_argument("--resume", action="store_true",
+                        help="lesson_full: continue from the last checkpoint in --work")
+    parser.add_argument("--profile", default="",
+                        help='phase fast: "START:STEPS" torch.profiler over those steps')
     parser.add_argument("--tiny", action="store_true", help="CPU plumbing check, tiny models")
     parser.add_argument("--report", nargs="+", type=Path)
     args = parser.parse_args()
@@ -132,11 +140,21 @@ def main() -> None:
     print(f"models built in {build_s:.1f} s; longest sample {meta['seq_len']} LLM tokens",
           flush=True)
     results = {"meta": meta}
+    if args.resume:
+        args.phase += "_resumed"
     save(args.out, f"results_{args.phase}.json", results)
     ctx = flows.Context(paths=paths, work=args.work, out=args.out, tiny=args.tiny,
                         started=started, budget_s=args.budget_s, seq_len=meta["seq_len"])
     if args.phase == "cli":
         results["cli"] = flows.cli_flow(ctx, args.repeats)
+    elif args.phase.startswith("lesson_full"):
+        # 1,200 steps at ~0.54 s outlast one 10-minute call: the first call
+        # trains until its budget (checkpoints every --save-steps), the next
+        # one resumes and answers; ctx.convert off, the outcome is the point.
+        ctx.convert = False
+        results["lesson_full"] = flows.app_flow(
+            ctx, "lesson", LESSON_SAMPLES // len(QA), save_steps=args.save_steps,
+            resume=args.resume, answer=args.resume)
     elif args.phase == "fast":  # fast-recipe variants only, no pth_to_hf
         ctx.convert = False
         for spec in [x for x in args.fast_variants.split(",") if x]:
@@ -145,7 +163,8 @@ def main() -> None:
                 results[name] = {"skipped": f"only {ctx.left():.0f} s of the call left"}
                 continue
             try:
-                results[name] = flows.app_flow(ctx, name, args.fast_repeats)
+                results[name] = flows.app_flow(ctx, name, args.fast_repeats,
+                                               profile=args.profile)
             except Exception as error:
                 import traceback
                 traceback.print_exc()

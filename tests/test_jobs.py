@@ -175,3 +175,18 @@ def test_a_run_that_outlived_a_restart_is_watched_and_blocks_new_ones(tmp_path):
         assert wait_for(manager, "run-next", {"done", "failed"})["state"] == "done"
     finally:
         manager.shutdown()
+
+
+def test_resume_skips_a_checkpoint_cut_off_mid_save(tmp_path):
+    """Stopping a run while mmengine writes iter_6.pth leaves a truncated
+    file; mmengine names only completed saves in last_checkpoint."""
+    from backend.job_spec import latest_checkpoint
+
+    complete, cut_off = tmp_path / "iter_4.pth", tmp_path / "iter_6.pth"
+    complete.write_bytes(b"x" * 100)
+    cut_off.write_bytes(b"x" * 10)
+    assert latest_checkpoint(tmp_path) == cut_off  # no record: by iteration number
+    (tmp_path / "last_checkpoint").write_text(str(complete))
+    assert latest_checkpoint(tmp_path) == complete
+    complete.unlink()  # a record naming a deleted file falls back
+    assert latest_checkpoint(tmp_path) == cut_off
