@@ -120,7 +120,7 @@ def cli_flow(ctx: Context, repeats: int) -> dict:
     stats["eval_sample_lines"] = train.text.count("Sample output")
     ckpt = _last_checkpoint(run / "train")
     result = {"train": stats, "train_rc": train.rc, "checkpoint": _size(ckpt)}
-    if ckpt is None or not answer:
+    if ckpt is None:
         return result
     fp32 = ["--fp32"]
     c1 = procs.run([xtuner, "convert", "pth_to_hf", str(run / "pretrain.py"),
