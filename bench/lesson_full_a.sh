@@ -5,6 +5,7 @@
 # within the machine's idle window (30 s), resumes it. GPU 1 meanwhile
 # profiles where a fast-recipe step's time goes (batch 1 and 16), then tries
 # one more variant. Everything comes back as one archive (a call returns few files).
+# Session 4 ran it with LESSON_BUDGET_S=505: step 506, checkpoint iter_450.pth.
 set -u
 source bench/device_setup.sh || exit 1
 M=/tmp/studio-bench/models

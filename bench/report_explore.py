@@ -33,6 +33,12 @@ def _spec(name: str) -> str:
             out.append(f"batch {part[1:]}")
         elif part.startswith("lr"):
             out.append(f"lr {part[2:]}")
+        elif part.startswith("wu"):
+            out.append(f"warm-up {float(part[2:]):.0%} of the steps")
+        elif part.startswith("beta"):
+            out.append(f"Adam beta2 {part[4:]}")
+        elif part.startswith("lp"):
+            out.append(f"LoRA+ (B matrices at {part[2:]}x lr)")
         else:
             out.append(words.get(part, part))
     return ", ".join(out)

@@ -1,0 +1,41 @@
+"""The bench's report helpers read device output that is hard to come by
+again (one device session a day): they must read it right."""
+from __future__ import annotations
+
+import json
+
+from bench.report_lesson_full import _loss_rows
+from bench.report_multi_gpu import step_durations
+from bench.step_profile import summarise
+
+
+def test_step_durations_are_the_gaps_between_the_jobmanagers_step_lines():
+    log = "\n".join(["==> [16:39:46] train: python -m torch.distributed.run ...",
+                     "Iter(train) [6/6] time: 0.6 memory: 9582",
+                     "==> [16:42:22] convert_pretrain: python -m ...pth_to_hf",
+                     "==> [16:42:50] convert_finetuned: python -m ...pth_to_hf"])
+    assert step_durations(log) == {"train": 156, "convert_pretrain": 28}
+
+
+def test_loss_table_keeps_the_resumed_calls_record_of_redone_steps(tmp_path):
+    rows = ["iteration,loss,lr,seconds_per_iter,call"]
+    rows += [f"{i},9.0,1e-4,0.5,a" for i in range(1, 8)]     # call 1 reached step 7
+    rows += [f"{i},1.0,1e-4,0.6,b" for i in range(5, 11)]    # call 2 resumed at 4
+    (tmp_path / "losses.csv").write_text("\n".join(rows) + "\n")
+    table = _loss_rows(tmp_path, every=5)
+    assert table[2] == "| 1-5 | 9.000 | 9.000 | 0.500 |"
+    assert table[3] == "| 6-10 | 1.000 | 1.000 | 0.600 |"  # not call 1's 9.0 at steps 6, 7
+
+
+def test_profile_summary_counts_operator_calls_per_step():
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for _ in range(4):
+            torch.ones(8, 8) @ torch.ones(8, 8)
+    summary = summarise(profiler, wall_s=2.0, steps=2)
+    json.dumps(summary)  # written as summary.json
+    assert summary["wall_s_per_step"] == 1.0
+    assert summary["aten_calls_per_step"] >= 2 * 3   # two ones + one matmul, twice a step
+    assert summary["gpu_busy_s_per_step"] == 0.0
