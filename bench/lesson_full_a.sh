@@ -4,14 +4,16 @@
 # this call's budget, saving every 150 steps; bench/lesson_full_b.sh, started
 # within the machine's idle window (30 s), resumes it. GPU 1 meanwhile
 # profiles where a fast-recipe step's time goes (batch 1 and 16), then tries
-# one more variant. Everything comes back as one archive (a call returns few files).
+# one more variant (GPU1_WORK=0 leaves GPU 1 idle: its work shares the CPU and
+# slowed GPU 0's steps from ~0.55 to ~0.65 s). Everything comes back as one
+# archive (a call returns few files).
 # Session 4 ran it with LESSON_BUDGET_S=505: step 506, checkpoint iter_450.pth.
 set -u
 source bench/device_setup.sh || exit 1
 M=/tmp/studio-bench/models
 python3 bench/run_bench.py --phase fast --out "$OUT/build" --models $M > "$OUT/build.txt" 2>&1 \
     || { tail -c 3000 "$OUT/build.txt"; exit 1; }
-{
+[ "${GPU1_WORK:-1}" = 1 ] && {
     export BENCH_GPU=1 CUDA_VISIBLE_DEVICES=1
     python3 bench/run_bench.py --phase fast --fast-variants b1:lr2e-4:wu0.1:nockpt \
         --fast-repeats 7 --profile 15:10 --models $M --work /tmp/prof1 --out "$OUT/prof_b1" \
