@@ -31,6 +31,9 @@ class Recipe:
     adam_beta2: float = 0.999     # xtuner's default; 0.95 reacts sooner to growing gradients
     # LoRA+ (Hayou et al. 2024): the B matrices learn at lr x this, A at lr.
     lora_b_lr_mult: float = 1.0
+    # torch.compile of mmengine's train_step ("" off; "default" or "reduce-overhead"
+    # = CUDA graphs): batch-1 steps are CPU-dispatch bound (bench/RESULTS.md, profile).
+    compile_mode: str = ""
     description: str = ""
 
 
@@ -99,6 +102,10 @@ def config_lines(recipe: Recipe) -> list[str]:
         # custom key gets lr x lr_mult (peft names them ...lora_B.default.weight).
         lines.append("optim_wrapper['paramwise_cfg'] = dict(custom_keys={'lora_B': "
                      f"dict(lr_mult={recipe.lora_b_lr_mult!r})}})")
+    if recipe.compile_mode:
+        # mmengine's Runner compiles train_step when the config sets `compile`;
+        # dynamic shapes from the start: every conversation has its own length.
+        lines.append(f"compile = dict(mode={recipe.compile_mode!r}, dynamic=True)")
     if recipe.dataloader_workers:
         lines.append(f"train_dataloader['num_workers'] = {recipe.dataloader_workers}")
     if not recipe.save_optimizer:

@@ -40,7 +40,8 @@ def fast_variant(spec: str) -> str:
     """Register a variant of the fast recipe from a spec such as
     "b4:lr2e-4:wu0.2:nockpt:const" (batch 4, lr 2e-4, warm-up over 20% of the
     steps, no activation checkpointing, constant lr after warmup); "beta0.95" sets
-    Adam's beta2, "lp16" LoRA+'s lr multiplier for the B matrices. Returns its name."""
+    Adam's beta2, "lp16" LoRA+'s lr multiplier for the B matrices, "compile" /
+    "cudagraphs" torch.compile's default / reduce-overhead mode. Returns its name."""
     from backend import recipes
 
     updates, changes = {}, {}
@@ -49,6 +50,8 @@ def fast_variant(spec: str) -> str:
             changes["activation_checkpointing"] = False
         elif part == "const":
             changes["constant_lr"] = True
+        elif part in ("compile", "cudagraphs"):
+            changes["compile_mode"] = "default" if part == "compile" else "reduce-overhead"
         elif part.startswith("beta"):
             changes["adam_beta2"] = float(part[4:])
         elif part.startswith("lp"):
@@ -61,7 +64,7 @@ def fast_variant(spec: str) -> str:
             updates["warmup_ratio"] = float(part[2:])
         else:
             raise ValueError(f"fast variant {spec!r}: parts are bN, lrX, wuX, betaX, lpX, "
-                             "nockpt, const")
+                             "nockpt, const, compile, cudagraphs")
     name = "fast_" + "_".join(spec.split(":"))
     recipes.RECIPES[name] = dataclasses.replace(
         recipes.FAST, name=name, options=recipes.FAST.options.with_updates(updates), **changes)

@@ -270,6 +270,18 @@ def test_adam_beta2_and_lora_plus_reach_the_optimizer(tmp_path, monkeypatch):
     assert lrs == [base, base * 16]
 
 
+def test_compile_mode_reaches_mmengines_runner_config(tmp_path, monkeypatch):
+    import dataclasses
+
+    from backend import recipes
+
+    graphs = dataclasses.replace(FAST, name="fast_graphs", compile_mode="reduce-overhead")
+    monkeypatch.setitem(recipes.RECIPES, graphs.name, graphs)
+    cfg = load(tmp_path, cuda_config(tmp_path, graphs))
+    assert cfg.compile == {"mode": "reduce-overhead", "dynamic": True}
+    assert "compile" not in load(tmp_path, cuda_config(tmp_path, FAST))
+
+
 def test_a_run_submitted_while_our_own_run_trains_waits_instead_of_being_refused(
         tmp_path, monkeypatch):
     """On a 24 GB slice, student A's lesson run holds ~14 GiB; student B's run
