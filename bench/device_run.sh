@@ -8,3 +8,4 @@ phase=$1; shift
 PYTHONUNBUFFERED=1 python3 bench/run_bench.py --phase "$phase" --out "$OUT" "$@" 2>&1 \
     | tail -c 4000000 > "$OUT/stdout_$phase.txt"
 tail -c 5000 "$OUT/stdout_$phase.txt"
+bash bench/pack_out.sh

@@ -25,5 +25,4 @@ for spec in "$@"; do
 done
 wait
 python3 bench/summarize.py "$OUT"
-# A call returns few files: everything comes back as one archive.
-tar czf /tmp/out.tgz -C "$OUT" . && rm -rf "${OUT:?}"/* && mv /tmp/out.tgz "$OUT/all.tgz"
+bash bench/pack_out.sh

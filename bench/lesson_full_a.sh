@@ -31,4 +31,4 @@ wait
 ls -la /tmp/studio-bench/app-lesson/train/ | tail -5
 python3 bench/summarize.py "$OUT"
 tail -c 1500 "$OUT/gpu1.txt"
-tar czf /tmp/out.tgz -C "$OUT" . && rm -rf "${OUT:?}"/* && mv /tmp/out.tgz "$OUT/all.tgz"
+bash bench/pack_out.sh
