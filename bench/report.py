@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.report_explore import explore_section, load_variants
+from bench.report_explore import THRESHOLD, explore_section, load_variants
 from bench.report_launch import launch_section
 from bench.report_lesson_full import lesson_full_section
 from bench.report_multi_gpu import multi_gpu_section
@@ -288,7 +288,8 @@ def _outcome(title: str, flow: dict) -> str:
     if not outcome:
         return f"{title}: not measured"
     lines = [f"{title}: min ROUGE-L {outcome['min_rouge_l']:.2f} "
-             f"({'PASS' if outcome['min_rouge_l'] >= 0.9 else 'FAIL'}, threshold 0.9)", ""]
+             f"({'PASS' if outcome['min_rouge_l'] >= THRESHOLD else 'FAIL'}, "
+             f"threshold {THRESHOLD})", ""]
     for a in outcome["answers"]:
         lines.append(f"- {a['question']} -> \"{a['answer'][:160]}\" ({a['rouge_l']:.2f})")
     return "\n".join(lines)

@@ -5,8 +5,9 @@ import json
 import re
 from pathlib import Path
 
+from bench.procs import ITER_LINE
+
 STEP_LINE = re.compile(r"^==> \[(\d\d):(\d\d):(\d\d)\] (\w+):")
-ITER_LINE = re.compile(r"Iter\(train\) \[\s*(\d+)/(\d+)\].*?time: ([\d.]+).*?memory: (\d+)")
 
 
 def _seconds(match: re.Match) -> int:
@@ -31,6 +32,7 @@ def multi_gpu_section(folder: Path) -> str:
     ranks = ", ".join(f"rank {r} on {d}" for r, d in sorted(result["ranks"].items()))
     env = " ".join(f"{k}={v}" for k, v in result["launch_env"].items())
     last = iters[-1] if iters else ("0", "0", "-", "0")
+    peak_mib = max((int(i[3]) for i in iters if i[3]), default=0)
     return f"""| | |
 |---|---|
 | command | `bash bench/multi_gpu_app.sh --gpus {result['gpus']} --deepspeed {result['deepspeed']}` |
@@ -38,6 +40,6 @@ def multi_gpu_section(folder: Path) -> str:
 | processes | {result['world_size']}: {ranks} (RankReportHook lines in run.log) |
 | launch env | `{env}` |
 | data | 6 conversations x {result['samples'] // 6} = {result['samples']} samples, batch 1 per GPU: {last[1]} steps |
-| last step time, peak per GPU (mmengine) | {last[2]} s, {int(last[3]) / 1024:.1f} GiB |
+| last step time, peak per GPU (mmengine) | {last[2]} s, {peak_mib / 1024:.1f} GiB |
 | JobManager steps (s) | {', '.join(f'{k} {v}' for k, v in steps.items())}, then the last pth_to_hf |
 | whole call (s) | {result['seconds']} (models built in {result['build_s']} s) |"""

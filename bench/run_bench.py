@@ -140,14 +140,13 @@ def main() -> None:
     print(f"models built in {build_s:.1f} s; longest sample {meta['seq_len']} LLM tokens",
           flush=True)
     results = {"meta": meta}
-    if args.resume:
-        args.phase += "_resumed"
-    save(args.out, f"results_{args.phase}.json", results)
+    results_file = f"results_{args.phase}{'_resumed' if args.resume else ''}.json"
+    save(args.out, results_file, results)
     ctx = flows.Context(paths=paths, work=args.work, out=args.out, tiny=args.tiny,
                         started=started, budget_s=args.budget_s, seq_len=meta["seq_len"])
     if args.phase == "cli":
         results["cli"] = flows.cli_flow(ctx, args.repeats)
-    elif args.phase.startswith("lesson_full"):
+    elif args.phase == "lesson_full":
         # 1,200 steps at ~0.54 s outlast one 10-minute call: the first call
         # trains until its budget (checkpoints every --save-steps), the next
         # one resumes and answers; ctx.convert off, the outcome is the point.
@@ -169,7 +168,7 @@ def main() -> None:
                 import traceback
                 traceback.print_exc()
                 results[name] = {"error": f"{type(error).__name__}: {error}"}
-            save(args.out, f"results_{args.phase}.json", results)
+            save(args.out, results_file, results)
     else:
         for name, recipe, repeats in [("app_fast", "fast", args.fast_repeats),
                                       ("app_lesson", "lesson", args.repeats),
@@ -183,8 +182,8 @@ def main() -> None:
                 import traceback
                 traceback.print_exc()
                 results[name] = {"error": f"{type(error).__name__}: {error}"}
-            save(args.out, f"results_{args.phase}.json", results)
-    save(args.out, f"results_{args.phase}.json", results)
+            save(args.out, results_file, results)
+    save(args.out, results_file, results)
     print(json.dumps(results, indent=1, default=str)[-6000:])
 
 

@@ -11,6 +11,10 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from bench.report_explore import reproduced  # noqa: E402
+
 
 def runs(results: dict):
     for name, run in results.items():
@@ -22,7 +26,7 @@ def describe(name: str, run: dict) -> list[str]:
     train = run.get("train", {})
     outcome = run.get("outcome") or {}
     answers = outcome.get("answers", [])
-    passed = sum(a["rouge_l"] >= 0.9 for a in answers)
+    passed = reproduced(answers)
     lines = [f"{name}: rc {run.get('train_rc')} iters {train.get('iters')} "
              f"s/iter {train.get('s_per_iter')} resumed {run.get('resumed_from')} "
              f"e2e {run.get('end_to_end_s')} reproduced {passed}/{len(answers)} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bench.report_lesson_full import _loss_rows
+from bench.report_lesson_full import _loss_rows, losses_csv
 from bench.report_multi_gpu import step_durations
 from bench.step_profile import summarise
 
@@ -39,3 +39,16 @@ def test_profile_summary_counts_operator_calls_per_step():
     assert summary["wall_s_per_step"] == 1.0
     assert summary["aten_calls_per_step"] >= 2 * 3   # two ones + one matmul, twice a step
     assert summary["gpu_busy_s_per_step"] == 0.0
+
+
+def test_losses_csv_reads_mmengines_step_lines_of_each_call(tmp_path):
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    first.write_text("Iter(train) [ 1/1200]  lr: 2.0000e-09  eta: 1:00:00  time: 3.0173  "
+                     "data_time: 0.1  memory: 14626  grad_norm: 9.1  loss: 11.5485\n"
+                     "mmengine - INFO - Saving checkpoint at 150 iterations\n")
+    second.write_text("Iter(train) [451/1200]  lr: 1.3e-04  eta: 0:05:00  time: 0.5549  "
+                      "data_time: 0.03  memory: 14619  grad_norm: 0.8  loss: 0.0025\n")
+    assert losses_csv([first, second]).splitlines() == [
+        "iteration,loss,lr,seconds_per_iter,call",
+        "1,11.5485,2.0000e-09,3.0173,a",
+        "451,0.0025,1.3e-04,0.5549,b"]
