@@ -10,6 +10,11 @@ from pathlib import Path
 LOG_NAME = "run.log"
 JOB_FILE = "job.json"
 LATEST_CHECKPOINT = "{latest_checkpoint}"
+# Written into a run's train folder to ask its trainer to save a checkpoint at
+# the end of the current iteration and exit (backend/studio_hooks.py
+# SaveOnStopHook): a stopped run then resumes where it stopped, not at its last
+# save_steps checkpoint.
+STOP_REQUEST_FILE = "stop_requested"
 # "run-" + 10 hex digits; files the app hands out start with it (ui/security.py).
 RUN_ID_PATTERN = r"run-[0-9a-f]{10}"
 

@@ -20,7 +20,8 @@ from typing import Callable
 from . import progress
 from .job_recovery import RestartRecovery
 # Re-exported: callers import a run's description from here.
-from .job_spec import LATEST_CHECKPOINT, JobSpec, Step, latest_checkpoint  # noqa: F401
+from .job_spec import (LATEST_CHECKPOINT, STOP_REQUEST_FILE, JobSpec, Step,  # noqa: F401
+                       latest_checkpoint)
 from .run_registry import ACTIVE_STATES, RunRegistry
 
 
@@ -32,12 +33,15 @@ class JobManager(RestartRecovery):
     """One job at a time (per device); the rest wait FIFO."""
 
     def __init__(self, registry: RunRegistry, max_queue: int = 8,
-                 stop_grace_s: float = 5.0,
+                 stop_grace_s: float = 5.0, save_grace_s: float = 180.0,
                  before_job: Callable[[JobSpec], None] | None = None,
                  after_job: Callable[[JobSpec, str], None] | None = None):
         self.registry = registry
         self.max_queue = max_queue
         self.stop_grace_s = stop_grace_s
+        # How long a stopped training step may take to save its checkpoint
+        # and exit before it is killed (a 4-bit run saves 6.5 GB on a GPU).
+        self.save_grace_s = save_grace_s
         self.before_job = before_job
         self.after_job = after_job
         self._queue: deque[JobSpec] = deque()
@@ -68,8 +72,13 @@ class JobManager(RestartRecovery):
             self._cond.notify_all()
         return self.snapshot(spec.run_id)
 
-    def stop(self, run_id: str) -> dict:
-        """Queued: dropped. Running: SIGTERM to its group, SIGKILL after grace."""
+    def stop(self, run_id: str, keep_progress: bool = True) -> dict:
+        """Queued: dropped. Training (keep_progress): the trainer saves a
+        checkpoint at the end of its current iteration and exits
+        (SaveOnStopHook), so resume continues from there; it is killed if it
+        has not ended after save_grace_s. Any other step, or keep_progress
+        False: SIGTERM to its group, SIGKILL after grace. Returns after a
+        short wait; a run still saving shows ``stopping``."""
         self._require(run_id)
         with self._cond:
             queued = next((s for s in self._queue if s.run_id == run_id), None)
@@ -81,13 +90,32 @@ class JobManager(RestartRecovery):
             if current is None or current[0].run_id != run_id:
                 return self.snapshot(run_id)
             self._stop_requested.add(run_id)
-            process = current[1]
+            spec, process, step_state = current
         if process is not None:
-            self._terminate(process)
+            if keep_progress and step_state == "running":
+                self._ask_to_save_and_stop(spec, process)
+            else:
+                self._terminate(process)
         deadline = time.time() + self.stop_grace_s + 5
         while time.time() < deadline and self._is_current(run_id):
             time.sleep(0.1)
         return self.snapshot(run_id)
+
+    def _ask_to_save_and_stop(self, spec: JobSpec, process: subprocess.Popen) -> None:
+        try:
+            spec.train_dir.mkdir(parents=True, exist_ok=True)
+            (spec.train_dir / STOP_REQUEST_FILE).write_text("stop\n", encoding="ascii")
+        except OSError:
+            self._terminate(process)
+            return
+
+        def kill_if_still_running():
+            if process.poll() is None:
+                self._terminate(process)
+
+        timer = threading.Timer(self.save_grace_s, kill_if_still_running)
+        timer.daemon = True
+        timer.start()
 
     def resume(self, run_id: str) -> dict:
         """Run a stopped or failed run again from its last checkpoint."""
@@ -156,6 +184,8 @@ class JobManager(RestartRecovery):
             "elapsed_s": round(elapsed, 1),
             "eta_s": None if eta is None else round(eta, 1),
             "queue_position": self.queue_position(run_id),
+            # Stop was asked and the process is still saving / ending.
+            "stopping": record["state"] in ACTIVE_STATES and run_id in self._stop_requested,
             "log_tail": log_tail,
             "error": record["error"],
             "created_at": record["created_at"],
@@ -267,6 +297,8 @@ class JobManager(RestartRecovery):
                 if argv is None:
                     self._finish(spec, "failed", f"Step {step.name}: no checkpoint was saved.")
                     return "failed"
+                # A stop request left by an earlier attempt must not end this one.
+                (spec.train_dir / STOP_REQUEST_FILE).unlink(missing_ok=True)
                 log.write(f"\n==> [{time.strftime('%H:%M:%S')}] {step.name}: "
                           f"{' '.join(argv)}\n".encode())
                 log.flush()

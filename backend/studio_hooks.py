@@ -26,6 +26,7 @@ from xtuner.engine.hooks import EvaluateChatHook
 from xtuner.utils import DEFAULT_IMAGE_TOKEN
 
 from . import xtuner_patches  # noqa: F401  (the subprocess needs the fixes)
+from .job_spec import STOP_REQUEST_FILE
 
 # Short answers are all the lesson's Q&A needs; xtuner's 600 tokens would
 # make every evaluation of a still-rambling model slow on a CPU.
@@ -76,6 +77,8 @@ class QuestionsFileEvaluateChatHook(EvaluateChatHook):
         super().after_train_iter(runner, batch_idx, data_batch, outputs)
 
     def after_train(self, runner):
+        if getattr(runner.train_loop, "stop_training", False):
+            return  # stopped by the user (SaveOnStopHook): they are waiting
         self._finished_iters = runner.iter
         super().after_train(runner)
 
@@ -122,3 +125,42 @@ class RankReportHook(Hook):
                   else "cpu")
         print(f"[studio] rank {runner.rank} of {runner.world_size} trains on {device}",
               flush=True)
+
+
+class SaveOnStopHook(Hook):
+    """Stop with nothing lost: when the app writes STOP_REQUEST_FILE into the
+    work dir, save a checkpoint at the end of this iteration (through the
+    CheckpointHook, so ``last_checkpoint``, the kept-checkpoint limit and
+    DeepSpeed's checkpoint folders work as for any save) and end training.
+
+    Runs after every other hook's after_train_iter (the lr scheduler has
+    stepped, so the saved scheduler state is this iteration's). With several
+    processes, rank 0 decides and tells the others, so all of them save (a
+    DeepSpeed save is collective) at the same iteration."""
+
+    priority = "LOWEST"
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        requested = os.path.exists(os.path.join(runner.work_dir, STOP_REQUEST_FILE))
+        if runner.world_size > 1:
+            import torch
+            from mmengine import dist
+
+            flag = torch.tensor([1 if requested else 0])
+            dist.broadcast(flag, src=0)
+            requested = bool(flag.item())
+        if not requested:
+            return
+        from mmengine.hooks import CheckpointHook
+
+        checkpoint = next((h for h in runner.hooks if isinstance(h, CheckpointHook)), None)
+        step = runner.iter + 1
+        saved_now = checkpoint is not None and str(getattr(checkpoint, "last_ckpt", "")
+                                                   ).endswith(f"iter_{step}.pth")
+        if checkpoint is not None and not saved_now:
+            runner.logger.info(f"Stop requested: saving checkpoint at {step} iterations")
+            # mmengine 0.10's own save routine (private, pinned version): it
+            # writes last_checkpoint only after the save completes.
+            checkpoint._save_checkpoint(runner)
+        runner.logger.info(f"Stop requested: training ends after iteration {step}")
+        runner.train_loop.stop_training = True

@@ -233,6 +233,9 @@ def render_config(config: TrainConfig) -> str:
         "# Each training process says which rank it is (a multi-GPU log shows them all).",
         "from backend.studio_hooks import RankReportHook",
         "custom_hooks.append(dict(type=RankReportHook))",
+        "# Stop saves where it stopped (the app writes a stop-request file).",
+        "from backend.studio_hooks import SaveOnStopHook",
+        "custom_hooks.append(dict(type=SaveOnStopHook))",
         "",
     ]
     return (_apply(FINETUNE_CONFIG, edits)

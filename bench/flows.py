@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,17 @@ def fast_variant(spec: str) -> str:
     name = "fast_" + "_".join(spec.split(":"))
     recipes.RECIPES[name] = dataclasses.replace(
         recipes.FAST, name=name, options=recipes.FAST.options.with_updates(updates), **changes)
+    return name
+
+
+def lesson_without_evaluation() -> str:
+    """The lesson's recipe minus xtuner's evaluation passes (they change no
+    weight): the full-length outcome run spends its device time on steps."""
+    from backend import recipes
+
+    name = "lesson_noeval"
+    recipes.RECIPES[name] = dataclasses.replace(recipes.LESSON, name=name,
+                                                evaluation_passes=False)
     return name
 
 
@@ -177,6 +189,13 @@ def _last_checkpoint(train_dir: Path) -> Path | None:
     return latest_checkpoint(train_dir) if train_dir.is_dir() else None
 
 
+def _request_stop(train_dir: Path) -> None:
+    from backend.job_spec import STOP_REQUEST_FILE
+    train_dir.mkdir(parents=True, exist_ok=True)
+    (train_dir / STOP_REQUEST_FILE).write_text("stop\n")
+    print(f"[bench] stop requested in {train_dir}", flush=True)
+
+
 def _size(path: Path | None) -> dict | None:
     if path is None:
         return None
@@ -185,14 +204,18 @@ def _size(path: Path | None) -> dict | None:
 
 # ---- (b) the app's code path ----------------------------------------------------
 def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 500,
-             resume: bool = False, profile: str = "", answer: bool = True) -> dict:
+             resume: bool = False, profile: str = "", answer: bool = True,
+             stop_before_end_s: float = 0.0) -> dict:
     """What the app runs for one run: the rendered config, our train argv
     (backend/gpu.py), both pth_to_hf steps (as TrainingService lists them),
     then the resident ChatModels answering base + finetuned in one loop.
     ``resume``: continue the run an earlier call left in ctx.work from its last
     saved checkpoint (a run longer than one device call). ``profile``
     ("START:STEPS"): torch.profiler over those steps (bench/step_profile.py).
-    ``answer`` False: train only, up to the end of the budget (no chat after)."""
+    ``answer`` False: train only, up to the end of the budget (no chat after).
+    ``stop_before_end_s``: that long before the budget ends, ask the trainer
+    to stop as the app's Stop button does (it saves a checkpoint at that
+    iteration, SaveOnStopHook), so a run split over calls loses no steps."""
     from backend import recipes
     from backend.chat import BASE, ChatModels, Dialogue
     from backend.gpu import Launch
@@ -210,6 +233,9 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
         return {"recipe": recipe_name, "error": f"nothing to resume in {run / 'train'}"}
     if not resume:
         shutil.rmtree(run, ignore_errors=True)
+    else:  # as JobManager does before every step: an old stop request must not end this one
+        from backend.job_spec import STOP_REQUEST_FILE
+        (run / "train" / STOP_REQUEST_FILE).unlink(missing_ok=True)
     data, image, questions = make_dataset(run / "data", repeats)
     options = (recipe.options if recipe else recipes.LESSON.options).with_updates(
         {"evaluation_freq": 500, "save_steps": save_steps})
@@ -237,8 +263,16 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     env = {**base_env(ctx.threads()), **({} if ctx.tiny else launch.env())}
     log = _log(ctx, f"app_{recipe_name}")
     t0 = time.monotonic()
+    stopper = None
+    if stop_before_end_s:
+        stopper = threading.Timer(max(1.0, ctx.left() - stop_before_end_s), _request_stop,
+                                  args=(run / "train",))
+        stopper.daemon = True
+        stopper.start()
     train = procs.run(launch.train_argv(config.config_file, run / "train", resume=resume_from),
                       env, log, timeout_s=max(60, ctx.left() - (90 if answer else 20)))
+    if stopper is not None:
+        stopper.cancel()
     stats = procs.train_stats(train)
     stats["train_s"] = train.seconds
     stats["eval_sample_lines"] = train.text.count("Sample output")

@@ -113,10 +113,15 @@ def main() -> None:
                         help="reuse models another process built there (bench/explore.sh)")
     parser.add_argument("--save-steps", type=int, default=150,
                         help="lesson_full: checkpoint every N steps (the next call resumes)")
+    parser.add_argument("--stop-before-end-s", type=float, default=150,
+                        help="lesson_full: ask the trainer to save and stop this long "
+                             "before the budget ends (0: never)")
     parser.add_argument("--resume", action="store_true",
                         help="lesson_full: continue from the last checkpoint in --work")
     parser.add_argument("--profile", default="",
                         help='phase fast: "START:STEPS" torch.profiler over those steps')
+    parser.add_argument("--train-only", action="store_true",
+                        help="phase fast: time the training only (no answers, no outcome)")
     parser.add_argument("--tiny", action="store_true", help="CPU plumbing check, tiny models")
     parser.add_argument("--report", nargs="+", type=Path)
     args = parser.parse_args()
@@ -147,13 +152,16 @@ def main() -> None:
     if args.phase == "cli":
         results["cli"] = flows.cli_flow(ctx, args.repeats)
     elif args.phase == "lesson_full":
-        # 1,200 steps at ~0.54 s outlast one 10-minute call: the first call
-        # trains until its budget (checkpoints every --save-steps), the next
-        # one resumes and answers; ctx.convert off, the outcome is the point.
+        # 1,200 steps at ~0.54 s outlast one 10-minute call: each call trains
+        # until near its budget, then stops as the app's Stop button does
+        # (a checkpoint at that very step), and the next call resumes; the
+        # outcome check runs in the resumed calls. ctx.convert off, the
+        # outcome is the point; no evaluation passes (they change no weight).
         ctx.convert = False
+        recipe = "lesson" if args.tiny else flows.lesson_without_evaluation()
         results["lesson_full"] = flows.app_flow(
-            ctx, "lesson", LESSON_SAMPLES // len(QA), save_steps=args.save_steps,
-            resume=args.resume, answer=args.resume)
+            ctx, recipe, LESSON_SAMPLES // len(QA), save_steps=args.save_steps,
+            resume=args.resume, answer=args.resume, stop_before_end_s=args.stop_before_end_s)
     elif args.phase == "fast":  # fast-recipe variants only, no pth_to_hf
         ctx.convert = False
         for spec in [x for x in args.fast_variants.split(",") if x]:
@@ -163,7 +171,8 @@ def main() -> None:
                 continue
             try:
                 results[name] = flows.app_flow(ctx, name, args.fast_repeats,
-                                               profile=args.profile)
+                                               profile=args.profile,
+                                               answer=not args.train_only)
             except Exception as error:
                 import traceback
                 traceback.print_exc()

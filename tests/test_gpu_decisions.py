@@ -51,7 +51,8 @@ def test_lesson_recipe_keeps_nf4_qlora_amp_fp16_and_the_evaluation_hook(tmp_path
     assert cfg.train_dataloader.batch_size == 1
     assert "QuestionsFileEvaluateChatHook" in str(cfg.custom_hooks[1].type)
     assert cfg.custom_hooks[1].max_new_tokens == 64
-    assert "RankReportHook" in str(cfg.custom_hooks[-1].type)
+    assert [h.type.__name__ for h in cfg.custom_hooks[-2:]] == ["RankReportHook",
+                                                              "SaveOnStopHook"]
     assert cfg.default_hooks.checkpoint.get("save_optimizer", True) is True
 
 
@@ -67,7 +68,8 @@ def test_fast_recipe_is_bf16_lora_without_4bit(tmp_path):
     assert cfg.default_hooks.checkpoint.save_optimizer is False
     hooks = [str(hook.type) for hook in cfg.custom_hooks]
     assert not any("EvaluateChatHook" in hook for hook in hooks)  # no evaluation passes
-    assert "RankReportHook" in hooks[-1]  # every rank still names itself in the log
+    assert "RankReportHook" in hooks[-2]  # every rank still names itself in the log
+    assert "SaveOnStopHook" in hooks[-1]  # and Stop still saves where it stopped
 
 
 def test_recipe_and_quantization_must_agree(tmp_path):

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.jobs import LATEST_CHECKPOINT, JobError, JobManager, JobSpec, Step
+from backend.jobs import (LATEST_CHECKPOINT, JobError, JobManager, JobSpec, Step,
+                          latest_checkpoint)
 from backend.run_registry import RunRegistry
 
 FAKES = Path(__file__).parent / "fakes"
@@ -117,7 +118,7 @@ def test_stop_kills_the_whole_group_then_resume_continues(manager, tmp_path):
         time.sleep(0.05)
     pid = manager.registry.get("run-s")["pid"]
     started = time.time()
-    snap = manager.stop("run-s")
+    snap = manager.stop("run-s", keep_progress=False)
     assert time.time() - started < 10
     assert snap["state"] == "stopped"
     assert not group_alive(pid)
@@ -129,6 +130,50 @@ def test_stop_kills_the_whole_group_then_resume_continues(manager, tmp_path):
     assert snap["state"] == "done", snap["error"]
     log = (tmp_path / "runs/run-s/run.log").read_text()
     assert f"resumed from iteration {saved}" in log
+
+
+def test_stop_saves_where_it_stopped_and_resume_continues_from_there(manager, tmp_path):
+    manager.submit(spec_for(tmp_path, "run-k", FAKE_ITERS=400, FAKE_SLEEP=0.05))
+    wait_for(manager, "run-k", {"running"})
+    while manager.snapshot("run-k")["iter"] < 5:
+        time.sleep(0.02)
+    asked_at = manager.snapshot("run-k")["iter"]
+    snap = manager.stop("run-k")
+    assert snap["state"] == "stopped", snap
+    assert not snap["stopping"]
+    log = (tmp_path / "runs/run-k/run.log").read_text()
+    stopped_at = int(log.split("Stop requested: saved at ")[1].split()[0])
+    # Saved at the iteration the stop came in, not at the last even one.
+    assert asked_at <= stopped_at <= asked_at + 5
+    train = tmp_path / "runs/run-k/train"
+    assert latest_checkpoint(train).name == f"iter_{stopped_at}.pth"
+    manager._specs["run-k"].env = spec_for(tmp_path, "run-k", FAKE_ITERS=30,
+                                           FAKE_SLEEP=0.01).env
+    manager.resume("run-k")
+    snap = wait_for(manager, "run-k", {"done", "failed"})
+    assert snap["state"] == "done", snap["error"]
+    assert not (train / "stop_requested").exists()
+    log = (tmp_path / "runs/run-k/run.log").read_text()
+    assert f"resumed from iteration {stopped_at}" in log
+
+
+def test_a_trainer_that_does_not_save_in_time_is_killed(tmp_path):
+    manager = JobManager(RunRegistry(tmp_path / "studio.db"), stop_grace_s=1, save_grace_s=2)
+    try:
+        manager.submit(spec_for(tmp_path, "run-i", FAKE_ITERS=1000, FAKE_SLEEP=0.05,
+                                FAKE_IGNORE_STOP="1", FAKE_CHILD="1"))
+        wait_for(manager, "run-i", {"running"})
+        while manager.snapshot("run-i")["iter"] < 2:
+            time.sleep(0.02)
+        pid = manager.registry.get("run-i")["pid"]
+        snap = manager.stop("run-i")
+        if snap["state"] != "stopped":  # still "saving" when stop() returned
+            assert snap["stopping"] and snap["state"] == "running"
+        snap = wait_for(manager, "run-i", {"stopped"})
+        assert not group_alive(pid)
+        assert "got SIGTERM" in (tmp_path / "runs/run-i/run.log").read_text()
+    finally:
+        manager.shutdown()
 
 
 def test_restart_marks_orphaned_running_runs_failed(tmp_path):

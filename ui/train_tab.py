@@ -87,6 +87,8 @@ def status_markdown(snap: dict, lang: str = "en") -> str:
         parts.append(tr("status_loss", lang, loss=snap["loss"]))
     if snap["queue_position"]:
         parts.append(tr("status_queue", lang, position=snap["queue_position"]))
+    if snap.get("stopping"):
+        parts.append(tr("status_stopping", lang))
     text = " · ".join(parts)
     if snap["error"]:
         text += f"\n\n> {snap['error']}"

@@ -4,6 +4,8 @@ Usage: fake_train.py CONFIG --work-dir DIR [--resume CKPT]
 Env: FAKE_ITERS (default 6), FAKE_SLEEP seconds per iteration (0.05),
 FAKE_FAIL_AT iteration that raises, FAKE_CHILD=1 spawns a child in the group,
 FAKE_STARTUP seconds before the first iteration (model loading).
+Like the real one (SaveOnStopHook), it saves and exits 0 after the iteration
+during which a stop_requested file appears in DIR, unless FAKE_IGNORE_STOP=1.
 """
 import json
 import os
@@ -39,8 +41,13 @@ def main():
             scalars.write(json.dumps({"lr": 1e-4, "loss": loss, "time": pause, "iter": it})
                           + "\n")
             scalars.flush()
-            if it % 2 == 0 or it == iters:
+            stop = (work / "stop_requested").exists() and not os.environ.get("FAKE_IGNORE_STOP")
+            if it % 2 == 0 or it == iters or stop:
                 (work / f"iter_{it}.pth").write_bytes(b"fake")
+                (work / "last_checkpoint").write_text(str(work / f"iter_{it}.pth"))
+            if stop:
+                print(f"Stop requested: saved at {it}", flush=True)
+                return
             time.sleep(pause)
 
 
