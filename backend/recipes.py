@@ -31,7 +31,7 @@ class Recipe:
     adam_beta2: float = 0.999     # xtuner's default; 0.95 reacts sooner to growing gradients
     # LoRA+ (Hayou et al. 2024): the B matrices learn at lr x this, A at lr.
     lora_b_lr_mult: float = 1.0
-    # torch.compile of mmengine's train_step ("" off; "default" or "reduce-overhead"
+    # torch.compile of each transformer block ("" off; "default" or "reduce-overhead"
     # = CUDA graphs): batch-1 steps are CPU-dispatch bound (bench/RESULTS.md, profile).
     compile_mode: str = ""
     description: str = ""
@@ -104,9 +104,10 @@ def config_lines(recipe: Recipe) -> list[str]:
         lines.append("optim_wrapper['paramwise_cfg'] = dict(custom_keys={'lora_B': "
                      f"dict(lr_mult={recipe.lora_b_lr_mult!r})}})")
     if recipe.compile_mode:
-        # mmengine's Runner compiles train_step when the config sets `compile`;
-        # dynamic shapes from the start: every conversation has its own length.
-        lines.append(f"compile = dict(mode={recipe.compile_mode!r}, dynamic=True)")
+        # Block by block (backend/studio_hooks.py): mmengine's own `compile`
+        # option fails to trace its train_step under torch 2.11.
+        lines += ["from backend.studio_hooks import CompileBlocksHook",
+                  f"custom_hooks.append(dict(type=CompileBlocksHook, mode={recipe.compile_mode!r}))"]
     if recipe.dataloader_workers:
         lines.append(f"train_dataloader['num_workers'] = {recipe.dataloader_workers}")
     if not recipe.save_optimizer:

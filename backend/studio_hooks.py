@@ -164,3 +164,41 @@ class SaveOnStopHook(Hook):
             checkpoint._save_checkpoint(runner)
         runner.logger.info(f"Stop requested: training ends after iteration {step}")
         runner.train_loop.stop_training = True
+
+
+# Transformer blocks: InternLM2DecoderLayer, CLIPEncoderLayer (and their kin).
+_BLOCK_SUFFIXES = ("DecoderLayer", "EncoderLayer")
+
+
+def compile_blocks(model, mode: str = "default", backend: str = "inductor") -> int:
+    """torch.compile each transformer block in place ("regional" compilation)
+    and return how many. In place (``Module.compile``), so parameter names and
+    checkpoints stay as they are; dynamo compiles one block's code once and
+    reuses it for its identical siblings; dynamic shapes from the start, as
+    every conversation has its own length. Compiling mmengine's whole
+    train_step (its ``compile`` option) fails under torch 2.11: dynamo cannot
+    trace mmengine's autocast version check (bench/RESULTS.md)."""
+    import torch
+
+    count = 0
+    for module in model.modules():
+        if (isinstance(module, torch.nn.ModuleList) and len(module)
+                and type(module[0]).__name__.endswith(_BLOCK_SUFFIXES)):
+            for block in module:
+                block.compile(mode=mode, dynamic=True, backend=backend)
+                count += 1
+    return count
+
+
+class CompileBlocksHook(Hook):
+    """Batch-1 steps are CPU-dispatch bound (bench/RESULTS.md, profile):
+    compiled blocks launch fewer, fused kernels."""
+
+    priority = "VERY_HIGH"
+
+    def __init__(self, mode: str = "default"):
+        self.mode = mode
+
+    def before_train(self, runner):
+        count = compile_blocks(runner.model, self.mode)
+        runner.logger.info(f"torch.compile ({self.mode}): {count} transformer blocks")

@@ -22,6 +22,8 @@ probes=${GPU1_PROBES-b1:lr2e-4:nockpt:cudagraphs b1:lr2e-4:nockpt:compile}
         python3 bench/run_bench.py --phase fast --fast-variants "$spec" --train-only \
             --fast-repeats "${PROBE_REPEATS:-25}" --models $M --work "/tmp/probe-$name" \
             --out "$OUT/probe_$name" --budget-s "${PROBE_BUDGET_S:-260}"
+        mkdir -p /tmp/probe-results  # for bench/lesson_full_b.sh to pick from
+        cp "$OUT/probe_$name/results_fast.json" "/tmp/probe-results/$name.json"
     done
 ) > "$OUT/gpu1.txt" 2>&1 &
 BENCH_GPU=0 CUDA_VISIBLE_DEVICES=0 python3 bench/run_bench.py --phase lesson_full \

@@ -5,15 +5,19 @@
 # check (if the budget runs out first, it stops with a checkpoint at that step
 # and answers from it: run this again to go on). GPU 1 meanwhile runs
 # GPU1_VARIANT (a fast-recipe variant, whole length, with its outcome check;
-# "" leaves it idle).
+# "" leaves it idle; "auto", the default, the fastest of call 1's probes that
+# trained, see bench/pick_probe.py, else plain batch 1).
 set -u
 source bench/device_setup.sh || exit 1
 M=/tmp/studio-bench/models
 cat /tmp/studio-bench/app-lesson_noeval/train/last_checkpoint \
     || { echo "no checkpoint: the machine was given back between the calls"; exit 3; }
-if [ -n "${GPU1_VARIANT:-}" ]; then
+variant=${GPU1_VARIANT-auto}
+[ "$variant" = auto ] && variant=$(python3 bench/pick_probe.py /tmp/probe-results b1:lr2e-4:nockpt)
+echo "GPU 1: ${variant:-idle}"
+if [ -n "$variant" ]; then
     BENCH_GPU=1 CUDA_VISIBLE_DEVICES=1 TORCHINDUCTOR_COMPILE_THREADS=4 \
-        python3 bench/run_bench.py --phase fast --fast-variants "$GPU1_VARIANT" --models $M \
+        python3 bench/run_bench.py --phase fast --fast-variants "$variant" --models $M \
         --work /tmp/gpu1 --out "$OUT/gpu1_variant" --budget-s "${GPU1_BUDGET_S:-560}" \
         > "$OUT/gpu1.txt" 2>&1 &
 fi

@@ -1,0 +1,33 @@
+"""Between two chained device calls there is no time to read results (the
+machine goes back after 30 s idle), so the second call picks for itself: the
+fastest fast-recipe probe of the first call that trained, by its s/iter.
+
+    python3 bench/pick_probe.py /tmp/probe-results FALLBACK_SPEC
+prints that probe's variant spec, or FALLBACK_SPEC when none trained.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+MIN_STEPS = 20  # a probe that died early says nothing about its pace
+
+
+def pick(folder: Path, fallback: str) -> str:
+    best = None
+    for path in sorted(folder.glob("*.json")):
+        results = json.loads(path.read_text())
+        argv = results.get("meta", {}).get("argv", [])
+        spec = argv[argv.index("--fast-variants") + 1] if "--fast-variants" in argv else None
+        for name, run in results.items():
+            train = run.get("train", {}) if isinstance(run, dict) and name != "meta" else {}
+            pace = train.get("s_per_iter")
+            if spec and run.get("train_rc") == 0 and (train.get("iters") or 0) >= MIN_STEPS \
+                    and pace and (best is None or pace < best[0]):
+                best = (pace, spec)
+    return best[1] if best else fallback
+
+
+if __name__ == "__main__":
+    print(pick(Path(sys.argv[1]), sys.argv[2]))
