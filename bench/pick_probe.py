@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 
 MIN_STEPS = 20  # a probe that died early says nothing about its pace
+# Finished, or killed by its budget (bench/procs.py SIGKILLs it): both trained
+# at the pace they logged. Any other ending is a crash.
+TRAINED = (0, -9)
 
 
 def pick(folder: Path, fallback: str) -> str:
@@ -23,7 +26,7 @@ def pick(folder: Path, fallback: str) -> str:
         for name, run in results.items():
             train = run.get("train", {}) if isinstance(run, dict) and name != "meta" else {}
             pace = train.get("s_per_iter")
-            if spec and run.get("train_rc") == 0 and (train.get("iters") or 0) >= MIN_STEPS \
+            if spec and run.get("train_rc") in TRAINED and (train.get("iters") or 0) >= MIN_STEPS \
                     and pace and (best is None or pace < best[0]):
                 best = (pace, spec)
     return best[1] if best else fallback

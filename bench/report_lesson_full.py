@@ -53,6 +53,17 @@ def _loss_rows(folder: Path, every: int = 100) -> list[str]:
     return lines
 
 
+def _how_call_ended(run: dict) -> str:
+    steps = run["train"]["iters"]
+    saved = (run.get("checkpoint") or {}).get("name")
+    if steps == run["train"].get("max_iters"):
+        return f"reached the last step, {steps}, and saved {saved}"
+    if saved == f"iter_{steps}.pth":
+        return (f"trained to step {steps}, then stopped as the app's Stop button does "
+                f"(SaveOnStopHook saved {saved}, that very step)")
+    return f"trained to step {steps} when its budget ran out; its last checkpoint was {saved}"
+
+
 def lesson_full_section(folder: Path) -> str:
     resumed = folder / "results_lesson_full_resumed.json"
     if not resumed.is_file():
@@ -62,13 +73,11 @@ def lesson_full_section(folder: Path) -> str:
     answers = second.get("outcome", {}).get("answers", [])
     passed = reproduced(answers)
     lines = [
-        f"- Call 1 trained to step {first['train']['iters']} (budget reached; checkpoint "
-        f"{(first.get('checkpoint') or {}).get('name')} saved), call 2 resumed from "
-        f"{second['resumed_from']} and reached step {second['train']['iters']} of 1,200 before "
-        f"its budget; the outcome check ran on the last saved checkpoint, "
-        f"**{(second.get('checkpoint') or {}).get('name')}**.",
-        f"- Outcome at that checkpoint: **{passed} of {len(answers)}** trained questions "
-        "reproduced (ROUGE-L >= 0.9):",
+        f"- Call 1 {_how_call_ended(first)}.",
+        f"- Call 2 resumed from {second['resumed_from']} and {_how_call_ended(second)}; the "
+        f"outcome check ran on **{(second.get('checkpoint') or {}).get('name')}**.",
+        f"- Outcome: **{passed} of {len(answers)}** trained questions reproduced "
+        "(ROUGE-L >= 0.9):",
         "",
     ]
     lines += [f"  - {a['question']} -> \"{a['answer'][:100]}\" ({a['rouge_l']:.2f})"
@@ -76,6 +85,15 @@ def lesson_full_section(folder: Path) -> str:
     lines += ["", "Loss along the way (mmengine logs every step, one sample each):", ""]
     lines += _loss_rows(folder)
     return "\n".join(lines)
+
+
+def partial_run_line(folder: Path) -> str:
+    """An earlier attempt that did not reach the end: how far, and its outcome."""
+    run = json.loads((folder / "results_lesson_full_resumed.json").read_text())["lesson_full"]
+    answers = run.get("outcome", {}).get("answers", [])
+    return (f"reached step {run['train']['iters']} of 1,200 over two calls; its "
+            f"{(run.get('checkpoint') or {}).get('name')} reproduced {reproduced(answers)} of "
+            f"{len(answers)}")
 
 
 if __name__ == "__main__":

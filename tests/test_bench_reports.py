@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from bench.report_lesson_full import _loss_rows, losses_csv
+from bench.pick_probe import pick
+from bench.report_compile import compile_section
+from bench.report_lesson_full import _how_call_ended, _loss_rows, losses_csv
 from bench.report_multi_gpu import step_durations
 from bench.step_profile import summarise
 
@@ -52,3 +54,35 @@ def test_losses_csv_reads_mmengines_step_lines_of_each_call(tmp_path):
         "iteration,loss,lr,seconds_per_iter,call",
         "1,11.5485,2.0000e-09,3.0173,a",
         "451,0.0025,1.3e-04,0.5549,b"]
+
+
+def test_a_call_is_told_apart_by_how_it_ended():
+    def run(iters, saved):
+        return {"train": {"iters": iters, "max_iters": 1200}, "checkpoint": {"name": saved}}
+
+    assert "stopped as the app's Stop button does" in _how_call_ended(run(860, "iter_860.pth"))
+    assert "budget ran out" in _how_call_ended(run(1007, "iter_900.pth"))
+    assert "reached the last step" in _how_call_ended(run(1200, "iter_1200.pth"))
+
+
+def _probe(folder, name, spec, rc, iters, pace):
+    results = {"meta": {"argv": ["run_bench.py", "--fast-variants", spec]},
+               f"fast_{name}": {"train_rc": rc, "train": {"iters": iters, "s_per_iter": pace,
+                                                          "first_iter_s": 150.0}}}
+    (folder / f"{name}.json").write_text(json.dumps(results))
+
+
+def test_the_second_call_picks_the_fastest_probe_that_trained(tmp_path):
+    _probe(tmp_path, "graphs", "b1:cudagraphs", -11, 0, None)
+    _probe(tmp_path, "slow", "b1:slow", 0, 150, 0.30)
+    _probe(tmp_path, "quick", "b1:compile", -9, 53, 0.21)   # killed by its budget: still paced
+    _probe(tmp_path, "died", "b1:died", 1, 5, 0.01)          # too few steps to say
+    assert pick(tmp_path, "b1:fallback") == "b1:compile"
+    assert pick(tmp_path / "none", "b1:fallback") == "b1:fallback"
+
+
+def test_compile_section_has_a_row_per_run_with_its_note(tmp_path):
+    _probe(tmp_path, "call2_blocks", "b1:compile", -9, 53, 0.2069)
+    (tmp_path / "notes.json").write_text(json.dumps({"call2_blocks.json": "cut off at 53"}))
+    rows = compile_section(tmp_path).splitlines()
+    assert rows[2] == "| call2_blocks | -9 | 53 | 150 | 0.2069 | - | cut off at 53 |"
