@@ -192,7 +192,8 @@ class GpuSetup:
         need = training_bytes(
             dims, quantize_4bit=self.recipe.quantize_4bit, batch_size=options.batch_size,
             seq_len=options.max_length + dims.image_tokens - 1,
-            llm_lora_r=options.llm_lora_r, visual_lora_r=options.visual_lora_r,
+            llm_lora_r=options.llm_lora_r,
+            visual_lora_r=options.visual_lora_r if self.recipe.visual_lora else 0,
             activation_checkpointing=self.recipe.activation_checkpointing,
             nproc=self.launch.nproc, deepspeed=self.launch.deepspeed)
         hint = ("Choose the lesson recipe, a smaller batch_size or max_length, or more GPUs."

@@ -5,7 +5,9 @@
 #   bash bench/explore.sh b4:lr2e-4 b2:lr2e-4 ...
 # On a machine of several GPUs, EXPLORE_GPUS="0 1" deals the variants out
 # over those GPUs in turn (default: all on GPU 0); EXPLORE_BUDGET_S caps each
-# variant's seconds (default 500).
+# variant's seconds (default 500). Pace probes: EXPLORE_REPEATS=25 (150 steps)
+# EXPLORE_TRAIN_ONLY=1 (no answers); variants side by side on the GPUs of one
+# host share its CPU alike, so their s/iter compare with each other.
 set -u
 source bench/device_setup.sh
 models=/tmp/studio-bench/models
@@ -20,6 +22,7 @@ for spec in "$@"; do
     i=$((i + 1))
     BENCH_GPU=$gpu CUDA_VISIBLE_DEVICES=$gpu PYTHONUNBUFFERED=1 \
         python3 bench/run_bench.py --phase fast --fast-variants "$spec" --models "$models" \
+        --fast-repeats "${EXPLORE_REPEATS:-200}" ${EXPLORE_TRAIN_ONLY:+--train-only} \
         --work "/tmp/explore-$name" --out "$OUT/$name" --budget-s "${EXPLORE_BUDGET_S:-500}" \
         > "$OUT/stdout_$name.txt" 2>&1 &
 done

@@ -42,7 +42,8 @@ def fast_variant(spec: str) -> str:
     "b4:lr2e-4:wu0.2:nockpt:const" (batch 4, lr 2e-4, warm-up over 20% of the
     steps, no activation checkpointing, constant lr after warmup); "beta0.95" sets
     Adam's beta2, "lp16" LoRA+'s lr multiplier for the B matrices, "compile" /
-    "cudagraphs" torch.compile's default / reduce-overhead mode. Returns its name."""
+    "cudagraphs" torch.compile's default / reduce-overhead mode, "novis" no LoRA on
+    CLIP (frozen), "drop0" LoRA dropout 0. Returns its name."""
     from backend import recipes
 
     updates, changes = {}, {}
@@ -51,6 +52,10 @@ def fast_variant(spec: str) -> str:
             changes["activation_checkpointing"] = False
         elif part == "const":
             changes["constant_lr"] = True
+        elif part == "novis":
+            changes["visual_lora"] = False
+        elif part.startswith("drop"):
+            changes["lora_dropout"] = float(part[4:])
         elif part in ("compile", "cudagraphs"):
             changes["compile_mode"] = "default" if part == "compile" else "reduce-overhead"
         elif part.startswith("beta"):
@@ -65,7 +70,7 @@ def fast_variant(spec: str) -> str:
             updates["warmup_ratio"] = float(part[2:])
         else:
             raise ValueError(f"fast variant {spec!r}: parts are bN, lrX, wuX, betaX, lpX, "
-                             "nockpt, const, compile, cudagraphs")
+                             "dropX, nockpt, const, novis, compile, cudagraphs")
     name = "fast_" + "_".join(spec.split(":"))
     recipes.RECIPES[name] = dataclasses.replace(
         recipes.FAST, name=name, options=recipes.FAST.options.with_updates(updates), **changes)
@@ -253,9 +258,10 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
                        f"custom_hooks.append(dict(type=StepProfileHook, start={start}, "
                        f"steps={steps}, out_dir={str(ctx.out / ('profile_' + recipe_name))!r}))\n")
     dims = dims_from_dirs(ctx.paths.llm, ctx.paths.visual_encoder)
+    visual_lora_r = options.visual_lora_r if recipe is None or recipe.visual_lora else 0
     estimate = training_bytes(
         dims, quantize_4bit=config.quantize_4bit, batch_size=options.batch_size,
-        seq_len=ctx.seq_len, llm_lora_r=options.llm_lora_r, visual_lora_r=options.visual_lora_r,
+        seq_len=ctx.seq_len, llm_lora_r=options.llm_lora_r, visual_lora_r=visual_lora_r,
         activation_checkpointing=recipe.activation_checkpointing if recipe else True)
     # explore.sh spreads variants over GPUs: BENCH_GPU is the physical index
     # (this process then sees only that GPU, through CUDA_VISIBLE_DEVICES).
@@ -318,7 +324,7 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     if not ctx.tiny:
         result["chat_peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         result["estimate_chat_gib"] = round(chat_bytes(
-            dims, llm_lora_r=options.llm_lora_r, visual_lora_r=options.visual_lora_r,
+            dims, llm_lora_r=options.llm_lora_r, visual_lora_r=visual_lora_r,
             prompt_tokens=ctx.seq_len) / 2**30, 2)
     # pth_to_hf as TrainingService runs it, for use outside the app (timed,
     # not on the way to the answers); its output must answer the same.

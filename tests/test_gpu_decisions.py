@@ -287,6 +287,23 @@ def test_compile_mode_adds_the_block_compile_hook(tmp_path, monkeypatch):
     assert not any("CompileBlocksHook" in str(h.type) for h in plain.custom_hooks)
 
 
+def test_a_recipe_can_leave_clip_frozen_without_lora_and_drop_lora_dropout(tmp_path,
+                                                                            monkeypatch):
+    import dataclasses
+
+    from backend import recipes
+
+    lean = dataclasses.replace(FAST, name="fast_lean", visual_lora=False, lora_dropout=0.0)
+    monkeypatch.setitem(recipes.RECIPES, lean.name, lean)
+    cfg = load(tmp_path, cuda_config(tmp_path, lean))
+    assert cfg.model.visual_encoder_lora is None
+    assert cfg.model.freeze_visual_encoder is True
+    assert cfg.model.llm_lora.lora_dropout == 0.0
+    plain = load(tmp_path, cuda_config(tmp_path, FAST))
+    assert plain.model.visual_encoder_lora.r == 64
+    assert plain.model.llm_lora.lora_dropout == 0.05  # the built-in config's
+
+
 def test_compiled_blocks_train_like_eager_ones_and_keep_their_names():
     """A tiny CLIP with LoRA (as the recipes put on CLIP): every encoder block
     compiled in place, same parameter names, same loss and gradients. The
