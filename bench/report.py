@@ -9,6 +9,7 @@ from bench.report_explore import THRESHOLD, explore_section, load_variants
 from bench.report_launch import launch_section
 from bench.report_lesson_full import lesson_full_section, partial_run_line
 from bench.report_multi_gpu import multi_gpu_section
+from bench.report_pace import pace_section
 from bench.report_profile import profile_section
 
 RESULTS = Path(__file__).parent / "results"
@@ -66,6 +67,9 @@ def write_report(dirs: list[Path], target: Path) -> str:
             f"| {_f(flow.get('end_to_end_s'))} | {_f(full)} |")
     explore_memory = [v for v in load_variants(RESULTS / "explore")
                       if v["train"].get("peak_mib")]
+    # The whole-length batch-1 run whose other costs the pace probes add to.
+    batch1 = next((v for v in load_variants(RESULTS / "explore")
+                   if v.get("recipe") == "fast_b1_lr2e-4_nockpt"), None)
     ratio = lambda a, b: None if a is None or not b else a / b  # noqa: E731
     s_ratio = ratio(lesson.get("train", {}).get("s_per_iter"), cli.get("train", {}).get("s_per_iter"))
     text = f"""# Benchmark: the lesson's xtuner CLI flow vs the app (random-weight, real-size models)
@@ -223,6 +227,24 @@ against 0.263 s eager alone (session 2), but its first step spends about 130 s c
 1,200 steps the compile costs more than the at most ~60 s it saves, and the run it was part of
 was cut off at step 769 (its iter_500 checkpoint reproduced 1 of 6, as uncompiled runs do that
 early). So compilation is no way to a batch-1 recipe at 0.2x the CLI flow.
+
+## Fewer operator calls per batch-1 step (session 5)
+
+If a batch-1 step's time is dispatch, it follows the number of operator calls, and that can be
+counted on a CPU. No LoRA on CLIP (frozen, so it needs no backward pass) removes 41% of them;
+LoRA dropout 0 another few percent. Two 120-step probes side by side on the two GPUs of one host
+(`EXPLORE_GPUS="0 1" EXPLORE_REPEATS=20 EXPLORE_TRAIN_ONLY=1 bash bench/explore.sh
+b1:lr2e-4:nockpt b1:lr2e-4:nockpt:novis:drop0`; raw: bench/results/pace/) confirm it on the
+H200. The end-to-end estimate puts 1,200 steps at the probe's pace on top of the other costs
+(start-up, save, chat load and answers) of the whole-length batch-1 run of session 2 (section
+above, 383 s).
+
+{pace_section(RESULTS / "pace", batch1, cli_full) if batch1 else "No whole-length batch-1 run."}
+
+What this shows: the step time follows the operator count (0.60x the s/iter for 0.56x the
+calls), and the lean batch-1 recipe would take about 0.24x the CLI flow end to end: near the
+0.2x target, not under it. Whether it still reproduces 5 of 6 answers (CLIP's LoRA cannot tell
+the questions apart: all six share one image) is the next whole-length run to make.
 
 ## The 2-GPU run through the app (session 4)
 

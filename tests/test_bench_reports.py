@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench.pick_probe import pick
 from bench.report_compile import compile_section
 from bench.report_lesson_full import _how_call_ended, _loss_rows, losses_csv
@@ -86,3 +88,10 @@ def test_compile_section_has_a_row_per_run_with_its_note(tmp_path):
     (tmp_path / "notes.json").write_text(json.dumps({"call2_blocks.json": "cut off at 53"}))
     rows = compile_section(tmp_path).splitlines()
     assert rows[2] == "| call2_blocks | -9 | 53 | 150 | 0.2069 | - | cut off at 53 |"
+
+
+def test_pace_extrapolation_keeps_the_whole_runs_other_costs():
+    from bench.report_pace import end_to_end_at
+
+    whole = {"end_to_end_s": 383.0, "train": {"loop_s": 326.0}}
+    assert end_to_end_at(0.1685, whole) == pytest.approx(57.0 + 1200 * 0.1685)

@@ -222,6 +222,32 @@ def test_a_run_that_outlived_a_restart_is_watched_and_blocks_new_ones(tmp_path):
         manager.shutdown()
 
 
+def test_a_run_stopped_just_before_a_restart_ends_stopped_not_failed(tmp_path):
+    import subprocess
+
+    registry = RunRegistry(tmp_path / "studio.db")
+    spec = spec_for(tmp_path, "run-p", FAKE_ITERS=500, FAKE_SLEEP=0.05)
+    spec.run_dir.mkdir(parents=True)
+    spec.save()
+    registry.add("run-p", "ds-x", "", {}, 500)
+    orphan = subprocess.Popen(spec.steps[0].argv, cwd=spec.run_dir, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    registry.update("run-p", state="running", pid=orphan.pid, step="train",
+                    started_at=time.time())
+    manager = JobManager(RunRegistry(tmp_path / "studio.db"))
+    try:
+        manager.reconcile(tmp_path / "runs")
+        time.sleep(0.5)
+        # The old server had asked it to stop; it saves and exits after a restart.
+        (spec.train_dir / "stop_requested").write_text("stop\n")
+        orphan.wait(timeout=30)
+        snap = wait_for(manager, "run-p", {"stopped", "failed", "done"})
+        assert snap["state"] == "stopped", snap
+        assert latest_checkpoint(spec.train_dir) is not None
+    finally:
+        manager.shutdown()
+
+
 def test_resume_skips_a_checkpoint_cut_off_mid_save(tmp_path):
     """Stopping a run while mmengine writes iter_6.pth leaves a truncated
     file; mmengine names only completed saves in last_checkpoint."""
