@@ -193,19 +193,25 @@ def test_restart_marks_orphaned_running_runs_failed(tmp_path):
     second.shutdown()
 
 
-def test_a_run_that_outlived_a_restart_is_watched_and_blocks_new_ones(tmp_path):
+def left_behind(tmp_path, run_id, **env):
+    """The trainer a crashed server left behind, still running in its own
+    session, and the registry row that server wrote for it."""
     import subprocess
 
     registry = RunRegistry(tmp_path / "studio.db")
-    spec = spec_for(tmp_path, "run-o", FAKE_ITERS=6, FAKE_SLEEP=0.2)
+    spec = spec_for(tmp_path, run_id, **env)
     spec.run_dir.mkdir(parents=True)
     spec.save()
-    registry.add("run-o", "ds-x", "", {}, 6)
-    # The trainer a crashed server left behind, still running in its own session.
+    registry.add(run_id, "ds-x", "", {}, spec.max_iters)
     orphan = subprocess.Popen(spec.steps[0].argv, cwd=spec.run_dir, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    registry.update("run-o", state="running", pid=orphan.pid, step="train",
+    registry.update(run_id, state="running", pid=orphan.pid, step="train",
                     started_at=time.time())
+    return spec, orphan
+
+
+def test_a_run_that_outlived_a_restart_is_watched_and_blocks_new_ones(tmp_path):
+    spec, orphan = left_behind(tmp_path, "run-o", FAKE_ITERS=6, FAKE_SLEEP=0.2)
     manager = JobManager(RunRegistry(tmp_path / "studio.db"))
     try:
         manager.reconcile(tmp_path / "runs")
@@ -223,17 +229,7 @@ def test_a_run_that_outlived_a_restart_is_watched_and_blocks_new_ones(tmp_path):
 
 
 def test_a_run_stopped_just_before_a_restart_ends_stopped_not_failed(tmp_path):
-    import subprocess
-
-    registry = RunRegistry(tmp_path / "studio.db")
-    spec = spec_for(tmp_path, "run-p", FAKE_ITERS=500, FAKE_SLEEP=0.05)
-    spec.run_dir.mkdir(parents=True)
-    spec.save()
-    registry.add("run-p", "ds-x", "", {}, 500)
-    orphan = subprocess.Popen(spec.steps[0].argv, cwd=spec.run_dir, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    registry.update("run-p", state="running", pid=orphan.pid, step="train",
-                    started_at=time.time())
+    spec, orphan = left_behind(tmp_path, "run-p", FAKE_ITERS=500, FAKE_SLEEP=0.05)
     manager = JobManager(RunRegistry(tmp_path / "studio.db"))
     try:
         manager.reconcile(tmp_path / "runs")
