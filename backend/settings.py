@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="OMP threads for CPU training subprocesses (env STUDIO_TRAIN_THREADS)")
     add("--recipe", choices=("lesson", "fast", "auto"), default=_env("STUDIO_RECIPE", "lesson"),
         help="CUDA training recipe: lesson (4-bit QLoRA, batch 1, as taught), fast (bf16 LoRA, "
-             "batch 16; see docs/gpu.md), auto (fast where it fits) (env STUDIO_RECIPE)")
+             "batch 1, about half the time; see docs/gpu.md), auto (fast where it fits) (env STUDIO_RECIPE)")
     add("--gpus", default=_env("STUDIO_GPUS", ""),
         help="which GPUs train: '' or auto (most free memory), all, a count, or indices "
              "like 0,1 (env STUDIO_GPUS); more than one launches torchrun (NPROC_PER_NODE)")
