@@ -193,7 +193,7 @@ class GpuSetup:
             dims, quantize_4bit=self.recipe.quantize_4bit, batch_size=options.batch_size,
             seq_len=options.max_length + dims.image_tokens - 1,
             llm_lora_r=options.llm_lora_r,
-            visual_lora_r=options.visual_lora_r if self.recipe.visual_lora else 0,
+            visual_lora_r=self.recipe.visual_lora_rank(options),
             activation_checkpointing=self.recipe.activation_checkpointing,
             nproc=self.launch.nproc, deepspeed=self.launch.deepspeed)
         hint = ("Choose the lesson recipe, a smaller batch_size or max_length, or more GPUs."

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from .job_spec import JOB_FILE, STOP_REQUEST_FILE, JobSpec, alive, latest_checkpoint
+from .job_spec import JOB_FILE, JobSpec, alive, latest_checkpoint, stop_requested
 from .run_registry import ACTIVE_STATES
 
 
@@ -58,7 +58,7 @@ class RestartRecovery:
         with self._cond:
             self._orphans.discard(spec.run_id)
             self._cond.notify_all()
-        if (spec.train_dir / STOP_REQUEST_FILE).exists():
+        if stop_requested(spec.train_dir):
             # Stopped before the restart; the trainer saved where it stopped.
             self.registry.update(spec.run_id, state="stopped", ended_at=time.time())
             return

@@ -84,6 +84,21 @@ def latest_checkpoint(train_dir: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def request_stop(train_dir: Path) -> None:
+    """Ask the trainer working in train_dir to save and end (SaveOnStopHook)."""
+    train_dir.mkdir(parents=True, exist_ok=True)
+    (train_dir / STOP_REQUEST_FILE).write_text("stop\n", encoding="ascii")
+
+
+def stop_requested(train_dir: Path) -> bool:
+    return (train_dir / STOP_REQUEST_FILE).exists()
+
+
+def clear_stop_request(train_dir: Path) -> None:
+    """Before a step starts: an earlier attempt's request must not end this one."""
+    (train_dir / STOP_REQUEST_FILE).unlink(missing_ok=True)
+
+
 def alive(pid: int | None) -> bool:
     if not pid:
         return False

@@ -20,8 +20,8 @@ from typing import Callable
 from . import progress
 from .job_recovery import RestartRecovery
 # Re-exported: callers import a run's description from here.
-from .job_spec import (LATEST_CHECKPOINT, STOP_REQUEST_FILE, JobSpec, Step,  # noqa: F401
-                       latest_checkpoint)
+from .job_spec import (LATEST_CHECKPOINT, JobSpec, Step, clear_stop_request,  # noqa: F401
+                       latest_checkpoint, request_stop)
 from .run_registry import ACTIVE_STATES, RunRegistry
 
 
@@ -103,8 +103,7 @@ class JobManager(RestartRecovery):
 
     def _ask_to_save_and_stop(self, spec: JobSpec, process: subprocess.Popen) -> None:
         try:
-            spec.train_dir.mkdir(parents=True, exist_ok=True)
-            (spec.train_dir / STOP_REQUEST_FILE).write_text("stop\n", encoding="ascii")
+            request_stop(spec.train_dir)
         except OSError:
             self._terminate(process)
             return
@@ -297,8 +296,7 @@ class JobManager(RestartRecovery):
                 if argv is None:
                     self._finish(spec, "failed", f"Step {step.name}: no checkpoint was saved.")
                     return "failed"
-                # A stop request left by an earlier attempt must not end this one.
-                (spec.train_dir / STOP_REQUEST_FILE).unlink(missing_ok=True)
+                clear_stop_request(spec.train_dir)
                 log.write(f"\n==> [{time.strftime('%H:%M:%S')}] {step.name}: "
                           f"{' '.join(argv)}\n".encode())
                 log.flush()

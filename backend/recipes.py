@@ -41,6 +41,10 @@ class Recipe:
     lora_dropout: float | None = None  # None: the built-in config's 0.05
     description: str = ""
 
+    def visual_lora_rank(self, options: TrainOptions) -> int:
+        """CLIP's LoRA rank as trained (0: frozen without LoRA), for memory estimates."""
+        return options.visual_lora_r if self.visual_lora else 0
+
 
 # The lesson, unchanged: 4-bit NF4 LLM, LoRA r=512/alpha=256 (LLM) and r=64 (CLIP),
 # fp16 AMP, batch 1, full checkpoints; the evaluation passes stay (the progress

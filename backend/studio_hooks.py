@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from mmengine.hooks import Hook
 from transformers import GenerationConfig
@@ -26,7 +27,7 @@ from xtuner.engine.hooks import EvaluateChatHook
 from xtuner.utils import DEFAULT_IMAGE_TOKEN
 
 from . import xtuner_patches  # noqa: F401  (the subprocess needs the fixes)
-from .job_spec import STOP_REQUEST_FILE
+from .job_spec import stop_requested
 
 # Short answers are all the lesson's Q&A needs; xtuner's 600 tokens would
 # make every evaluation of a still-rambling model slow on a CPU.
@@ -128,8 +129,8 @@ class RankReportHook(Hook):
 
 
 class SaveOnStopHook(Hook):
-    """Stop with nothing lost: when the app writes STOP_REQUEST_FILE into the
-    work dir, save a checkpoint at the end of this iteration (through the
+    """Stop with nothing lost: when the app asks (job_spec.request_stop: a file
+    in the work dir), save a checkpoint at the end of this iteration (through the
     CheckpointHook, so ``last_checkpoint``, the kept-checkpoint limit and
     DeepSpeed's checkpoint folders work as for any save) and end training.
 
@@ -141,7 +142,7 @@ class SaveOnStopHook(Hook):
     priority = "LOWEST"
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        requested = os.path.exists(os.path.join(runner.work_dir, STOP_REQUEST_FILE))
+        requested = stop_requested(Path(runner.work_dir))
         if runner.world_size > 1:
             import torch
             from mmengine import dist

@@ -195,9 +195,8 @@ def _last_checkpoint(train_dir: Path) -> Path | None:
 
 
 def _request_stop(train_dir: Path) -> None:
-    from backend.job_spec import STOP_REQUEST_FILE
-    train_dir.mkdir(parents=True, exist_ok=True)
-    (train_dir / STOP_REQUEST_FILE).write_text("stop\n")
+    from backend.job_spec import request_stop
+    request_stop(train_dir)
     print(f"[bench] stop requested in {train_dir}", flush=True)
 
 
@@ -210,7 +209,7 @@ def _size(path: Path | None) -> dict | None:
 # ---- (b) the app's code path ----------------------------------------------------
 def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 500,
              resume: bool = False, profile: str = "", answer: bool = True,
-             stop_before_end_s: float = 0.0) -> dict:
+             stop_before_end_s: float = 0.0, config_lines: tuple[str, ...] = ()) -> dict:
     """What the app runs for one run: the rendered config, our train argv
     (backend/gpu.py), both pth_to_hf steps (as TrainingService lists them),
     then the resident ChatModels answering base + finetuned in one loop.
@@ -220,7 +219,9 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     ``answer`` False: train only, up to the end of the budget (no chat after).
     ``stop_before_end_s``: that long before the budget ends, ask the trainer
     to stop as the app's Stop button does (it saves a checkpoint at that
-    iteration, SaveOnStopHook), so a run split over calls loses no steps."""
+    iteration, SaveOnStopHook), so a run split over calls loses no steps.
+    ``config_lines``: appended to the rendered config (bench/op_count.py's
+    variants; bench constants only, never user text)."""
     from backend import recipes
     from backend.chat import BASE, ChatModels, Dialogue
     from backend.gpu import Launch
@@ -238,9 +239,9 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
         return {"recipe": recipe_name, "error": f"nothing to resume in {run / 'train'}"}
     if not resume:
         shutil.rmtree(run, ignore_errors=True)
-    else:  # as JobManager does before every step: an old stop request must not end this one
-        from backend.job_spec import STOP_REQUEST_FILE
-        (run / "train" / STOP_REQUEST_FILE).unlink(missing_ok=True)
+    else:  # as JobManager does before every step
+        from backend.job_spec import clear_stop_request
+        clear_stop_request(run / "train")
     data, image, questions = make_dataset(run / "data", repeats)
     options = (recipe.options if recipe else recipes.LESSON.options).with_updates(
         {"evaluation_freq": 500, "save_steps": save_steps})
@@ -251,14 +252,17 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
         device="cpu" if ctx.tiny else "cuda",
         quantize_4bit=bool(recipe and recipe.quantize_4bit), recipe=recipe.name if recipe else "")
     write_configs(config)
+    extra = list(config_lines)
     if profile:
         start, steps = (int(x) for x in profile.split(":"))
+        extra += ["from bench.step_profile import StepProfileHook",
+                  f"custom_hooks.append(dict(type=StepProfileHook, start={start}, "
+                  f"steps={steps}, out_dir={str(ctx.out / ('profile_' + recipe_name))!r}))"]
+    if extra:
         with config.config_file.open("a") as file:
-            file.write("from bench.step_profile import StepProfileHook\n"
-                       f"custom_hooks.append(dict(type=StepProfileHook, start={start}, "
-                       f"steps={steps}, out_dir={str(ctx.out / ('profile_' + recipe_name))!r}))\n")
+            file.write("\n".join(["", *extra, ""]))
     dims = dims_from_dirs(ctx.paths.llm, ctx.paths.visual_encoder)
-    visual_lora_r = options.visual_lora_r if recipe is None or recipe.visual_lora else 0
+    visual_lora_r = recipe.visual_lora_rank(options) if recipe else options.visual_lora_r
     estimate = training_bytes(
         dims, quantize_4bit=config.quantize_4bit, batch_size=options.batch_size,
         seq_len=ctx.seq_len, llm_lora_r=options.llm_lora_r, visual_lora_r=visual_lora_r,

@@ -31,32 +31,21 @@ VARIANTS = {
 
 
 def count(work: Path, name: str, lines: list[str], paths, seq_len: int) -> dict:
-    import backend.xtuner_config as xtuner_config
     from bench import flows
 
-    render = xtuner_config.write_configs
-
-    def write_configs(config):
-        render(config)
-        with config.config_file.open("a") as handle:
-            handle.write("\n".join(["", "model['use_activation_checkpointing'] = False",
-                                    *lines, ""]))
-
-    xtuner_config.write_configs = write_configs  # app_flow imports it at call time
-    try:
-        out = work / name.replace(" ", "_").replace(",", "")
-        out.mkdir(parents=True, exist_ok=True)
-        ctx = flows.Context(paths=paths, work=out / "work", out=out, tiny=True,
-                            started=time.monotonic(), budget_s=900, seq_len=seq_len)
-        ctx.convert = False
-        # 6 x 12 = 72 steps: the warm-up needs 2 (warmup_ratio x steps).
-        run = flows.app_flow(ctx, "lesson", 12, profile="6:6", answer=False)
-        summary = json.loads((out / "profile_lesson" / "summary.json").read_text())
-        return {"variant": name, "train_rc": run["train_rc"],
-                "aten_calls_per_step": summary["aten_calls_per_step"],
-                "cpu_wall_s_per_step": summary["wall_s_per_step"]}
-    finally:
-        xtuner_config.write_configs = render
+    out = work / name.replace(" ", "_").replace(",", "")
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = flows.Context(paths=paths, work=out / "work", out=out, tiny=True,
+                        started=time.monotonic(), budget_s=900, seq_len=seq_len)
+    ctx.convert = False
+    # 6 x 12 = 72 steps: the warm-up needs 2 (warmup_ratio x steps).
+    run = flows.app_flow(ctx, "lesson", 12, profile="6:6", answer=False,
+                         config_lines=("model['use_activation_checkpointing'] = False",
+                                       *lines))
+    summary = json.loads((out / "profile_lesson" / "summary.json").read_text())
+    return {"variant": name, "train_rc": run["train_rc"],
+            "aten_calls_per_step": summary["aten_calls_per_step"],
+            "cpu_wall_s_per_step": summary["wall_s_per_step"]}
 
 
 def main() -> None:

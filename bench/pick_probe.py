@@ -11,6 +11,10 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from bench.summarize import runs  # noqa: E402
+
 MIN_STEPS = 20  # a probe that died early says nothing about its pace
 # Finished, or killed by its budget (bench/procs.py SIGKILLs it): both trained
 # at the pace they logged. Any other ending is a crash.
@@ -23,8 +27,8 @@ def pick(folder: Path, fallback: str) -> str:
         results = json.loads(path.read_text())
         argv = results.get("meta", {}).get("argv", [])
         spec = argv[argv.index("--fast-variants") + 1] if "--fast-variants" in argv else None
-        for name, run in results.items():
-            train = run.get("train", {}) if isinstance(run, dict) and name != "meta" else {}
+        for _name, run in runs(results):
+            train = run.get("train", {})
             pace = train.get("s_per_iter")
             if spec and run.get("train_rc") in TRAINED and (train.get("iters") or 0) >= MIN_STEPS \
                     and pace and (best is None or pace < best[0]):

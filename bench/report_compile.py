@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from bench.report_explore import reproduced
+from bench.summarize import runs
 
 
 def compile_section(folder: Path) -> str:
@@ -18,9 +19,7 @@ def compile_section(folder: Path) -> str:
              "|---|---|---|---|---|---|---|"]
     for path in sorted(folder.glob("call*.json")):
         results = json.loads(path.read_text())
-        for name, run in results.items():
-            if name == "meta" or not isinstance(run, dict):
-                continue
+        for _name, run in runs(results):
             train = run.get("train", {})
             answers = (run.get("outcome") or {}).get("answers", [])
             first = train.get("first_iter_s")

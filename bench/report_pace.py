@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.summarize import runs
+
 FULL_STEPS = 1200
 
 
 def _runs(folder: Path):
     for path in sorted(folder.glob("b*.json")):
-        for name, run in json.loads(path.read_text()).items():
-            if name != "meta" and isinstance(run, dict) and run.get("train"):
+        for _name, run in runs(json.loads(path.read_text())):
+            if run.get("train"):
                 yield path.stem, run
 
 
