@@ -72,7 +72,10 @@ def test_queue_closed_clients_stop_and_resume(tmp_path):
         assert status["state"] == "running", status
         train = tmp_path / "work/runs" / two["run_id"] / "train"
         pid = _pid_of(tmp_path, two["run_id"])
+        started = time.time()
         stopped = client.predict(two["run_id"], api_name="/stop_training")
+        # The request answers within the grace period (stopped, or still saving).
+        assert time.time() - started < 15
         if stopped["state"] != "stopped":
             assert stopped["stopping"], stopped
             stopped = wait_run(client, two["run_id"], timeout=120)
