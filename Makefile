@@ -7,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: run test venv test-fast clean
+.PHONY: run test venv test-fast test-processes clean
 
 $(STAMP): requirements.txt requirements.lock requirements-overrides.txt scripts/install_deps.sh
 	scripts/install_deps.sh $(VENV)
@@ -29,6 +29,10 @@ test: $(DEV_STAMP)
 
 test-fast: $(DEV_STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+## Only the tests that start real subprocesses (after a change to timing or waits).
+test-processes: $(DEV_STAMP)
+	$(PY) -m pytest -q -m processes
 
 clean:
 	rm -rf $(VENV) work .pytest_cache

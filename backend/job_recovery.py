@@ -16,7 +16,8 @@ from .run_registry import ACTIVE_STATES
 
 
 class RestartRecovery:
-    """Needs JobManager's registry, _specs, _queue, _orphans and _cond."""
+    """Needs JobManager's registry, _specs, _queue, _orphans, _cond, _enqueue
+    and orphan_ended."""
 
     def reconcile(self, runs_root: Path) -> None:
         """After a restart: nothing stays 'running' without a process."""
@@ -43,8 +44,7 @@ class RestartRecovery:
                               "resume it from its last checkpoint.")
             elif state == "queued":
                 with self._cond:
-                    self._queue.append(spec)
-                    self._cond.notify_all()
+                    self._enqueue(spec)
 
     def _watch_orphan(self, spec: JobSpec, pid: int, step_name: str) -> None:
         """Re-attach to a step that outlived a server restart.
@@ -55,9 +55,12 @@ class RestartRecovery:
         """
         while alive(pid):
             time.sleep(1)
-        with self._cond:
-            self._orphans.discard(spec.run_id)
-            self._cond.notify_all()
+        try:
+            self._record_orphan_end(spec, step_name)
+        finally:
+            self.orphan_ended(spec.run_id)
+
+    def _record_orphan_end(self, spec: JobSpec, step_name: str) -> None:
         if stop_requested(spec.train_dir):
             # Stopped before the restart; the trainer saved where it stopped.
             self.registry.update(spec.run_id, state="stopped", ended_at=time.time())
@@ -70,8 +73,8 @@ class RestartRecovery:
             rest = JobSpec(**{**spec.__dict__, "steps": spec.steps[1:]})
             with self._cond:
                 self.registry.update(spec.run_id, state="queued")
-                self._queue.append(rest)
-                self._cond.notify_all()
+                # Its conversion goes before the runs that waited for it.
+                self._queue.appendleft(rest)
             return
         self.registry.update(spec.run_id, state="failed", ended_at=time.time(),
                              error="The server restarted during this run; it ended "

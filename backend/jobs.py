@@ -48,6 +48,8 @@ class JobManager(RestartRecovery):
         self._specs: dict[str, JobSpec] = {}
         # (spec, its process, the registry state of the step it runs)
         self._current: tuple[JobSpec, subprocess.Popen | None, str] | None = None
+        # The run _dispatch gave the device to, until the worker takes it up.
+        self._handed: JobSpec | None = None
         self._stop_requested: set[str] = set()
         # Runs whose process outlived a server restart: they still hold the
         # device, so nothing new starts until they end.
@@ -68,8 +70,7 @@ class JobManager(RestartRecovery):
             self.registry.add(spec.run_id, spec.dataset_id, spec.owner, spec.options,
                               spec.max_iters)
             self._specs[spec.run_id] = spec
-            self._queue.append(spec)
-            self._cond.notify_all()
+            self._enqueue(spec)
         return self.snapshot(spec.run_id)
 
     def stop(self, run_id: str, keep_progress: bool = True) -> dict:
@@ -96,9 +97,11 @@ class JobManager(RestartRecovery):
                 self._ask_to_save_and_stop(spec, process)
             else:
                 self._terminate(process)
-        deadline = time.time() + self.stop_grace_s + 5
-        while time.time() < deadline and self._is_current(run_id):
-            time.sleep(0.1)
+        # A short wait so a quick stop answers "stopped"; a trainer still
+        # starting up or saving answers "stopping", which is what is true.
+        with self._cond:
+            self._cond.wait_for(lambda: not self._is_current_locked(run_id),
+                                timeout=self.stop_grace_s + 5)
         return self.snapshot(run_id)
 
     def _ask_to_save_and_stop(self, spec: JobSpec, process: subprocess.Popen) -> None:
@@ -118,11 +121,24 @@ class JobManager(RestartRecovery):
 
     def resume(self, run_id: str) -> dict:
         """Run a stopped or failed run again from its last checkpoint."""
-        record = self._require(run_id)
-        if record["state"] not in ("stopped", "failed"):
-            raise JobError(f"Only a stopped or failed run can resume (this one is "
-                           f"{record['state']}).")
-        spec = self._spec(run_id)
+        self._require(run_id)
+        with self._cond:
+            # Checked and queued under one lock: of concurrent resumes, one
+            # queues the run and the others see it queued.
+            record = self._require(run_id)
+            if record["state"] not in ("stopped", "failed"):
+                raise JobError(f"Only a stopped or failed run can resume (this one is "
+                               f"{record['state']}).")
+            if len(self._queue) >= self.max_queue:
+                raise JobError("The queue is full; try again later.")
+            self._prepare_resume(self._spec(run_id))
+            self.registry.update(run_id, state="queued", error="", ended_at=None)
+            self._enqueue(self._specs[run_id])
+        return self.snapshot(run_id)
+
+    @staticmethod
+    def _prepare_resume(spec: JobSpec) -> None:
+        """The training step continues from the run's latest checkpoint."""
         checkpoint = latest_checkpoint(spec.train_dir)
         steps = list(spec.steps)
         if checkpoint is not None:
@@ -133,23 +149,17 @@ class JobManager(RestartRecovery):
                 del argv[index:index + 2]
             steps[0] = Step(first.name, argv + ["--resume", str(checkpoint)], first.state)
         spec.steps = steps
-        with self._cond:
-            if len(self._queue) >= self.max_queue:
-                raise JobError("The queue is full; try again later.")
-            spec.save()
-            self.registry.update(run_id, state="queued", error="", ended_at=None)
-            self._queue.append(spec)
-            self._cond.notify_all()
-        return self.snapshot(run_id)
+        spec.save()
 
     def delete(self, run_id: str) -> None:
-        record = self._require(run_id)
-        if record["state"] in ACTIVE_STATES or record["state"] == "queued":
-            raise JobError("Stop the run before deleting it.")
         import shutil
 
-        spec = self._specs.pop(run_id, None)
-        self.registry.delete(run_id)
+        with self._cond:
+            record = self._require(run_id)
+            if record["state"] in ACTIVE_STATES or record["state"] == "queued":
+                raise JobError("Stop the run before deleting it.")
+            spec = self._specs.pop(run_id, None)
+            self.registry.delete(run_id)
         if spec is not None:
             shutil.rmtree(spec.run_dir, ignore_errors=True)
 
@@ -172,10 +182,12 @@ class JobManager(RestartRecovery):
             # in elapsed but will not recur: pace the rest by iteration times.
             pace = progress.seconds_per_iteration(scalars) or elapsed / iteration
             eta = pace * max(max_iters - iteration, 0)
+        stopping = record["state"] in ACTIVE_STATES and run_id in self._stop_requested
         return {
             "run_id": run_id,
             "dataset_id": record["dataset_id"],
-            "state": record["state"],
+            # Stop was asked and the process is still saving / ending.
+            "state": "stopping" if stopping else record["state"],
             "iter": iteration,
             "max_iters": max_iters,
             "loss": losses[-1][1] if losses else None,
@@ -183,8 +195,7 @@ class JobManager(RestartRecovery):
             "elapsed_s": round(elapsed, 1),
             "eta_s": None if eta is None else round(eta, 1),
             "queue_position": self.queue_position(run_id),
-            # Stop was asked and the process is still saving / ending.
-            "stopping": record["state"] in ACTIVE_STATES and run_id in self._stop_requested,
+            "stopping": stopping,
             "log_tail": log_tail,
             "error": record["error"],
             "created_at": record["created_at"],
@@ -221,7 +232,10 @@ class JobManager(RestartRecovery):
             duration = None
             if record["started_at"]:
                 duration = round((record["ended_at"] or time.time()) - record["started_at"], 1)
-            runs.append({"run_id": record["run_id"], "state": record["state"],
+            stopping = (record["state"] in ACTIVE_STATES
+                        and record["run_id"] in self._stop_requested)
+            runs.append({"run_id": record["run_id"],
+                         "state": "stopping" if stopping else record["state"],
                          "dataset_id": record["dataset_id"], "owner": record["owner"],
                          "created_at": record["created_at"], "duration_s": duration,
                          "final_loss": record["final_loss"], "max_iters": record["max_iters"],
@@ -236,6 +250,10 @@ class JobManager(RestartRecovery):
         """Stop the worker (the current process is left to finish or be stopped)."""
         with self._cond:
             self._closing = True
+            if self._handed is not None:  # given the device but not begun: still queued
+                self.registry.update(self._handed.run_id, state="queued", started_at=None)
+                self._queue.appendleft(self._handed)
+                self._handed, self._current = None, None
             self._cond.notify_all()
 
     # ---- the worker -------------------------------------------------------
@@ -251,23 +269,45 @@ class JobManager(RestartRecovery):
             raise JobError(f"Run {run_id} has no job description.")
         return spec
 
-    def _is_current(self, run_id: str) -> bool:
+    def _is_current_locked(self, run_id: str) -> bool:
+        return self._current is not None and self._current[0].run_id == run_id
+
+    def _enqueue(self, spec: JobSpec) -> None:
+        """Under the lock: a run waits for the device, or gets it now."""
+        self._queue.append(spec)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Under the lock: give the device to the next queued run when it is free.
+
+        Done by whoever frees the device or queues a run, not by the worker
+        when it wakes up, so a run's state and queue position never depend
+        on thread scheduling: the run being started is "running" at once and
+        no longer counts as queued.
+        """
+        if self._current is not None or self._orphans or not self._queue or self._closing:
+            return
+        spec = self._queue.popleft()
+        self._current = (spec, None, "running")
+        self._handed = spec
+        self.registry.update(spec.run_id, state="running", started_at=time.time(),
+                             error="", ended_at=None)
+        self._cond.notify_all()
+
+    def orphan_ended(self, run_id: str) -> None:
+        """A step that outlived a server restart has ended: the device is free."""
         with self._cond:
-            return self._current is not None and self._current[0].run_id == run_id
+            self._orphans.discard(run_id)
+            self._dispatch()
 
     def _work(self) -> None:
         while True:
             with self._cond:
-                while (not self._queue or self._orphans) and not self._closing:
+                while self._handed is None and not self._closing:
                     self._cond.wait()
                 if self._closing:
                     return
-                spec = self._queue.popleft()
-                self._current = (spec, None, "running")
-                # Leaves "queued" while still under the lock: no snapshot sees
-                # a queued run that has no queue position.
-                self.registry.update(spec.run_id, state="running", started_at=time.time(),
-                                     error="", ended_at=None)
+                spec, self._handed = self._handed, None
             try:
                 outcome = self._run(spec)
             except Exception as error:  # never let the worker die
@@ -278,6 +318,7 @@ class JobManager(RestartRecovery):
                 with self._cond:
                     self._current = None
                     self._stop_requested.discard(spec.run_id)
+                    self._dispatch()
             if self.after_job is not None:
                 try:
                     self.after_job(spec, outcome)

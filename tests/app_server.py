@@ -6,10 +6,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.support.polling import LONG, poll_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +22,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(work_dir: Path, *args: str, env: dict | None = None, timeout: float = 120):
+def running_app(work_dir: Path, *args: str, env: dict | None = None, timeout: float = 300):
     """Yield the base URL of a freshly started app; stop it afterwards."""
     port = free_port()
     log = open(work_dir.parent / f"app-{port}.log", "wb")
@@ -31,18 +32,18 @@ def running_app(work_dir: Path, *args: str, env: dict | None = None, timeout: fl
          str(work_dir), *args], cwd=ROOT, env=full_env, stdout=log,
         stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
+
+    def serving() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"app exited: {Path(log.name).read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return True
+        except OSError:
+            return False
+
     try:
-        deadline = time.time() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"app exited: {Path(log.name).read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("app did not start in time")
-                time.sleep(0.5)
+        poll_until(serving, timeout, interval=0.5, message=f"app at {url} did not start")
         yield url, process
     finally:
         if process.poll() is None:
@@ -54,23 +55,29 @@ def running_app(work_dir: Path, *args: str, env: dict | None = None, timeout: fl
         log.close()
 
 
-def wait_models_ready(client, timeout: float = 400) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+def wait_models_ready(client, timeout: float = LONG) -> dict:
+    def ready():
         status = client.predict(api_name="/models_status")
-        if status["ready"]:
-            return status
         if status["error"]:
             raise RuntimeError(status["error"])
-        time.sleep(2)
-    raise TimeoutError("demo models were not ready in time")
+        return status["ready"] and status
+
+    return poll_until(ready, timeout, interval=1, message="demo models were not ready")
 
 
-def wait_run(client, run_id: str, states=("done", "failed", "stopped"), timeout=900) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+def wait_run(client, run_id: str, states=("done", "failed", "stopped"), timeout=LONG) -> dict:
+    """The run's status once its state is one of ``states``."""
+    return poll_until(
+        lambda: (status := client.predict(run_id, api_name="/run_status"))["state"] in states
+        and status, timeout, interval=1, message=f"run {run_id} did not reach {states}")
+
+
+def wait_iter(client, run_id: str, at_least: int, timeout=LONG) -> dict:
+    """The run's status once it trained ``at_least`` iterations or left training."""
+    def reached():
         status = client.predict(run_id, api_name="/run_status")
-        if status["state"] in states:
-            return status
-        time.sleep(2)
-    raise TimeoutError(f"run {run_id} did not reach {states}")
+        done = status["iter"] >= at_least or status["state"] not in ("queued", "running")
+        return done and status
+
+    return poll_until(reached, timeout, interval=0.5,
+                      message=f"run {run_id} did not reach iteration {at_least}")

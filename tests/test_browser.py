@@ -7,16 +7,16 @@ import json
 import os
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
 from backend.scoring import rouge_l
 from tests.app_server import ROOT, running_app
+from tests.support.polling import poll_until
 from ui.messages import tr
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 CHROMIUM = os.environ.get("STUDIO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -73,14 +73,14 @@ class Walk:
 
     def wait_text(self, locator, pattern, timeout_s: float) -> str:
         """Poll a locator's text until it matches (gradio updates it over SSE)."""
-        deadline = time.time() + timeout_s
-        text = ""
-        while time.time() < deadline:
-            text = locator.inner_text() if locator.count() else ""
-            if re.search(pattern, text):
-                return text
-            time.sleep(1)
-        raise AssertionError(f"{pattern!r} never appeared; last text: {text!r}")
+        seen = [""]
+
+        def matching():
+            seen[0] = locator.inner_text() if locator.count() else ""
+            return re.search(pattern, seen[0]) and seen[0]
+
+        return poll_until(matching, timeout_s, interval=0.5,
+                          message=lambda: f"{pattern!r} never appeared; last text: {seen[0]!r}")
 
 
 def answer_text(box) -> str:
@@ -149,12 +149,8 @@ def test_demo_flow_in_a_real_browser(browser, tmp_path, locale):
         status = page.get_by_text(re.compile(r"\d+ / \d+")).first
         first = iteration(walk.wait_text(status, r"[1-9]\d* / \d+", TRAIN_TIMEOUT_S))
         walk.shot("training")
-        later = walk.wait_text(status, r"\d+ / \d+", 5)
-        deadline = time.time() + TRAIN_TIMEOUT_S
-        while iteration(later) <= first and time.time() < deadline:
-            time.sleep(2)
-            later = status.inner_text()
-        assert iteration(later) > first, "progress did not move"
+        poll_until(lambda: iteration(status.inner_text()) > first, TRAIN_TIMEOUT_S,
+                   interval=1, message="progress did not move")
         done = walk.text("state_done")
         walk.wait_text(page.locator("body"), re.escape(done) + r"\s*·", TRAIN_TIMEOUT_S)
         walk.shot("finetuned")
@@ -162,9 +158,7 @@ def test_demo_flow_in_a_real_browser(browser, tmp_path, locale):
         # 5. Compare: the same image and question to both models.
         walk.tab("tab_compare").click()
         run_picker = walk.field("compare_run")
-        deadline = time.time() + 30
-        while not run_picker.input_value() and time.time() < deadline:
-            time.sleep(1)
+        poll_until(run_picker.input_value, 120, interval=0.5, message="no run picked")
         assert run_picker.input_value().startswith("run-")
         image_block = page.locator(".block").filter(has=page.get_by_text(
             walk.text("compare_image"), exact=True)).last
@@ -172,17 +166,15 @@ def test_demo_flow_in_a_real_browser(browser, tmp_path, locale):
                                                                    "example.jpg"))
         image_block.locator("img").first.wait_for()
         walk.field("compare_question").fill(QUESTION)
+        scored = re.compile(r"ROUGE-L\s+\d")
+        scores_before = len(scored.findall(page.inner_text("body")))
         walk.button("compare_button").click()
         base, tuned = walk.answer_box("base_answer"), walk.answer_box("finetuned_answer")
-        deadline = time.time() + 300
-        answers = ("", "")
-        while time.time() < deadline:
-            # Both answers stream in; stop once both are there and stable.
-            time.sleep(3)
-            now = (answer_text(base), answer_text(tuned))
-            if all(now) and now == answers:
-                break
-            answers = now
+        # Both answers stream in; the scores under them appear once both are complete.
+        poll_until(lambda: len(scored.findall(page.inner_text("body"))) >= scores_before + 2,
+                   TRAIN_TIMEOUT_S,
+                   interval=1, message="the answers were never scored")
+        answers = (answer_text(base), answer_text(tuned))
         assert all(answers), answers
         # The lesson's point, read off the page: Pretrain captions, Finetune answers as taught.
         reference = EXAMPLE_QA[0]["conversations"][1]["value"]

@@ -21,6 +21,8 @@ from backend.scoring import rouge_l
 from tests.app_server import running_app, wait_models_ready, wait_run
 from tests.test_e2e_api import QA, make_star_image, models_dir
 
+pytestmark = pytest.mark.processes
+
 EVERY = 100          # evaluation_freq and save_steps of the shared run
 REPEATS = 200        # 3 Q&A x 200 = 600 iterations, as in test_e2e_api
 

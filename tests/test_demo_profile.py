@@ -14,6 +14,8 @@ import backend.xtuner_patches  # noqa: F401  (InternLM2 generation fix)
 from backend.demo_pretrain import DEMO_IMAGES, load_image
 from backend.demo_profile import MANIFEST, ensure_demo_models
 
+pytestmark = pytest.mark.processes
+
 torch.set_num_threads(2)
 
 

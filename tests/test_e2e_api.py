@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from backend.scoring import rouge_l
 from tests.app_server import ROOT, running_app, wait_models_ready, wait_run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 QA = [
     {"question": "What shape is drawn in the middle?",

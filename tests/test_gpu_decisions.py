@@ -423,6 +423,7 @@ def test_deepspeed_without_the_package_is_refused_at_start_up(monkeypatch):
     assert gpu.gpu_setup("lesson", 2, "").launch.nproc == 2
 
 
+@pytest.mark.processes
 def test_a_setting_that_cannot_work_stops_the_app_with_one_line(tmp_path):
     import subprocess
 

@@ -1,14 +1,16 @@
 """On a GPU, training and the chat models never hold its memory at once:
 build_services' wiring, checked on a CPU with the device said to be CUDA and a
 real (fake-trainer) subprocess holding the "GPU"."""
-import time
 
 import pytest
 
 from backend import services as services_module
 from backend.chat import ChatError
 from backend.settings import Settings
+from tests.support.polling import poll_until
 from tests.test_jobs import spec_for, wait_for
+
+pytestmark = pytest.mark.processes
 
 
 @pytest.fixture
@@ -35,10 +37,7 @@ def test_chat_models_refuse_to_load_once_a_run_has_started_training(cuda_service
     chat = cuda_services.compare._chat()
     # ... then a queued run started before they loaded (an attach can take a while).
     jobs.submit(spec_for(tmp_path, "run-t", FAKE_ITERS=400, FAKE_SLEEP=0.05))
-    deadline = time.time() + 30
-    while jobs.training_run() != "run-t" and time.time() < deadline:
-        time.sleep(0.02)
-    assert jobs.training_run() == "run-t"
+    poll_until(lambda: jobs.training_run() == "run-t", message="run-t training")
     with pytest.raises(ChatError, match="training run is using the GPU"):
         chat.load()
     assert not chat.loaded and cuda_services.memory_checks == []

@@ -29,6 +29,7 @@ def test_the_example_is_complete_python():
         assert endpoint in code
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 def test_the_readme_example_runs(tmp_path):
     models = Path(os.environ.get("STUDIO_TEST_MODELS_DIR", ROOT / "work" / "test-models"))

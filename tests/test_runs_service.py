@@ -11,11 +11,13 @@ import time
 import pytest
 from gradio_client import Client, handle_file
 
-from tests.app_server import running_app, wait_models_ready, wait_run
+from backend.progress import read_losses
+from tests.app_server import running_app, wait_iter, wait_models_ready, wait_run
+from tests.support.polling import LONG, poll_until
 from tests.test_e2e_api import make_star_image, models_dir
 from tests.test_jobs import group_alive
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 QA = [{"question": "What is drawn?", "answer": "A yellow star on purple."}]
 # Enough iterations to stop in the middle, checkpoints often enough to resume.
@@ -31,36 +33,32 @@ def build(client, image, repeats):
                           api_name="/build_dataset")["dataset_id"]
 
 
-def wait_iter(client, run_id, at_least, timeout=300):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = client.predict(run_id, api_name="/run_status")
-        if status["iter"] >= at_least or status["state"] not in ("queued", "running"):
-            return status
-        time.sleep(0.5)
-    raise TimeoutError
-
-
 def test_queue_closed_clients_stop_and_resume(tmp_path):
     image = make_star_image(tmp_path / "star.png")
     with running_app(tmp_path / "work", *app_args()) as (url, _server):
         first_client = Client(url, verbose=False)
         wait_models_ready(first_client)
         ds = build(first_client, image, 30)
+        # The second run is longer, so that it is surely stopped mid-way.
+        ds_long = build(first_client, image, 60)
         one = first_client.predict(ds, SMALL, api_name="/start_training")
-        two = first_client.predict(ds, SMALL, api_name="/start_training")
+        two = first_client.predict(ds_long, SMALL, api_name="/start_training")
+        assert one["state"] == "running" and one["queue_position"] is None
         assert two["state"] == "queued" and two["queue_position"] == 1
-        # Loss changes from one iteration to the next while running.
+        # Loss changes from one iteration to the next.
         status = wait_iter(first_client, one["run_id"], 3)
-        assert status["state"] == "running"
         losses = [loss for _, loss in status["losses"]]
         assert len(losses) >= 2 and losses[-1] != losses[-2]
-        # Every client goes away; the run does not care.
+        # Every client goes away; the run does not care: it trains on, as its
+        # own files show, and ends done.
         first_client.close()
         del first_client
-        time.sleep(3)
+        train_one = tmp_path / "work/runs" / one["run_id"] / "train"
+        seen = len(read_losses(train_one))
+        poll_until(lambda: len(read_losses(train_one)) > seen, LONG, interval=0.5,
+                   message="training went on without clients")
         client = Client(url, verbose=False)
-        done = wait_run(client, one["run_id"], timeout=600)
+        done = wait_run(client, one["run_id"])
         assert done["state"] == "done", done["error"]
         listed = {r["run_id"]: r for r in client.predict(api_name="/list_runs")}
         assert listed[one["run_id"]]["state"] == "done"
@@ -74,11 +72,12 @@ def test_queue_closed_clients_stop_and_resume(tmp_path):
         pid = _pid_of(tmp_path, two["run_id"])
         started = time.time()
         stopped = client.predict(two["run_id"], api_name="/stop_training")
-        # The request answers within the grace period (stopped, or still saving).
-        assert time.time() - started < 15
+        # The request answers within its bound (stop_grace_s + 5 = 10 s, with
+        # room for a loaded machine): stopped, or saying it is still saving.
+        assert time.time() - started < 30
         if stopped["state"] != "stopped":
-            assert stopped["stopping"], stopped
-            stopped = wait_run(client, two["run_id"], timeout=120)
+            assert stopped["state"] == "stopping" and stopped["stopping"], stopped
+            stopped = wait_run(client, two["run_id"])
         assert stopped["state"] == "stopped", stopped
         assert not group_alive(pid)
         saved = max(int(p.stem.split("_")[1]) for p in train.glob("iter_*.pth"))
@@ -90,7 +89,7 @@ def test_queue_closed_clients_stop_and_resume(tmp_path):
             assert f"Stop requested: saving checkpoint at {saved} iterations" in log
         resumed = client.predict(two["run_id"], api_name="/resume_training")
         assert resumed["state"] in ("queued", "running")
-        final = wait_run(client, two["run_id"], timeout=600)
+        final = wait_run(client, two["run_id"])
         assert final["state"] == "done", final["error"]
         log = (tmp_path / "work/runs" / two["run_id"] / "run.log").read_text()
         assert "--resume" in log and f"iter_{saved}.pth" in log
@@ -112,7 +111,7 @@ def test_server_killed_during_training_never_leaves_running_forever(tmp_path):
         wait_models_ready(client)
         ds = build(client, image, 2)
         finished = client.predict(ds, "{}", api_name="/start_training")
-        assert wait_run(client, finished["run_id"], timeout=600)["state"] == "done"
+        assert wait_run(client, finished["run_id"])["state"] == "done"
         ds_long = build(client, image, 60)
         victim = client.predict(ds_long, SMALL, api_name="/start_training")
         wait_iter(client, victim["run_id"], 2)
@@ -125,7 +124,7 @@ def test_server_killed_during_training_never_leaves_running_forever(tmp_path):
             status = client.predict(victim["run_id"], api_name="/run_status")
             # Re-attached (its trainer survived in its own session) or failed.
             assert status["state"] in ("running", "failed", "queued", "converting", "done")
-            final = wait_run(client, victim["run_id"], timeout=600)
+            final = wait_run(client, victim["run_id"])
             assert final["state"] in ("done", "failed")
             # A run finished before the crash still compares.
             answers = client.predict(finished["run_id"], handle_file(str(image)),

@@ -8,6 +8,7 @@ import socket
 import types
 from pathlib import Path
 
+import pytest
 import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 from mmengine.hooks import CheckpointHook
@@ -45,6 +46,7 @@ def _rank(rank: int, world: int, port: int, root: str, results: dict) -> None:
         torch_dist.destroy_process_group()
 
 
+@pytest.mark.processes
 def test_every_rank_saves_and_stops_when_rank_0_is_asked(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -12,6 +12,8 @@ from tests.app_server import running_app, wait_models_ready, wait_run
 from tests.hostile_files import giant_jpeg, giant_png, random_bytes_jpg
 from tests.test_e2e_api import make_star_image, models_dir
 
+pytestmark = pytest.mark.processes
+
 QA = [{"question": "What is drawn?", "answer": "A yellow star."}]
 
 

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from backend.subprocess_env import REPO_ROOT, SITE_DIR, subprocess_env
 
 
@@ -15,6 +17,7 @@ def _child_path(env: dict) -> list[str]:
     return json.loads(out.stdout)
 
 
+@pytest.mark.processes
 def test_our_sitecustomize_wins_and_the_servers_pythonpath_stays_behind(tmp_path, monkeypatch):
     # Where a --target install (the GPU machine's carried wheels) would live.
     extra = tmp_path / "site"

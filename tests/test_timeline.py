@@ -141,6 +141,7 @@ def fake_python(tmp_path) -> str:
     return str(path)
 
 
+@pytest.mark.processes
 def test_convert_checkpoint_once_into_the_run_folder(tmp_path):
     run = tmp_path / "run"
     (run / "train").mkdir(parents=True)
@@ -153,6 +154,7 @@ def test_convert_checkpoint_once_into_the_run_folder(tmp_path):
     assert convert_checkpoint(run, 50, python, {}) == folder
 
 
+@pytest.mark.processes
 def test_convert_checkpoint_explains_missing_and_failing(tmp_path):
     run = tmp_path / "run"
     (run / "train").mkdir(parents=True)
@@ -183,6 +185,7 @@ def test_timeline_table_marks_unchanged_answers(tmp_path):
     assert frame["iteration"].tolist() == ["iter_0", "iter_50", "iter_100 💾"]
 
 
+@pytest.mark.processes
 def test_a_deepspeed_checkpoint_folder_goes_to_pth_to_hf_not_reported_missing(tmp_path):
     (tmp_path / "train" / "iter_5.pth").mkdir(parents=True)  # DeepSpeed saves a folder
     with pytest.raises(TimelineError) as caught:  # /bin/true converts nothing
