@@ -19,7 +19,7 @@ from .errors import user_error
 from .language import language_of
 from .messages import t, tr
 
-ACTIVE = ("queued", "running", "converting")
+ACTIVE = ("queued", "running", "converting", "stopping")
 
 
 @dataclass
@@ -68,8 +68,8 @@ def _fmt_seconds(seconds) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-STATE_KEYS = {f"state_{s}" for s in ("queued", "running", "converting", "done", "failed",
-                                     "stopped")}
+STATE_KEYS = {f"state_{s}" for s in ("queued", "running", "converting", "stopping", "done",
+                                     "failed", "stopped")}
 
 
 def state_name(state: str, lang: str) -> str:
