@@ -79,6 +79,13 @@ def bitsandbytes_for(cuda: str | None) -> str | None:
     return None
 
 
+def kept_torch_constraints(torch_version: str) -> list[str]:
+    """Pins that keep an environment's own torch (--system-torch) importable: torch
+    before 2.4 is compiled against NumPy 1.x and cannot use NumPy 2."""
+    major_minor = tuple(int(p) for p in torch_version.split("+")[0].split(".")[:2])
+    return ["numpy<2"] if major_minor < (2, 4) else []
+
+
 @dataclass(frozen=True)
 class TorchBuild:
     cuda: str            # "12.6"
@@ -147,7 +154,11 @@ def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "--bitsandbytes-for":  # torch.version.cuda or ""
         print(bitsandbytes_for(argv[1] or None) or BITSANDBYTES_DEFAULT)
         return 0
-    print("usage: torch_build.py --driver VERSION | --bitsandbytes-for CUDA", file=sys.stderr)
+    if len(argv) == 2 and argv[0] == "--kept-torch-constraints":  # torch.__version__
+        print("\n".join(kept_torch_constraints(argv[1])))
+        return 0
+    print("usage: torch_build.py --driver VERSION | --bitsandbytes-for CUDA | "
+          "--kept-torch-constraints TORCH_VERSION", file=sys.stderr)
     return 2
 
 

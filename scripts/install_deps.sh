@@ -68,6 +68,7 @@ if [ "$system_torch" = 1 ]; then
   echo "keeping this environment's torch $torch_version (CUDA ${torch_cuda:-none})" >&2
   grep -v -E '^(torch|torchvision)==' requirements.txt > "$tmp/requirements.txt"
   printf 'torch==%s\ntorchvision==%s\n' "$torch_version" "$vision_version" > "$tmp/constraints.txt"
+  "$python" backend/torch_build.py --kept-torch-constraints "$torch_version" >> "$tmp/constraints.txt"
   "${pip[@]}" install -r "$tmp/requirements.txt" -c "$tmp/constraints.txt"
   bitsandbytes="$("$python" backend/torch_build.py --bitsandbytes-for "$torch_cuda")"
 elif [ -n "$driver" ]; then

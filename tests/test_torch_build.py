@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from backend.torch_build import (NoTorchBuild, bitsandbytes_for, choose_build, driver_cuda,
-                                 version_key)
+                                 kept_torch_constraints, version_key)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,3 +83,10 @@ def test_the_install_script_reads_one_line_and_a_refusal_as_an_exit_code():
     assert old.returncode == 3 and old.stdout == "" and "--system-torch" in old.stderr
     bad = subprocess.run(run + ["not-a-driver"], capture_output=True, text=True)
     assert bad.returncode != 0
+
+
+@pytest.mark.parametrize("version,pins", [
+    ("2.0.1+cu117", ["numpy<2"]), ("2.3.1", ["numpy<2"]), ("2.4.0+cu121", []),
+    ("2.14.1+cu130", [])])
+def test_a_kept_older_torch_keeps_numpy_1(version, pins):
+    assert kept_torch_constraints(version) == pins
