@@ -63,8 +63,11 @@ bitsandbytes=""  # empty: requirements-overrides.txt's pin
 if [ "$system_torch" = 1 ]; then
   # 1. Everything but torch; the environment's torch pair pinned so pip keeps it. No
   #    lock: it was measured on Python 3.11 with torch 2.14, this environment differs.
-  read -r torch_version vision_version torch_cuda < <("$python" -c \
-    "import torch, torchvision; print(torch.__version__, torchvision.__version__, torch.version.cuda or '')")
+  # The installed distributions' versions: torch.__version__ can carry a "+cu117"
+  # that the package's own metadata (what pip compares) does not.
+  read -r torch_version vision_version torch_cuda < <("$python" -c "import torch
+from importlib.metadata import version
+print(version('torch'), version('torchvision'), torch.version.cuda or '')")
   echo "keeping this environment's torch $torch_version (CUDA ${torch_cuda:-none})" >&2
   grep -v -E '^(torch|torchvision)==' requirements.txt > "$tmp/requirements.txt"
   printf 'torch==%s\ntorchvision==%s\n' "$torch_version" "$vision_version" > "$tmp/constraints.txt"
