@@ -79,11 +79,23 @@ def bitsandbytes_for(cuda: str | None) -> str | None:
     return None
 
 
+def _major_minor(torch_version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in torch_version.split("+")[0].split(".")[:2])
+
+
 def kept_torch_constraints(torch_version: str) -> list[str]:
     """Pins that keep an environment's own torch (--system-torch) importable: torch
     before 2.4 is compiled against NumPy 1.x and cannot use NumPy 2."""
-    major_minor = tuple(int(p) for p in torch_version.split("+")[0].split(".")[:2])
-    return ["numpy<2"] if major_minor < (2, 4) else []
+    return ["numpy<2"] if _major_minor(torch_version) < (2, 4) else []
+
+
+def kept_torch_bitsandbytes(torch_version: str, cuda: str | None) -> str:
+    """bitsandbytes beside an environment's own torch. Before torch 2.1 it is xtuner's
+    own pin, 0.45.0 (same CUDA libraries as 0.45.1): 0.45.1's Triton helper imports
+    triton.runtime.driver, which torch 2.0's Triton 2.0 lacks (measured on 2.0.1)."""
+    if _major_minor(torch_version) < (2, 1):
+        return "0.45.0"
+    return bitsandbytes_for(cuda) or BITSANDBYTES_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -151,14 +163,14 @@ def main(argv: list[str]) -> int:
         print(f"torch build {build.tag}: {build.why}", file=sys.stderr)
         print(build.torch, build.torchvision, build.index, build.bitsandbytes)
         return 0
-    if len(argv) == 2 and argv[0] == "--bitsandbytes-for":  # torch.version.cuda or ""
-        print(bitsandbytes_for(argv[1] or None) or BITSANDBYTES_DEFAULT)
+    if len(argv) == 3 and argv[0] == "--kept-torch-bitsandbytes":  # version, cuda or ""
+        print(kept_torch_bitsandbytes(argv[1], argv[2] or None))
         return 0
     if len(argv) == 2 and argv[0] == "--kept-torch-constraints":  # torch.__version__
         print("\n".join(kept_torch_constraints(argv[1])))
         return 0
-    print("usage: torch_build.py --driver VERSION | --bitsandbytes-for CUDA | "
-          "--kept-torch-constraints TORCH_VERSION", file=sys.stderr)
+    print("usage: torch_build.py --driver VERSION | --kept-torch-constraints TORCH | "
+          "--kept-torch-bitsandbytes TORCH CUDA", file=sys.stderr)
     return 2
 
 

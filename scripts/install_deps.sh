@@ -73,7 +73,8 @@ print(version('torch'), version('torchvision'), torch.version.cuda or '')")
   printf 'torch==%s\ntorchvision==%s\n' "$torch_version" "$vision_version" > "$tmp/constraints.txt"
   "$python" backend/torch_build.py --kept-torch-constraints "$torch_version" >> "$tmp/constraints.txt"
   "${pip[@]}" install -r "$tmp/requirements.txt" -c "$tmp/constraints.txt"
-  bitsandbytes="$("$python" backend/torch_build.py --bitsandbytes-for "$torch_cuda")"
+  bitsandbytes="$("$python" backend/torch_build.py --kept-torch-bitsandbytes "$torch_version" \
+                 "$torch_cuda")"
 elif [ -n "$driver" ]; then
   # 1. The driver's torch build from its own index, then everything else with the
   #    lock less its torch/CUDA lines (they are the CPU machines' CUDA 13.0 set).
@@ -107,4 +108,5 @@ if [ "$browser" = 1 ]; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi
-"$python" -c "import xtuner, gradio, bitsandbytes, peft; print('dependencies ok')" 2>/dev/null
+"$python" -c "import xtuner, gradio, bitsandbytes, peft; print('dependencies ok')" 2>/dev/null \
+  || { echo "installed, but xtuner, gradio, bitsandbytes or peft does not import" >&2; exit 1; }

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from backend.torch_build import BITSANDBYTES_DEFAULT, TORCH, TORCHVISION, bitsandbytes_for
+from backend.torch_build import (BITSANDBYTES_DEFAULT, TORCH, TORCHVISION, bitsandbytes_for,
+                                 kept_torch_bitsandbytes)
 from tests.fakes.nvidia_smi import write_fake_nvidia_smi
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +79,7 @@ def test_system_torch_keeps_the_environments_torch(tmp_path):
     constraints = next(c for c in calls if c.startswith("  -c:"))
     assert f"torch=={version('torch')} " in constraints
     assert "requirements.lock" not in " ".join(calls)
-    bnb = bitsandbytes_for(torch.version.cuda) or BITSANDBYTES_DEFAULT
+    bnb = kept_torch_bitsandbytes(version("torch"), torch.version.cuda)
     assert f"install --no-deps bitsandbytes=={bnb}" in calls
 
 

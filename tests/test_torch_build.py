@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from backend.torch_build import (NoTorchBuild, bitsandbytes_for, choose_build, driver_cuda,
-                                 kept_torch_constraints, version_key)
+                                 kept_torch_bitsandbytes, kept_torch_constraints,
+                                 version_key)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,3 +91,10 @@ def test_the_install_script_reads_one_line_and_a_refusal_as_an_exit_code():
     ("2.14.1+cu130", [])])
 def test_a_kept_older_torch_keeps_numpy_1(version, pins):
     assert kept_torch_constraints(version) == pins
+
+
+@pytest.mark.parametrize("version,cuda,release", [
+    ("2.0.1", "11.7", "0.45.0"), ("2.1.2", "12.1", "0.45.1"), ("2.14.1", "13.0", "0.48.2"),
+    ("2.14.1", None, "0.45.1")])
+def test_a_kept_torch_gets_a_bitsandbytes_that_imports_beside_it(version, cuda, release):
+    assert kept_torch_bitsandbytes(version, cuda) == release
