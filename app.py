@@ -5,7 +5,7 @@ import logging
 import sys
 
 from backend.gpu import GpuSelectionError
-from backend.launch_checks import exposure_warning
+from backend.launch_checks import exposure_warning, gpu_stack_warning
 from backend.profiles import ProfileError
 from backend.services import build_services
 from backend.settings import parse_settings
@@ -27,9 +27,10 @@ def main(argv: list[str] | None = None) -> None:
     from ui.messages import I18N
     from ui.security import middleware
 
-    warning = exposure_warning(settings, services.accounts.enabled)
-    if warning:
-        logging.warning(warning)
+    for warning in (exposure_warning(settings, services.accounts.enabled),
+                    gpu_stack_warning(services.gpu_problem)):
+        if warning:
+            logging.warning(warning)
     app = build_app(services)
     # Bounded: a classroom of clients waits in line; beyond max_waiting they
     # are told the queue is full instead of piling up memory.

@@ -9,6 +9,7 @@ from .access import Accounts, parse_pair, read_credentials_file
 from .chat import ChatError, ChatModels
 from .compare import CompareService
 from .dataset_store import DatasetStore
+from .gpu_check import GpuProblem, check_gpu_stack, cpu_training_refusal
 from .jobs import JobManager
 from .model_builder import BackgroundModels
 from .profiles import Profile, choose_profile
@@ -37,6 +38,8 @@ class Services:
     device: str
     accounts: Accounts
     access: RunAccess
+    # A GPU that nvidia-smi shows and torch cannot use (the page and log say so).
+    gpu_problem: GpuProblem | None = None
 
     def close(self) -> None:
         self.jobs.shutdown()
@@ -54,6 +57,7 @@ def build_services(settings: Settings) -> Services:
     profile = choose_profile(settings)
     models = BackgroundModels(profile).start()
     device = _device()
+    gpu_problem = check_gpu_stack() if device == "cpu" else None
     registry = RunRegistry(work / "studio.db")
     chat_holder: dict = {}
 
@@ -94,10 +98,12 @@ def build_services(settings: Settings) -> Services:
     training = TrainingService(datasets, jobs, work / "runs", models.wait, options,
                                device=device, threads=settings.train_threads,
                                python=sys.executable, gpu=gpu,
-                               released_before_run=lambda: chat_reserved_bytes(chat_holder))
+                               released_before_run=lambda: chat_reserved_bytes(chat_holder),
+                               refusal=cpu_training_refusal(profile.name, device, gpu_problem,
+                                                            settings.allow_cpu))
     compare = CompareService(chat, jobs, work / "scratch", model_paths=models.wait)
     return Services(settings, profile, models, datasets, jobs, training, compare, device,
-                    accounts, RunAccess(accounts, jobs, datasets))
+                    accounts, RunAccess(accounts, jobs, datasets), gpu_problem=gpu_problem)
 
 
 def _gpu_setup(settings: Settings, device: str):

@@ -29,6 +29,7 @@ class Settings:
     deepspeed: str = ""
     auth: tuple[str, ...] = ()
     auth_file: Path | None = None
+    allow_cpu: bool = False
 
 
 def _env(name: str, default=None):
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--auth-file", type=Path, default=_env("STUDIO_AUTH_FILE"),
         help="CSV class list: username,password[,role] with role student or teacher "
              "(env STUDIO_AUTH_FILE)")
+    add("--allow-cpu", action="store_true", default=_env("STUDIO_ALLOW_CPU", "0") == "1",
+        help="let the real-size profiles (internstudio, custom) train on the CPU when torch "
+             "has no GPU, which takes days; refused without it (env STUDIO_ALLOW_CPU=1)")
     return parser
 
 
@@ -97,4 +101,5 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
                     pretrained_pth=args.pretrained_pth, max_queue=args.max_queue,
                     max_upload_mb=args.max_upload_mb, max_waiting=args.max_waiting, train_threads=args.train_threads,
                     recipe=args.recipe, gpus=args.gpus, deepspeed=args.deepspeed,
-                    auth=tuple(args.auth), auth_file=args.auth_file)
+                    auth=tuple(args.auth), auth_file=args.auth_file,
+                    allow_cpu=args.allow_cpu)

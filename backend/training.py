@@ -10,6 +10,7 @@ from typing import Callable
 
 from . import dataset as dataset_rules
 from .disk import check_free_space, estimate_run_bytes
+from .gpu_check import CpuTrainingRefused
 from .length_check import check_lengths
 from .dataset_store import DatasetStore
 from .job_spec import new_run_id
@@ -50,8 +51,11 @@ class TrainingService:
     def __init__(self, store: DatasetStore, jobs: JobManager, runs_root: Path,
                  model_paths, default_options: TrainOptions, device: str = "cpu",
                  threads: int = 1, python: str = sys.executable, gpu=None,
-                 released_before_run: Callable[[], dict[int, int]] = dict):
+                 released_before_run: Callable[[], dict[int, int]] = dict,
+                 refusal: str | None = None):
         self.store = store
+        # Why no run may start here (real-size models on a CPU: gpu_check); None = may.
+        self.refusal = refusal
         # CUDA only: a backend.gpu.GpuSetup (recipe, GPUs, launch); None = as on CPU.
         self.gpu = gpu
         # GPU memory this process frees before a run starts (resident chat models).
@@ -107,6 +111,8 @@ class TrainingService:
                 "batch_size": options.batch_size * self.world_size, "epochs": options.epochs}
 
     def start(self, dataset_id: str, options_json: str = "{}", owner: str = "") -> dict:
+        if self.refusal:  # before the models are needed: they may not even be there
+            raise CpuTrainingRefused(self.refusal)
         options = parse_options(options_json, self.run_defaults)
         stored = self.store.get(dataset_id)
         options = with_usable_warmup(options, self.iterations(stored.samples, options))

@@ -21,6 +21,8 @@ from backend.services import Services
 from backend.xtuner_config import ConfigError
 
 from .errors import user_error
+from .gpu_warning import gpu_warnings
+from .language import language_of
 
 USER_ERRORS = (dataset.DatasetError, ImageError, JobError, ConfigError, ChatError,
                ModelsNotReady, DiskSpaceError, AccessError, MemoryCheckError, ValueError,
@@ -125,7 +127,8 @@ def wire_api(services: Services) -> None:
         return services.access.visible_runs(_user(request))
 
     def models_status(request: gr.Request):
-        return services.models.status()
+        return {**services.models.status(),
+                "warnings": gpu_warnings(services, language_of(request))}
 
     endpoints = [
         (build_dataset, [image, text_a, number], "build_dataset"),

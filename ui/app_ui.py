@@ -13,6 +13,7 @@ from .api import wire_api
 from .auth import user_of
 from .compare_tab import build_compare_tab, comparable_runs, wire_compare_tab
 from .data_tab import build_data_tab, empty_table, relabel_table, wire_data_tab
+from .gpu_warning import build_gpu_warning, wire_gpu_warning
 from .messages import LANGUAGE_CHOICES, t, tr
 from .train_tab import build_train_tab, latest_run, runs_frame, wire_train_tab
 
@@ -54,6 +55,7 @@ def build_app(services: Services) -> gr.Blocks:
                 # Not translated: each language is named in its own script.
                 lang_switch = gr.Radio(LANGUAGE_CHOICES, value=None, label=t("language"),
                                        elem_id="language-switch")
+        gpu_warning = build_gpu_warning(services)  # first: the page cannot hide it
         # Filled in the page's language on load and by the timer (server-side text).
         models = gr.Markdown(elem_id="models-status")
         internstudio = gr.Markdown(elem_id="internstudio-status")
@@ -111,6 +113,7 @@ def build_app(services: Services) -> gr.Blocks:
 
         lang_switch.input(None, inputs=lang_switch, js=language.SET_JS,
                           api_visibility="private")
+        wire_gpu_warning(gpu_warning, services, app, lang_switch)
         lang_switch.input(relabel, inputs=[lang_switch, data.table],
                           outputs=[models, internstudio, data.table, train.runs],
                           api_visibility="private", show_progress="hidden")
