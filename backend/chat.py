@@ -149,6 +149,13 @@ class ChatModels:
         if attached.has_visual_adapter:
             self.visual_encoder.delete_adapter(name)
 
+    def special_tokens(self) -> frozenset[str]:
+        """The LLM tokenizer's special tokens (refused in questions), read from
+        its folder: known without loading the models."""
+        from .special_tokens import special_tokens_at
+
+        return special_tokens_at(self.paths.llm)
+
     # ---- one model's state ----------------------------------------------
     def _select(self, model: str) -> object:
         """Switch adapters for ``model``; return its projector."""

@@ -13,12 +13,13 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import dataset, images, probes, timeline
+from . import images, probes, timeline
 from .chat import BASE, ChatError, ChatModels, Dialogue
 from .export import build_archive, chat_command
 from .jobs import JobManager
 from .model_paths import ModelPaths
 from .scoring import diff_html, score_answer
+from .special_tokens import first_reserved, reserved_message
 from .xtuner_config import TrainOptions
 
 MAX_QUESTION_CHARS = 1000
@@ -136,13 +137,15 @@ class CompareService:
         ``history`` holds each model's own earlier turns for follow-ups:
         {"base": [[q, a], ...], "finetuned": [[q, a], ...]}.
         """
-        question = _checked_question(question)
+        model_tokens = self._chat().special_tokens()
+        question = _checked_question(question, model_tokens)
+        history = history or {}
+        turns = {name: _turns(history.get(name), model_tokens) for name in ("base", "finetuned")}
         image = self._checked_image(image_path)
         try:
             finetuned = self._finetuned_name(run_id, after)
-            history = history or {}
-            dialogues = [Dialogue(BASE, image, _turns(history.get("base"))),
-                         Dialogue(finetuned, image, _turns(history.get("finetuned")))]
+            dialogues = [Dialogue(BASE, image, turns["base"]),
+                         Dialogue(finetuned, image, turns["finetuned"])]
             requests = [(dialogue, question) for dialogue in dialogues]
             for (base, tuned), done in self._chat().stream_many(requests):
                 yield {"base": base, "finetuned": tuned, "done": done}
@@ -221,26 +224,25 @@ class CompareService:
         return shlex.join(chat_command(self._model_paths()))
 
 
-def _checked_question(question: str) -> str:
+def _checked_question(question: str, model_tokens=frozenset()) -> str:
     question = (question or "").strip()
     if not question:
         raise ChatError("Type a question first.")
     if len(question) > MAX_QUESTION_CHARS:
         raise ChatError(f"Questions are limited to {MAX_QUESTION_CHARS} characters.")
-    _no_markers(question)
+    _no_reserved(question, "The question", model_tokens)
     return question
 
 
-def _no_markers(text: str) -> None:
-    # A chat-template token typed by a user would end the user's turn early
-    # and let the text pose as the assistant.
-    for marker in (dataset.IMAGE_TOKEN, *dataset.RESERVED_MARKERS):
-        if marker in text:
-            raise ChatError(f"Remove '{marker}' from the text: it is a token of the "
-                            "chat template.")
+def _no_reserved(text: str, subject: str, model_tokens) -> None:
+    # A special token typed by a user would end the user's turn early, or the
+    # whole text, and let the rest pose as the assistant (backend/special_tokens.py).
+    reserved = first_reserved(text, model_tokens)
+    if reserved:
+        raise ChatError(reserved_message(reserved, subject))
 
 
-def _turns(history) -> list[tuple[str, str]]:
+def _turns(history, model_tokens=frozenset()) -> list[tuple[str, str]]:
     """Earlier (question, answer) pairs from JSON-ish input, newest MAX_TURNS."""
     if history is None:
         return []
@@ -251,6 +253,6 @@ def _turns(history) -> list[tuple[str, str]]:
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2
                 and all(isinstance(x, str) for x in pair)):
             raise ChatError("history must be a list of [question, answer] pairs.")
-        _no_markers(pair[0] + pair[1])
+        _no_reserved(pair[0] + pair[1], "The history", model_tokens)
         turns.append((pair[0], pair[1]))
     return turns[-MAX_TURNS:]

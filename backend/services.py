@@ -10,11 +10,12 @@ from .chat import ChatError, ChatModels
 from .compare import CompareService
 from .dataset_store import DatasetStore
 from .jobs import JobManager
-from .model_builder import BackgroundModels
+from .model_builder import BackgroundModels, ModelsNotReady
 from .profiles import Profile, choose_profile
 from .run_access import RunAccess
 from .run_registry import RunRegistry
 from .settings import Settings
+from .special_tokens import special_tokens_at
 from .training import TrainingService
 from .xtuner_config import TrainOptions
 
@@ -89,7 +90,7 @@ def build_services(settings: Settings) -> Services:
     accounts = load_accounts(settings)
     jobs = JobManager(registry, max_queue=settings.max_queue, before_job=before_job)
     jobs.reconcile(work / "runs")
-    datasets = DatasetStore(work)
+    datasets = DatasetStore(work, model_tokens=lambda: ready_model_tokens(models))
     options = DEMO_OPTIONS if profile.name == "demo" else LESSON_OPTIONS
     training = TrainingService(datasets, jobs, work / "runs", models.wait, options,
                                device=device, threads=settings.train_threads,
@@ -144,3 +145,13 @@ def load_accounts(settings: Settings) -> Accounts:
     if settings.auth_file:
         accounts += read_credentials_file(settings.auth_file)
     return Accounts(accounts)
+
+
+def ready_model_tokens(models: BackgroundModels) -> frozenset[str]:
+    """The model tokenizer's special tokens once the models are there; none
+    before (a dataset build does not wait for them: a run's start checks)."""
+    try:
+        paths = models.wait(timeout=0)
+    except ModelsNotReady:
+        return frozenset()
+    return special_tokens_at(paths.llm)
