@@ -23,7 +23,6 @@ from .special_tokens import first_reserved, reserved_message
 from .xtuner_config import TrainOptions
 
 MAX_QUESTION_CHARS = 1000
-MAX_TURNS = 8          # earlier turns beyond this are dropped from the prompt
 FINAL = "final"        # the "after" model: the run's last checkpoint
 # Training finished: "converting" = the pth_to_hf steps (for the export) still run.
 ANSWERABLE_STATES = ("converting", "done")
@@ -132,23 +131,30 @@ class CompareService:
     # ---- answers ---------------------------------------------------------------
     def stream(self, run_id: str, image_path: str | Path, question: str,
                history: dict | None = None, after: str | None = None) -> Iterator[dict]:
-        """Yield {"base": ..., "finetuned": ..., "done": bool} as tokens arrive.
+        """Yield {"base": ..., "finetuned": ..., "done": bool, "dropped_turns": int}
+        as tokens arrive.
 
         ``history`` holds each model's own earlier turns for follow-ups:
-        {"base": [[q, a], ...], "finetuned": [[q, a], ...]}.
+        {"base": [[q, a], ...], "finetuned": [[q, a], ...]}; the oldest that do not
+        fit the prompt are left out, ``dropped_turns`` says how many.
         """
-        model_tokens = self._chat().special_tokens()
+        chat = self._chat()
+        model_tokens = chat.special_tokens()
         question = _checked_question(question, model_tokens)
         history = history or {}
-        turns = {name: _turns(history.get(name), model_tokens) for name in ("base", "finetuned")}
+        # Each model's newest turns that fit its context (backend/chat_budget.py);
+        # a question that does not fit alone is refused before any work.
+        fitted = {name: chat.fit_history(_turns(history.get(name), model_tokens), question)
+                  for name in ("base", "finetuned")}
+        dropped = max(fitted["base"][1], fitted["finetuned"][1])
         image = self._checked_image(image_path)
         try:
             finetuned = self._finetuned_name(run_id, after)
-            dialogues = [Dialogue(BASE, image, turns["base"]),
-                         Dialogue(finetuned, image, turns["finetuned"])]
+            dialogues = [Dialogue(BASE, image, fitted["base"][0]),
+                         Dialogue(finetuned, image, fitted["finetuned"][0])]
             requests = [(dialogue, question) for dialogue in dialogues]
             for (base, tuned), done in self._chat().stream_many(requests):
-                yield {"base": base, "finetuned": tuned, "done": done}
+                yield {"base": base, "finetuned": tuned, "done": done, "dropped_turns": dropped}
         finally:
             Path(image).unlink(missing_ok=True)
 
@@ -243,7 +249,8 @@ def _no_reserved(text: str, subject: str, model_tokens) -> None:
 
 
 def _turns(history, model_tokens=frozenset()) -> list[tuple[str, str]]:
-    """Earlier (question, answer) pairs from JSON-ish input, newest MAX_TURNS."""
+    """Earlier (question, answer) pairs from JSON-ish input (all of them:
+    fit_history keeps those that fit)."""
     if history is None:
         return []
     if not isinstance(history, list):
@@ -255,4 +262,4 @@ def _turns(history, model_tokens=frozenset()) -> list[tuple[str, str]]:
             raise ChatError("history must be a list of [question, answer] pairs.")
         _no_reserved(pair[0] + pair[1], "The history", model_tokens)
         turns.append((pair[0], pair[1]))
-    return turns[-MAX_TURNS:]
+    return turns

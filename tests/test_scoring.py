@@ -154,6 +154,9 @@ class FakeChat:
     def special_tokens(self):
         return frozenset({"</s>"})  # what the tokenizer adds to the template's markers
 
+    def fit_history(self, turns, question):
+        return list(turns), 0  # the real fit: tests/test_compare_history.py
+
     def stream_many(self, requests):
         self.calls.append([(d.model, q, len(d.turns)) for d, q in requests])
         texts = [LATTE if d.model != "base" and q.startswith("What drink") else
