@@ -29,6 +29,7 @@ class Settings:
     deepspeed: str = ""
     auth: tuple[str, ...] = ()
     auth_file: Path | None = None
+    login_failures: int = 10
 
 
 def _env(name: str, default=None):
@@ -85,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--auth-file", type=Path, default=_env("STUDIO_AUTH_FILE"),
         help="CSV class list: username,password[,role] with role student or teacher "
              "(env STUDIO_AUTH_FILE)")
+    add("--login-failures", type=int, default=int(_env("STUDIO_LOGIN_FAILURES", 10)),
+        help="failed logins for one username or one client address within 5 minutes "
+             "before login answers HTTP 429 for a cool-down that doubles each time "
+             "(1 minute first); 0 = no limit (env STUDIO_LOGIN_FAILURES)")
     return parser
 
 
@@ -97,4 +102,5 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
                     pretrained_pth=args.pretrained_pth, max_queue=args.max_queue,
                     max_upload_mb=args.max_upload_mb, max_waiting=args.max_waiting, train_threads=args.train_threads,
                     recipe=args.recipe, gpus=args.gpus, deepspeed=args.deepspeed,
-                    auth=tuple(args.auth), auth_file=args.auth_file)
+                    auth=tuple(args.auth), auth_file=args.auth_file,
+                    login_failures=args.login_failures)
