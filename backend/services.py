@@ -1,6 +1,7 @@
 """Builds every backend service from Settings (the app's one factory)."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from .jobs import JobManager
 from .model_builder import BackgroundModels, ModelsNotReady
 from .profiles import Profile, choose_profile
 from .run_access import RunAccess
-from .run_registry import RunRegistry
+from .registry_repair import RegistryRepair, open_registry
 from .settings import Settings
 from .special_tokens import special_tokens_at
 from .training import TrainingService
@@ -38,6 +39,8 @@ class Services:
     device: str
     accounts: Accounts
     access: RunAccess
+    # Set when studio.db was damaged and rebuilt at start-up (the page says so).
+    registry_repair: RegistryRepair | None = None
 
     def close(self) -> None:
         self.jobs.shutdown()
@@ -55,7 +58,9 @@ def build_services(settings: Settings) -> Services:
     profile = choose_profile(settings)
     models = BackgroundModels(profile).start()
     device = _device()
-    registry = RunRegistry(work / "studio.db")
+    registry, registry_repair = open_registry(work / "studio.db", work / "runs")
+    if registry_repair is not None:
+        logging.warning("%s", registry_repair.describe())
     chat_holder: dict = {}
 
     def refuse_while_training() -> None:
@@ -98,7 +103,7 @@ def build_services(settings: Settings) -> Services:
                                released_before_run=lambda: chat_reserved_bytes(chat_holder))
     compare = CompareService(chat, jobs, work / "scratch", model_paths=models.wait)
     return Services(settings, profile, models, datasets, jobs, training, compare, device,
-                    accounts, RunAccess(accounts, jobs, datasets))
+                    accounts, RunAccess(accounts, jobs, datasets), registry_repair)
 
 
 def _gpu_setup(settings: Settings, device: str):
