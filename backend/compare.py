@@ -183,7 +183,10 @@ class CompareService:
     def probe_table(self, run_id: str, probe_questions=None, other_image: str | Path | None = None,
                     after: str | None = None) -> Iterator[list[dict]]:
         """Yield the table's rows so far, one more each time a case is answered."""
-        questions = probes.parse_probes(probe_questions)
+        chat = self._chat()
+        questions = probes.parse_probes(probe_questions, chat.special_tokens())
+        for question in questions:
+            chat.fit_history([], question)  # refuses one that does not fit the model
         run_dir = self._trained_run_dir(run_id)
         book = probes.ReferenceBook.from_run(run_dir)
         training_image = next((run_dir / "data").glob("image.*"), None)

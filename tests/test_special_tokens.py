@@ -75,3 +75,14 @@ def test_compare_history_with_a_model_token_is_refused(llm_folder, tmp_path):
     history = {"base": [["What is it?", "A cup <unk> of latte."]]}
     with pytest.raises(ChatError, match="The history contains '<unk>'"):
         next(service.stream("run-x", image, "And the drink?", history))
+
+
+@pytest.mark.parametrize("token", MODEL_TOKENS + ("<|im_end|>",))
+def test_probe_questions_follow_the_same_rule(llm_folder, tmp_path, token):
+    from backend.probes import ProbeError, parse_probes
+
+    with pytest.raises(ProbeError, match=f"A probe question contains '{token}'"):
+        parse_probes(f"Is it sunny?\nIs it {token} raining?", special_tokens_at(llm_folder))
+    service = compare_service(llm_folder, tmp_path)
+    with pytest.raises(ProbeError):
+        next(service.probe_table("run-x", f"Is it {token} raining?"))
