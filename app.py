@@ -6,6 +6,7 @@ import sys
 
 from backend.gpu import GpuSelectionError
 from backend.launch_checks import exposure_warning, gpu_stack_warning
+from backend.login_throttle import LoginThrottle
 from backend.profiles import ProfileError
 from backend.services import build_services
 from backend.settings import parse_settings
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"XTuner LLaVA Studio cannot start: {error}")
     # gradio is imported only here and in ui/: the backend never needs it.
     from ui.app_ui import build_app
+    from ui.login_guard import login_middleware, throttled_auth
     from ui.messages import I18N
     from ui.security import middleware
 
@@ -37,12 +39,14 @@ def main(argv: list[str] | None = None) -> None:
     app.queue(default_concurrency_limit=4, max_size=settings.max_waiting)
     logging.info("profile %s; work dir %s", services.profile.name, settings.work_dir)
     try:
-        auth = services.accounts.check if services.accounts.enabled else None
+        auth = (throttled_auth(services.accounts.check, LoginThrottle(settings.login_failures))
+                if services.accounts.enabled else None)
         app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
                    auth=auth, auth_message="XTuner LLaVA Studio",
                    i18n=I18N, max_file_size=f"{settings.max_upload_mb}mb",
                    allowed_paths=[],
-                   app_kwargs={"middleware": middleware(services.access.can_read_run)},
+                   app_kwargs={"middleware": middleware(services.access.can_read_run)
+                               + login_middleware()},
                    show_error=False)
     finally:
         services.close()

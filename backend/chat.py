@@ -29,6 +29,23 @@ class ChatError(RuntimeError):
     """A model cannot answer (missing conversion, unknown run)."""
 
 
+def prompt_ids(tokenizer, turns, question: str) -> list[int]:
+    """The InternLM2 chat prompt of earlier (question, answer) turns plus the
+    new question, with xtuner's image placeholder id where the image goes."""
+    from xtuner.utils import DEFAULT_IMAGE_TOKEN, IMAGE_TOKEN_INDEX, PROMPT_TEMPLATE
+
+    template = PROMPT_TEMPLATE["internlm2_chat"]
+    text = ""
+    for index, (asked, answered) in enumerate([*turns, (question, None)]):
+        asked = f"{DEFAULT_IMAGE_TOKEN}\n{asked}" if index == 0 else asked
+        text += template["INSTRUCTION"].format(input=asked, round=index + 1)
+        if answered is not None:
+            text += answered + template["SUFFIX"] + template["SEP"]
+    before, after = text.split(DEFAULT_IMAGE_TOKEN, 1)
+    return (tokenizer.encode(before) + [IMAGE_TOKEN_INDEX]
+            + tokenizer.encode(after, add_special_tokens=False))
+
+
 @dataclass
 class _Attached:
     projector: object
@@ -149,6 +166,13 @@ class ChatModels:
         if attached.has_visual_adapter:
             self.visual_encoder.delete_adapter(name)
 
+    def special_tokens(self) -> frozenset[str]:
+        """The LLM tokenizer's special tokens (refused in questions), read from
+        its folder: known without loading the models."""
+        from .special_tokens import special_tokens_at
+
+        return special_tokens_at(self.paths.llm)
+
     # ---- one model's state ----------------------------------------------
     def _select(self, model: str) -> object:
         """Switch adapters for ``model``; return its projector."""
@@ -170,19 +194,13 @@ class ChatModels:
         return self._attached[model].projector
 
     def _prompt_ids(self, dialogue: Dialogue, question: str) -> list[int]:
-        from xtuner.utils import DEFAULT_IMAGE_TOKEN, IMAGE_TOKEN_INDEX, PROMPT_TEMPLATE
+        return prompt_ids(self.tokenizer, dialogue.turns, question)
 
-        template = PROMPT_TEMPLATE["internlm2_chat"]
-        text = ""
-        turns = dialogue.turns + [(question, None)]
-        for index, (asked, answered) in enumerate(turns):
-            asked = f"{DEFAULT_IMAGE_TOKEN}\n{asked}" if index == 0 else asked
-            text += template["INSTRUCTION"].format(input=asked, round=index + 1)
-            if answered is not None:
-                text += answered + template["SUFFIX"] + template["SEP"]
-        before, after = text.split(DEFAULT_IMAGE_TOKEN, 1)
-        return (self.tokenizer.encode(before) + [IMAGE_TOKEN_INDEX]
-                + self.tokenizer.encode(after, add_special_tokens=False))
+    def fit_history(self, turns, question: str) -> tuple[list[tuple[str, str]], int]:
+        """The newest turns that fit this model's context; how many were dropped."""
+        from .chat_budget import fit_history
+
+        return fit_history(self.paths, turns, question)
 
     # ---- generation -------------------------------------------------------
     def stream(self, dialogue: Dialogue, question: str,

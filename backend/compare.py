@@ -13,16 +13,16 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import dataset, images, probes, timeline
+from . import images, probes, timeline
 from .chat import BASE, ChatError, ChatModels, Dialogue
 from .export import build_archive, chat_command
 from .jobs import JobManager
 from .model_paths import ModelPaths
 from .scoring import diff_html, score_answer
+from .special_tokens import first_reserved, reserved_message
 from .xtuner_config import TrainOptions
 
 MAX_QUESTION_CHARS = 1000
-MAX_TURNS = 8          # earlier turns beyond this are dropped from the prompt
 FINAL = "final"        # the "after" model: the run's last checkpoint
 # Training finished: "converting" = the pth_to_hf steps (for the export) still run.
 ANSWERABLE_STATES = ("converting", "done")
@@ -131,21 +131,30 @@ class CompareService:
     # ---- answers ---------------------------------------------------------------
     def stream(self, run_id: str, image_path: str | Path, question: str,
                history: dict | None = None, after: str | None = None) -> Iterator[dict]:
-        """Yield {"base": ..., "finetuned": ..., "done": bool} as tokens arrive.
+        """Yield {"base": ..., "finetuned": ..., "done": bool, "dropped_turns": int}
+        as tokens arrive.
 
         ``history`` holds each model's own earlier turns for follow-ups:
-        {"base": [[q, a], ...], "finetuned": [[q, a], ...]}.
+        {"base": [[q, a], ...], "finetuned": [[q, a], ...]}; the oldest that do not
+        fit the prompt are left out, ``dropped_turns`` says how many.
         """
-        question = _checked_question(question)
+        chat = self._chat()
+        model_tokens = chat.special_tokens()
+        question = _checked_question(question, model_tokens)
+        history = history or {}
+        # Each model's newest turns that fit its context (backend/chat_budget.py);
+        # a question that does not fit alone is refused before any work.
+        fitted = {name: chat.fit_history(_turns(history.get(name), model_tokens), question)
+                  for name in ("base", "finetuned")}
+        dropped = max(fitted["base"][1], fitted["finetuned"][1])
         image = self._checked_image(image_path)
         try:
             finetuned = self._finetuned_name(run_id, after)
-            history = history or {}
-            dialogues = [Dialogue(BASE, image, _turns(history.get("base"))),
-                         Dialogue(finetuned, image, _turns(history.get("finetuned")))]
+            dialogues = [Dialogue(BASE, image, fitted["base"][0]),
+                         Dialogue(finetuned, image, fitted["finetuned"][0])]
             requests = [(dialogue, question) for dialogue in dialogues]
             for (base, tuned), done in self._chat().stream_many(requests):
-                yield {"base": base, "finetuned": tuned, "done": done}
+                yield {"base": base, "finetuned": tuned, "done": done, "dropped_turns": dropped}
         finally:
             Path(image).unlink(missing_ok=True)
 
@@ -174,7 +183,10 @@ class CompareService:
     def probe_table(self, run_id: str, probe_questions=None, other_image: str | Path | None = None,
                     after: str | None = None) -> Iterator[list[dict]]:
         """Yield the table's rows so far, one more each time a case is answered."""
-        questions = probes.parse_probes(probe_questions)
+        chat = self._chat()
+        questions = probes.parse_probes(probe_questions, chat.special_tokens())
+        for question in questions:
+            chat.fit_history([], question)  # refuses one that does not fit the model
         run_dir = self._trained_run_dir(run_id)
         book = probes.ReferenceBook.from_run(run_dir)
         training_image = next((run_dir / "data").glob("image.*"), None)
@@ -221,27 +233,27 @@ class CompareService:
         return shlex.join(chat_command(self._model_paths()))
 
 
-def _checked_question(question: str) -> str:
+def _checked_question(question: str, model_tokens=frozenset()) -> str:
     question = (question or "").strip()
     if not question:
         raise ChatError("Type a question first.")
     if len(question) > MAX_QUESTION_CHARS:
         raise ChatError(f"Questions are limited to {MAX_QUESTION_CHARS} characters.")
-    _no_markers(question)
+    _no_reserved(question, "The question", model_tokens)
     return question
 
 
-def _no_markers(text: str) -> None:
-    # A chat-template token typed by a user would end the user's turn early
-    # and let the text pose as the assistant.
-    for marker in (dataset.IMAGE_TOKEN, *dataset.RESERVED_MARKERS):
-        if marker in text:
-            raise ChatError(f"Remove '{marker}' from the text: it is a token of the "
-                            "chat template.")
+def _no_reserved(text: str, subject: str, model_tokens) -> None:
+    # A special token typed by a user would end the user's turn early, or the
+    # whole text, and let the rest pose as the assistant (backend/special_tokens.py).
+    reserved = first_reserved(text, model_tokens)
+    if reserved:
+        raise ChatError(reserved_message(reserved, subject))
 
 
-def _turns(history) -> list[tuple[str, str]]:
-    """Earlier (question, answer) pairs from JSON-ish input, newest MAX_TURNS."""
+def _turns(history, model_tokens=frozenset()) -> list[tuple[str, str]]:
+    """Earlier (question, answer) pairs from JSON-ish input (all of them:
+    fit_history keeps those that fit)."""
     if history is None:
         return []
     if not isinstance(history, list):
@@ -251,6 +263,6 @@ def _turns(history) -> list[tuple[str, str]]:
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2
                 and all(isinstance(x, str) for x in pair)):
             raise ChatError("history must be a list of [question, answer] pairs.")
-        _no_markers(pair[0] + pair[1])
+        _no_reserved(pair[0] + pair[1], "The history", model_tokens)
         turns.append((pair[0], pair[1]))
-    return turns[-MAX_TURNS:]
+    return turns

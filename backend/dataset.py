@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Iterable
 
-IMAGE_TOKEN = "<image>"
-# Text that would change the prompt the model sees rather than be part of it.
-RESERVED_MARKERS = ("<|im_start|>", "<|im_end|>", "<|action_start|>",
-                    "<|action_end|>", "<|interpreter|>", "<|plugin|>")
+from .special_tokens import IMAGE_TOKEN, first_reserved, reserved_message
+
 MAX_TEXT_CHARS = 2000
 MAX_CONVERSATIONS = 200
 MAX_REPEATS = 2000
@@ -43,15 +42,9 @@ def _clean(text: object, where: str, role: str, first_turn: bool) -> str:
         text = text[len(IMAGE_TOKEN):].strip()
     if not text:
         raise DatasetError(f"{where}: the {role} is empty.")
-    if IMAGE_TOKEN in text:
-        raise DatasetError(
-            f"{where}: the {role} contains '{IMAGE_TOKEN}'. The app puts the one "
-            "image token at the start of the first question; remove it here.")
-    for marker in RESERVED_MARKERS:
-        if marker in text:
-            raise DatasetError(
-                f"{where}: the {role} contains the chat-template token "
-                f"'{marker}', which would break the prompt. Remove it.")
+    reserved = first_reserved(text)
+    if reserved:
+        raise DatasetError(f"{where}: {reserved_message(reserved, f'the {role}')}")
     if len(text) > MAX_TEXT_CHARS:
         raise DatasetError(
             f"{where}: the {role} has {len(text)} characters; "
@@ -72,6 +65,19 @@ def conversations_from_rows(rows: list[tuple[object, object]]) -> list[Conversat
         out.append(Conversation((Turn(_clean(question, where, "question", True),
                                       _clean(answer, where, "answer", False)),)))
     return _checked_count(out)
+
+
+def refuse_model_tokens(conversations: list[Conversation], model_tokens: Iterable[str]) -> None:
+    """The same rule as while parsing, with the model tokenizer's own special
+    tokens added (known once the models are there: at start at the latest)."""
+    model_tokens = frozenset(model_tokens)
+    for number, conversation in enumerate(conversations, start=1):
+        for index, turn in enumerate(conversation.turns, start=1):
+            for role, text in (("question", turn.question), ("answer", turn.answer)):
+                reserved = first_reserved(text, model_tokens)
+                if reserved:
+                    raise DatasetError(f"Conversation {number}, turn {index}: "
+                                       + reserved_message(reserved, f"the {role}"))
 
 
 def _blank(value: object) -> bool:

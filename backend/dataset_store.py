@@ -5,6 +5,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable
 
 from . import dataset, images
 
@@ -40,13 +41,17 @@ class StoredDataset:
 
 
 class DatasetStore:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, model_tokens: Callable[[], Iterable[str]] = tuple):
+        # The model tokenizer's special tokens, refused in Q&A (empty while
+        # the models are still being prepared: a run's start checks again).
+        self.model_tokens = model_tokens
         self.root = root / "datasets"
         self.root.mkdir(parents=True, exist_ok=True)
 
     def create(self, image_path: str | Path, conversations: list[dataset.Conversation],
                repeats: int, owner: str = "") -> StoredDataset:
         """Validate the image, write unique and repeated JSON; return the handle."""
+        dataset.refuse_model_tokens(conversations, self.model_tokens())
         image = images.open_checked(image_path)
         records = dataset.build_records(conversations, IMAGE_NAME, repeats)
         dataset_id = "ds-" + secrets.token_hex(6)

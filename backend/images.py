@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
 # Far below Pillow's default (~89 MP) so a decompression bomb is refused before
@@ -30,7 +30,10 @@ def open_checked(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
                     f"The image is {width}x{height} pixels; at most "
                     f"{max_pixels // 1_000_000} megapixels are accepted.")
             image.load()
-            return image.convert("RGB")
+            # A phone stores an upright photo as sideways pixels plus an EXIF
+            # Orientation tag; the re-encoded copy keeps no EXIF, so turn the
+            # pixels now or the model trains on a sideways image.
+            return ImageOps.exif_transpose(image).convert("RGB")
     except ImageError:
         raise
     except Image.DecompressionBombError as error:

@@ -356,8 +356,7 @@ class JobManager(RestartRecovery):
                     break
                 if code != 0:
                     self._finish(spec, "failed",
-                                 f"{step.name} exited with code {code}: "
-                                 f"{progress.error_from_log(spec.log_file)}")
+                                 progress.step_failure(step.name, code, spec.log_file))
                     return "failed"
         if spec.run_id in self._stop_requested:
             self._finish(spec, "stopped", "")

@@ -6,18 +6,11 @@ name the row instead.
 """
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
 from .dataset import Conversation, DatasetError, prompt_preview
-
-
-@functools.lru_cache(maxsize=4)
-def _tokenizer(llm_path: str):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(llm_path, trust_remote_code=True)
+from .special_tokens import tokenizer_at
 
 
 def image_tokens(visual_encoder_path: Path) -> int:
@@ -29,7 +22,7 @@ def image_tokens(visual_encoder_path: Path) -> int:
 
 def check_lengths(conversations: list[Conversation], llm_path: Path,
                   visual_encoder_path: Path, max_length: int) -> None:
-    tokenizer = _tokenizer(str(llm_path))
+    tokenizer = tokenizer_at(str(llm_path))
     budget = max_length - image_tokens(visual_encoder_path)
     for number, conversation in enumerate(conversations, start=1):
         text = prompt_preview(conversation).replace("<image>", "")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import dataset
 from .scoring import AnswerScore, diff_html, score_answer
+from .special_tokens import first_reserved, reserved_message
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # skimage's "astronaut" photo, 160 px: a picture the demo's pretrain stage has
@@ -67,8 +68,9 @@ class ReferenceBook:
         return [a for answers in self._by_question.values() for a in answers]
 
 
-def parse_probes(text: str | list[str] | None) -> list[str]:
-    """Probe questions: one per line (or a JSON list); blank means the defaults."""
+def parse_probes(text: str | list[str] | None, model_tokens=frozenset()) -> list[str]:
+    """Probe questions: one per line (or a JSON list); blank means the defaults.
+    Reserved tokens are refused as in any question (backend/special_tokens.py)."""
     if isinstance(text, str) and text.strip().startswith("["):
         try:
             text = json.loads(text)
@@ -87,6 +89,9 @@ def parse_probes(text: str | list[str] | None) -> list[str]:
         if len(question) > dataset.MAX_TEXT_CHARS:
             raise ProbeError(f"A probe question has {len(question)} characters; "
                              f"at most {dataset.MAX_TEXT_CHARS} are allowed.")
+        reserved = first_reserved(question, model_tokens)
+        if reserved:
+            raise ProbeError(reserved_message(reserved, "A probe question"))
     return questions
 
 

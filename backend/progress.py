@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from collections import deque
 from pathlib import Path
 
@@ -74,3 +75,35 @@ def error_from_log(log_file: Path) -> str:
         return errors[-1][:2000]
     last = [line for line in text.splitlines() if line.strip()][-3:]
     return "\n".join(last)[:2000] or "The process ended with an error and no log."
+
+
+# What a shell or launcher reports for a child killed by a signal: 128 + its number.
+_SHELL_SIGNAL_BASE = 128
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def step_failure(step_name: str, returncode: int, log_file: Path) -> str:
+    """Why a step failed, for the run's error. A negative returncode is the
+    signal that killed it (Popen's convention); SIGKILL is what the kernel's
+    out-of-memory killer sends, and then the log's last lines say nothing
+    about it, so they are left out."""
+    if returncode < 0:
+        name = _signal_name(-returncode)
+        if -returncode == signal.SIGKILL:
+            return (f"{step_name} was killed by {name} (signal {-returncode}). The machine "
+                    "most likely ran out of memory (the kernel's out-of-memory killer ends "
+                    "a process this way): try a smaller batch size or max_length, or wait "
+                    "until other runs have finished.")
+        return f"{step_name} was ended by {name} (signal {-returncode}): {error_from_log(log_file)}"
+    if returncode == _SHELL_SIGNAL_BASE + signal.SIGKILL:
+        # torchrun or a shell between us and the trainer: its child got SIGKILL.
+        return (f"{step_name} exited with code {returncode} (a process it started was killed "
+                "by SIGKILL, most likely because the machine ran out of memory): "
+                f"{error_from_log(log_file)}")
+    return f"{step_name} exited with code {returncode}: {error_from_log(log_file)}"

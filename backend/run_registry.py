@@ -34,6 +34,33 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 _COLUMNS = ("run_id", "dataset_id", "owner", "state", "options", "max_iters",
             "created_at", "started_at", "ended_at", "pid", "final_loss", "step", "error")
+# PRAGMA user_version of the schema above. 0: a registry from before the
+# version was kept (it may lack later columns: owner, step). A change of the
+# schema raises this and says below how an older registry gets there.
+SCHEMA_VERSION = 1
+# Without these a registry cannot be migrated (backend/registry_repair.py
+# rebuilds it from the run folders instead).
+CORE_COLUMNS = ("run_id", "dataset_id", "state", "created_at")
+
+
+def _column_definitions() -> dict[str, str]:
+    """name -> its definition, read from _SCHEMA (one place for the schema)."""
+    lines = [line.strip().rstrip(",") for line in _SCHEMA.splitlines()]
+    pairs = [line.split(None, 1) for line in lines if line and line.split()[0] in _COLUMNS]
+    return {name: definition for name, definition in pairs}
+
+
+def _migrate(db) -> None:
+    """Bring an older registry's runs table to this schema: each later column
+    is added with its default, no row is lost."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version >= SCHEMA_VERSION:
+        return
+    present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    for name, definition in _column_definitions().items():
+        if name not in present:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {name} {definition}")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 class RunRegistry:
@@ -44,6 +71,7 @@ class RunRegistry:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
+            _migrate(db)
 
     def _connect(self):
         return closing(sqlite3.connect(self.db_file, timeout=30, isolation_level=None))
@@ -55,6 +83,14 @@ class RunRegistry:
                 "INSERT INTO runs (run_id, dataset_id, owner, state, options, max_iters,"
                 " created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
                 (run_id, dataset_id, owner, json.dumps(options), max_iters, time.time()))
+
+    def restore(self, record: dict) -> None:
+        """Insert a whole row (a registry rebuilt from the run folders)."""
+        values = {**record, "options": json.dumps(record.get("options") or {})}
+        with self._lock, self._connect() as db:
+            db.execute(f"INSERT INTO runs ({', '.join(_COLUMNS)}) "
+                       f"VALUES ({', '.join('?' for _ in _COLUMNS)})",
+                       tuple(values.get(name) for name in _COLUMNS))
 
     def update(self, run_id: str, **values) -> None:
         unknown = set(values) - set(_COLUMNS)

@@ -1,6 +1,7 @@
 """Builds every backend service from Settings (the app's one factory)."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -11,11 +12,12 @@ from .compare import CompareService
 from .dataset_store import DatasetStore
 from .gpu_check import GpuProblem, check_gpu_stack, cpu_training_refusal
 from .jobs import JobManager
-from .model_builder import BackgroundModels
+from .model_builder import BackgroundModels, ModelsNotReady
 from .profiles import Profile, choose_profile
 from .run_access import RunAccess
-from .run_registry import RunRegistry
+from .registry_repair import RegistryRepair, open_registry
 from .settings import Settings
+from .special_tokens import special_tokens_at
 from .training import TrainingService
 from .xtuner_config import TrainOptions
 
@@ -40,6 +42,8 @@ class Services:
     access: RunAccess
     # A GPU that nvidia-smi shows and torch cannot use (the page and log say so).
     gpu_problem: GpuProblem | None = None
+    # Set when studio.db was damaged and rebuilt at start-up (the page says so).
+    registry_repair: RegistryRepair | None = None
 
     def close(self) -> None:
         self.jobs.shutdown()
@@ -58,7 +62,9 @@ def build_services(settings: Settings) -> Services:
     models = BackgroundModels(profile).start()
     device = _device()
     gpu_problem = check_gpu_stack() if device == "cpu" else None
-    registry = RunRegistry(work / "studio.db")
+    registry, registry_repair = open_registry(work / "studio.db", work / "runs")
+    if registry_repair is not None:
+        logging.warning("%s", registry_repair.describe())
     chat_holder: dict = {}
 
     def refuse_while_training() -> None:
@@ -93,7 +99,7 @@ def build_services(settings: Settings) -> Services:
     accounts = load_accounts(settings)
     jobs = JobManager(registry, max_queue=settings.max_queue, before_job=before_job)
     jobs.reconcile(work / "runs")
-    datasets = DatasetStore(work)
+    datasets = DatasetStore(work, model_tokens=lambda: ready_model_tokens(models))
     options = DEMO_OPTIONS if profile.name == "demo" else LESSON_OPTIONS
     training = TrainingService(datasets, jobs, work / "runs", models.wait, options,
                                device=device, threads=settings.train_threads,
@@ -103,7 +109,8 @@ def build_services(settings: Settings) -> Services:
                                                             settings.allow_cpu))
     compare = CompareService(chat, jobs, work / "scratch", model_paths=models.wait)
     return Services(settings, profile, models, datasets, jobs, training, compare, device,
-                    accounts, RunAccess(accounts, jobs, datasets), gpu_problem=gpu_problem)
+                    accounts, RunAccess(accounts, jobs, datasets), gpu_problem=gpu_problem,
+                    registry_repair=registry_repair)
 
 
 def _gpu_setup(settings: Settings, device: str):
@@ -150,3 +157,13 @@ def load_accounts(settings: Settings) -> Accounts:
     if settings.auth_file:
         accounts += read_credentials_file(settings.auth_file)
     return Accounts(accounts)
+
+
+def ready_model_tokens(models: BackgroundModels) -> frozenset[str]:
+    """The model tokenizer's special tokens once the models are there; none
+    before (a dataset build does not wait for them: a run's start checks)."""
+    try:
+        paths = models.wait(timeout=0)
+    except ModelsNotReady:
+        return frozenset()
+    return special_tokens_at(paths.llm)

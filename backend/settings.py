@@ -30,6 +30,7 @@ class Settings:
     auth: tuple[str, ...] = ()
     auth_file: Path | None = None
     allow_cpu: bool = False
+    login_failures: int = 10
 
 
 def _env(name: str, default=None):
@@ -89,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--allow-cpu", action="store_true", default=_env("STUDIO_ALLOW_CPU", "0") == "1",
         help="let the real-size profiles (internstudio, custom) train on the CPU when torch "
              "has no GPU, which takes days; refused without it (env STUDIO_ALLOW_CPU=1)")
+    add("--login-failures", type=int, default=int(_env("STUDIO_LOGIN_FAILURES", 10)),
+        help="failed logins for one username or one client address within 5 minutes "
+             "before login answers HTTP 429 for a cool-down that doubles each time "
+             "(1 minute first); 0 = no limit (env STUDIO_LOGIN_FAILURES)")
     return parser
 
 
@@ -102,4 +107,4 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
                     max_upload_mb=args.max_upload_mb, max_waiting=args.max_waiting, train_threads=args.train_threads,
                     recipe=args.recipe, gpus=args.gpus, deepspeed=args.deepspeed,
                     auth=tuple(args.auth), auth_file=args.auth_file,
-                    allow_cpu=args.allow_cpu)
+                    allow_cpu=args.allow_cpu, login_failures=args.login_failures)

@@ -12,6 +12,7 @@ from . import dataset as dataset_rules
 from .disk import check_free_space, estimate_run_bytes
 from .gpu_check import CpuTrainingRefused
 from .length_check import check_lengths
+from .special_tokens import special_tokens_at
 from .dataset_store import DatasetStore
 from .job_spec import new_run_id
 from .jobs import LATEST_CHECKPOINT, JobManager, JobSpec, Step
@@ -119,7 +120,10 @@ class TrainingService:
         run_id = new_run_id()
         run_dir = self.runs_root / run_id
         config = self.plan(dataset_id, options, run_dir)
-        check_lengths(stored.load_conversations(), config.llm_path,
+        conversations = stored.load_conversations()
+        # Also a dataset built before the models were ready: the run's own tokenizer.
+        dataset_rules.refuse_model_tokens(conversations, special_tokens_at(config.llm_path))
+        check_lengths(conversations, config.llm_path,
                       config.visual_encoder_path, options.max_length)
         check_free_space(self.runs_root, estimate_run_bytes(config.llm_path,
                                                             options.save_total_limit))

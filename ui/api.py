@@ -165,16 +165,18 @@ def _wire_compare_extras(services: Services) -> None:
                      request: gr.Request):
         """One turn of a multi-turn compare. ``history_json``: {"base": [[q, a], ...],
         "finetuned": [...]} (each model's own turns); streams, the final yield adds
-        "history" for the next turn and the scores against the references."""
+        "history" for the next turn and the scores against the references.
+        "dropped_turns": the oldest turns left out of the prompt (they did not fit)."""
         if not image_path:
             raise ImageError("An image file is required.")
         history = _history_json(history_json)
-        partial = {"base": "", "finetuned": ""}
+        partial = {"base": "", "finetuned": "", "dropped_turns": 0}
         for partial in compare.stream(run, image_path, question, history, after_name or None):
-            yield {"base": partial["base"], "finetuned": partial["finetuned"], "done": False}
+            yield {"base": partial["base"], "finetuned": partial["finetuned"], "done": False,
+                   "dropped_turns": partial["dropped_turns"]}
         judged = compare.judge(run, question, partial["base"], partial["finetuned"])
         yield {"base": partial["base"], "finetuned": partial["finetuned"], "done": True,
-               "scores": judged, "history": {
+               "dropped_turns": partial["dropped_turns"], "scores": judged, "history": {
                    "base": history.get("base", []) + [[question, partial["base"]]],
                    "finetuned": history.get("finetuned", []) + [[question, partial["finetuned"]]]}}
 

@@ -19,6 +19,20 @@ from .train_tab import build_train_tab, latest_run, runs_frame, wire_train_tab
 
 
 def models_markdown(services: Services, lang: str = "en") -> str:
+    return _models_line(services, lang) + registry_notice(services, lang)
+
+
+def registry_notice(services: Services, lang: str = "en") -> str:
+    """Said on the page while the server runs: studio.db was rebuilt at start."""
+    repair = services.registry_repair
+    if repair is None:
+        return ""
+    moved = repair.moved_to.name if repair.moved_to else "–"
+    return "\n\n" + tr("registry_rebuilt", lang, reason=repair.reason, moved=moved,
+                         runs=repair.runs)
+
+
+def _models_line(services: Services, lang: str) -> str:
     s = services.models.status()
     if s["error"]:
         return tr("models_error", lang, profile=s["profile"], error=s["error"])

@@ -10,6 +10,7 @@ import gradio as gr
 
 from backend.access import AccessError
 from backend.chat import ChatError
+from backend.chat_budget import PromptTooLong
 from backend.compare import FINAL, training_finished
 from backend.export import ExportError
 from backend.gpu_memory import MemoryCheckError
@@ -166,11 +167,18 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
         if history.get("key") != key:  # another run, checkpoint or image: start over
             history = dict(empty_history(), key=key)
         text = messages_for(request)
-        partial = {"base": "", "finetuned": ""}
-        for partial in compare.stream(run_id, image, question, history, after):
-            yield (with_turn(history["base"], question, partial["base"]),
-                   with_turn(history["finetuned"], question, partial["finetuned"]),
-                   "", "", "", "", history)
+        partial = {"base": "", "finetuned": "", "dropped_turns": 0}
+        try:
+            for partial in compare.stream(run_id, image, question, history, after):
+                yield (with_turn(history["base"], question, partial["base"]),
+                       with_turn(history["finetuned"], question, partial["finetuned"]),
+                       "", "", "", "", history)
+        except PromptTooLong as error:
+            raise user_error(text["cmp_question_too_long"].format(
+                used=error.used, budget=error.budget))
+        if partial["dropped_turns"]:
+            # The chat boxes still show every turn; the models did not see these.
+            gr.Warning(text["cmp_history_dropped"].format(turns=partial["dropped_turns"]))
         history = dict(history, base=history["base"] + [[question, partial["base"]]],
                        finetuned=history["finetuned"] + [[question, partial["finetuned"]]])
         judged = compare.judge(run_id, question, partial["base"], partial["finetuned"])

@@ -9,6 +9,9 @@
   scores (``run-<id>-scores.csv``). Their names start with the run id
   (backend/compare.py), so only those who may read that run get them; the
   others get the same 404 as for a file that does not exist.
+* gradio's ``/monitoring`` routes: ``/monitoring/summary`` answers without
+  login (endpoint names, counts, timings). The app has no use for them, so
+  they are closed for everybody (404, as for a route that does not exist).
 """
 from __future__ import annotations
 
@@ -26,6 +29,9 @@ from backend.job_spec import RUN_ID_PATTERN
 # gradio serves its cache at /file=PATH and (deprecated, still routed) /file/PATH.
 _FILE_ROUTE = re.compile(r"^(/gradio_api)?/file[=/](.*)$", re.IGNORECASE | re.DOTALL)
 _RUN_FILE_NAME = re.compile(rf"^({RUN_ID_PATTERN})(?![0-9a-z])", re.IGNORECASE)
+
+# gradio routes the app never uses and that tell a visitor too much.
+_CLOSED_ROUTE = re.compile(r"^/+monitoring(/|$)", re.IGNORECASE)
 
 # (username or None, run id) -> may this user read that run?
 RunReadable = Callable[[str | None, str], bool]
@@ -56,6 +62,11 @@ def run_of_file(path: str) -> str | None:
     name = posixpath.basename(posixpath.normpath("/" + target))
     run = _RUN_FILE_NAME.match(name)
     return run.group(1).lower() if run else None
+
+
+def closed_route(path: str) -> bool:
+    """True for /monitoring and everything under it, however spelled."""
+    return bool(_CLOSED_ROUTE.match(unquote(unquote(path))))
 
 
 def gradio_user(scope) -> str | None:
@@ -90,6 +101,8 @@ class FileRouteGuard:
         await self.app(scope, receive, send)
 
     def _refusal(self, scope, path: str) -> PlainTextResponse | None:
+        if closed_route(path):
+            return PlainTextResponse("Not found.", status_code=404)
         if refused_file_target(path):
             return PlainTextResponse("URLs are not served here.", status_code=403)
         run_id = run_of_file(path) if self.run_readable else None

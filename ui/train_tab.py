@@ -127,6 +127,15 @@ def view(services: Services, run_id: str, lang: str = "en", user: str | None = N
             commands_of(services, run_id))
 
 
+def visible_state(services: Services, user: str | None, run_id: str) -> str:
+    """The run's state for this user: "" alike for a run that does not exist
+    and for another user's run (the timer must not tell them apart)."""
+    if not run_id or not services.access.can_read_run(user, run_id):
+        return ""
+    record = services.jobs.registry.get(run_id)
+    return record["state"] if record else ""
+
+
 def latest_run(services: Services, user: str | None = None) -> str:
     """Re-attach after a reload: the newest active run, else the newest run."""
     runs = services.access.visible_runs(user)
@@ -170,8 +179,7 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
 
     def tick(run_id, shown_state, request: gr.Request):
         lang, user = language_of(request), user_of(request)
-        record = services.jobs.registry.get(run_id) if run_id else None
-        state = record["state"] if record else ""
+        state = visible_state(services, user, run_id)
         # The run list follows a state change (running -> done) without a click.
         table = runs_frame(services, lang, user) if state != shown_state else gr.skip()
         return (*view(services, run_id, lang, user), table, state)
