@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 QA = [{"question": "What is drawn?", "answer": "A yellow star on purple."}]
 # Enough iterations to stop in the middle, checkpoints often enough to resume.
 SMALL = json.dumps({"save_steps": 5, "evaluation_freq": 1000})
+SMALL_OTHER_SEED = json.dumps({"save_steps": 5, "evaluation_freq": 1000, "seed": 1})
 
 
 def app_args():
@@ -48,7 +49,10 @@ def test_queue_closed_clients_stop_and_resume(tmp_path):
         wait_models_ready(first_client)
         ds = build(first_client, image, 30)
         one = first_client.predict(ds, SMALL, api_name="/start_training")
-        two = first_client.predict(ds, SMALL, api_name="/start_training")
+        # Start again with the same options: the same run, not a copy.
+        again = first_client.predict(ds, SMALL, api_name="/start_training")
+        assert again["run_id"] == one["run_id"] and again["already_started"]
+        two = first_client.predict(ds, SMALL_OTHER_SEED, api_name="/start_training")
         assert two["state"] == "queued" and two["queue_position"] == 1
         # Loss changes from one iteration to the next while running.
         status = wait_iter(first_client, one["run_id"], 3)

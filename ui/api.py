@@ -98,7 +98,10 @@ def wire_api(services: Services) -> None:
         snap = services.training.start(dataset_id, options_json or "{}",
                                        owner=services.access.owner(_user(request)))
         return {"run_id": snap["run_id"], "state": snap["state"],
-                "queue_position": snap["queue_position"], "max_iters": snap["max_iters"]}
+                "queue_position": snap["queue_position"], "max_iters": snap["max_iters"],
+                # True: the same dataset and options were already queued or running,
+                # and this is that run (no copy was queued).
+                "already_started": snap["already_started"]}
 
     def run_status(run_id, request: gr.Request):
         return services.jobs.snapshot(run_id)

@@ -149,6 +149,9 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
         except (JobError, ConfigError, ValueError, KeyError, ModelsNotReady,
                 DiskSpaceError, AccessError, MemoryCheckError) as error:
             raise user_error(tr("err_start", lang, error=error))
+        if snap.get("already_started"):
+            gr.Info(tr("start_same_run", lang, run_id=snap["run_id"],
+                       state=state_name(snap["state"], lang)), title=tr("toast_note", lang))
         return snap["run_id"]
 
     def change(action, error_key: str, run_id: str, request: gr.Request):
