@@ -17,6 +17,7 @@ from backend.gpu_memory import MemoryCheckError
 from backend.images import ImageError
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
+from backend.readable_text import dropped_of
 from backend.services import Services
 from backend.xtuner_config import ConfigError
 
@@ -174,7 +175,11 @@ def _wire_compare_extras(services: Services) -> None:
             yield {"base": partial["base"], "finetuned": partial["finetuned"], "done": False}
         judged = compare.judge(run, question, partial["base"], partial["finetuned"])
         yield {"base": partial["base"], "finetuned": partial["finetuned"], "done": True,
-               "scores": judged, "history": {
+               "scores": judged,
+               # Undecodable byte runs left out of each answer (backend/readable_text.py).
+               "dropped": {"base": dropped_of(partial["base"]),
+                           "finetuned": dropped_of(partial["finetuned"])},
+               "history": {
                    "base": history.get("base", []) + [[question, partial["base"]]],
                    "finetuned": history.get("finetuned", []) + [[question, partial["finetuned"]]]}}
 

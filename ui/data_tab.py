@@ -8,6 +8,7 @@ import gradio as gr
 import pandas as pd
 
 from backend import dataset
+from backend.answer_notes import few_repeats
 from backend.images import ImageError
 from backend.services import Services
 
@@ -110,9 +111,12 @@ def build_dataset_ui(services: Services, image: str | None, table, repeats, lang
 
 def describe(stored, schedule: dict, lang: str = "en") -> str:
     """``schedule``: TrainingService.schedule (this machine's recipe and GPUs)."""
-    return tr("dataset_built", lang, conversations=stored.conversations,
+    text = tr("dataset_built", lang, conversations=stored.conversations,
               repeats=stored.repeats, samples=stored.samples, dataset_id=stored.dataset_id,
               **schedule)
+    if few_repeats(stored.repeats):
+        text += "\n\n" + tr("warn_few_repeats", lang, repeats=stored.repeats)
+    return text
 
 
 def wire_data_tab(tab: DataTab, services: Services) -> None:

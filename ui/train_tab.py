@@ -9,6 +9,7 @@ import pandas as pd
 from backend.disk import DiskSpaceError
 from backend.gpu_memory import MemoryCheckError
 from backend.access import AccessError
+from backend.answer_notes import few_repeats
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
 from backend.services import Services
@@ -149,6 +150,10 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
         except (JobError, ConfigError, ValueError, KeyError, ModelsNotReady,
                 DiskSpaceError, AccessError, MemoryCheckError) as error:
             raise user_error(tr("err_start", lang, error=error))
+        repeats = services.datasets.get(ds_id).repeats
+        if few_repeats(repeats):
+            gr.Warning(tr("warn_few_repeats", lang, repeats=repeats),
+                       title=tr("toast_warning", lang))
         if snap.get("already_started"):
             gr.Info(tr("start_same_run", lang, run_id=snap["run_id"],
                        state=state_name(snap["state"], lang)), title=tr("toast_note", lang))
