@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .readable_text import readable
+
 _EVAL_FILE = re.compile(r"^eval_outputs_iter_(\d+)\.(json|txt)$")
 _CHECKPOINT = re.compile(r"^iter_(\d+)\.pth$")
 _TXT_ENTRY = re.compile(r"^Eval output \d+:\n", re.MULTILINE)
@@ -101,6 +103,8 @@ def read_timeline(train_dir: Path) -> list[TimelineEntry]:
                                        key=lambda c: (order[c[0]], not c[1])):
             entry = _from_json(path) if is_json else _from_txt(path, iteration)
             if entry is not None:
+                # The trainer decoded these whole: drop bytes that formed no character.
+                entry.answers = [str(readable(a, finished=True)) for a in entry.answers]
                 entries.append(entry)
                 break
     saved = set(checkpoints(train_dir))

@@ -220,3 +220,8 @@ def test_iteration_0_of_the_first_launch_survives_an_older_resume_bug(tmp_path):
     entries = read_timeline(train)
     assert [(e.iter, e.answers[0]) for e in entries] == [(0, "pretrain caption"),
                                                          (150, "final")]
+
+
+def test_timeline_answers_never_carry_a_replacement_character(tmp_path):
+    write_json(tmp_path / "train", "s", 0, ["在\ufffd停\ufffd", "b"])
+    assert read_timeline(tmp_path / "train")[0].answers == ["在停", "b"]
