@@ -18,6 +18,7 @@ from backend.images import ImageError
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
 from backend.readable_text import dropped_of
+from backend.run_status import run_status as run_status_of
 from backend.services import Services
 from backend.xtuner_config import ConfigError
 
@@ -105,7 +106,7 @@ def wire_api(services: Services) -> None:
                 "already_started": snap["already_started"]}
 
     def run_status(run_id, request: gr.Request):
-        return services.jobs.snapshot(run_id)
+        return run_status_of(services.jobs, run_id)
 
     def stop_training(run_id, request: gr.Request):
         return services.jobs.stop(run_id)

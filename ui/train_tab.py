@@ -12,6 +12,7 @@ from backend.access import AccessError
 from backend.answer_notes import few_repeats
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
+from backend.run_status import run_status
 from backend.services import Services
 from backend.xtuner_config import ConfigError
 
@@ -19,6 +20,7 @@ from .auth import user_of
 from .errors import user_error
 from .language import language_of
 from .messages import t, tr
+from .train_status import buttons, phase_text, progress_html
 
 ACTIVE = ("queued", "running", "converting")
 
@@ -31,6 +33,7 @@ class TrainTab:
     resume: gr.Button
     run_id: gr.Textbox
     status: gr.Markdown
+    bar: gr.HTML  # the whole run's progress (ui/train_status.py)
     loss: gr.LinePlot
     log: gr.Textbox
     commands: gr.Code
@@ -45,10 +48,12 @@ def build_train_tab() -> TrainTab:
         options = gr.Code(value="{}", language="json", label=t("options"), interactive=True)
     with gr.Row():
         start = gr.Button(t("start"), variant="primary")
-        stop = gr.Button(t("stop"), variant="stop")
-        resume = gr.Button(t("resume"))
+        # Enabled by the view when they can act (ui/train_status.py buttons).
+        stop = gr.Button(t("stop"), variant="stop", interactive=False)
+        resume = gr.Button(t("resume"), interactive=False)
     run_id = gr.Textbox(label=t("run_id"), interactive=False)
-    status = gr.Markdown()
+    status = gr.Markdown(elem_id="run-status")
+    bar = gr.HTML(elem_id="run-progress-box")
     with gr.Row():
         loss = gr.LinePlot(x="iter", y="loss", label=t("loss_curve"), height=260)
         log = gr.Textbox(label=t("log"), lines=12, max_lines=12, autoscroll=True,
@@ -58,7 +63,7 @@ def build_train_tab() -> TrainTab:
     refresh = gr.Button(t("refresh"), size="sm")
     timer = gr.Timer(1.0)
     shown_state = gr.State("")
-    return TrainTab(options, start, stop, resume, run_id, status, loss, log, commands,
+    return TrainTab(options, start, stop, resume, run_id, status, bar, loss, log, commands,
                     runs, refresh, timer, shown_state)
 
 
@@ -80,14 +85,21 @@ def state_name(state: str, lang: str) -> str:
 
 
 def status_markdown(snap: dict, lang: str = "en") -> str:
-    parts = [f"**{state_name(snap['state'], lang)}**",
-             tr("status_iter", lang, iter=snap["iter"], max_iters=snap["max_iters"]),
-             tr("status_elapsed", lang, time=_fmt_seconds(snap["elapsed_s"])),
-             tr("status_eta", lang, time=_fmt_seconds(snap["eta_s"]))]
+    """``snap``: backend/run_status.py's run_status (a snapshot with phase etc.)."""
+    parts = [f"**{state_name(snap['state'], lang)}**"]
+    if snap.get("phase") and snap["phase"] != snap["state"]:
+        parts.append(phase_text(snap["phase"], lang))
+    parts += [tr("status_iter", lang, iter=snap["iter"], max_iters=snap["max_iters"]),
+              tr("status_elapsed", lang, time=_fmt_seconds(snap["elapsed_s"]))]
+    if snap["state"] in ("running", "converting"):
+        parts.append(tr("status_eta", lang, time=_fmt_seconds(snap["eta_s"])))
     if snap["loss"] is not None:
         parts.append(tr("status_loss", lang, loss=snap["loss"]))
     if snap["queue_position"]:
         parts.append(tr("status_queue", lang, position=snap["queue_position"]))
+        start = snap.get("estimated_start_s")
+        parts.append(tr("status_start_in", lang, time=_fmt_seconds(start))
+                     if start is not None else tr("status_start_unknown", lang))
     if snap.get("stopping"):
         parts.append(tr("status_stopping", lang))
     text = " · ".join(parts)
@@ -115,17 +127,18 @@ def commands_of(services: Services, run_id: str) -> str:
 
 
 def view(services: Services, run_id: str, lang: str = "en", user: str | None = None):
-    """Everything the tab shows about one run, from the manager's snapshot."""
+    """Everything the tab shows about one run (VIEW_OUTPUTS' order), from its status."""
     if not run_id:
-        return "", pd.DataFrame(columns=["iter", "loss"]), "", ""
+        return ("", pd.DataFrame(columns=["iter", "loss"]), "", "", "", *buttons(None))
     try:
         services.access.check_run(user, run_id)
-        snap = services.jobs.snapshot(run_id)
+        snap = run_status(services.jobs, run_id)
     except (JobError, AccessError) as error:
-        return tr("err_run", lang, error=error), pd.DataFrame(columns=["iter", "loss"]), "", ""
+        return (tr("err_run", lang, error=error), pd.DataFrame(columns=["iter", "loss"]),
+                "", "", "", *buttons(None))
     losses = pd.DataFrame(snap["losses"], columns=["iter", "loss"])
     return (status_markdown(snap, lang), losses, snap["log_tail"],
-            commands_of(services, run_id))
+            commands_of(services, run_id), progress_html(snap, lang), *buttons(snap))
 
 
 def latest_run(services: Services, user: str | None = None) -> str:
@@ -137,7 +150,7 @@ def latest_run(services: Services, user: str | None = None) -> str:
 
 
 def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) -> None:
-    outputs = [tab.status, tab.loss, tab.log, tab.commands]
+    outputs = [tab.status, tab.loss, tab.log, tab.commands, tab.bar, tab.stop, tab.resume]
 
     def start(ds_id, options, request: gr.Request):
         lang = language_of(request)
