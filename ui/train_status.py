@@ -38,3 +38,31 @@ def buttons(status: dict | None) -> tuple[dict, dict]:
     can_stop = state in STOPPABLE and not (status or {}).get("stopping")
     return gr.update(interactive=can_stop), gr.update(interactive=state in RESUMABLE)
 
+
+
+# After each refresh, in the browser: keep the log scrolled to its newest line,
+# unless the student has scrolled up to read (then leave it until they scroll
+# back down). gradio's own autoscroll misses updates made while the textarea
+# was out of view (another tab), which left the log at its top.
+FOLLOW_LOG_JS = """
+() => {
+  const box = document.querySelector("#run-log textarea");
+  if (!box) return [];
+  const state = window.studioLogFollow
+      || (window.studioLogFollow = {follow: true, box: null, touched: 0});
+  if (state.box !== box) {
+    state.box = box;
+    // Only the student's own scrolling decides (a new value may reset scrollTop).
+    for (const kind of ["wheel", "touchmove", "keydown", "mousedown"]) {
+      box.addEventListener(kind, () => { state.touched = Date.now(); }, {passive: true});
+    }
+    box.addEventListener("scroll", () => {
+      if (Date.now() - state.touched < 1500) {
+        state.follow = box.scrollTop + box.clientHeight >= box.scrollHeight - 24;
+      }
+    });
+  }
+  if (state.follow) box.scrollTop = box.scrollHeight;
+  return [];
+}
+"""

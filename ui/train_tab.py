@@ -12,6 +12,9 @@ from backend.access import AccessError
 from backend.answer_notes import few_repeats
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
+from backend import progress
+from backend.job_spec import LOG_NAME
+from backend.log_noise import without_noise
 from backend.run_status import run_status
 from backend.services import Services
 from backend.xtuner_config import ConfigError
@@ -20,9 +23,11 @@ from .auth import user_of
 from .errors import user_error
 from .language import language_of
 from .messages import t, tr
-from .train_status import buttons, phase_text, progress_html
+from .train_status import FOLLOW_LOG_JS, buttons, phase_text, progress_html
 
 ACTIVE = ("queued", "running", "converting")
+# Lines read to fill the log view once noise is taken out (most lines are noise).
+LOG_SCAN_LINES = 400
 
 
 @dataclass
@@ -36,6 +41,7 @@ class TrainTab:
     bar: gr.HTML  # the whole run's progress (ui/train_status.py)
     loss: gr.LinePlot
     log: gr.Textbox
+    show_all_log: gr.Checkbox  # off: known noise hidden (backend/log_noise.py)
     commands: gr.Code
     runs: gr.Dataframe
     refresh: gr.Button
@@ -56,15 +62,17 @@ def build_train_tab() -> TrainTab:
     bar = gr.HTML(elem_id="run-progress-box")
     with gr.Row():
         loss = gr.LinePlot(x="iter", y="loss", label=t("loss_curve"), height=260)
-        log = gr.Textbox(label=t("log"), lines=12, max_lines=12, autoscroll=True,
-                         interactive=False)
+        with gr.Column():
+            log = gr.Textbox(label=t("log"), lines=12, max_lines=12, autoscroll=True,
+                             interactive=False, elem_id="run-log")
+            show_all_log = gr.Checkbox(label=t("log_show_all"), value=False)
     commands = gr.Code(label=t("commands"), language="shell", interactive=False)
     runs = gr.Dataframe(label=t("runs"), interactive=False, wrap=True)
     refresh = gr.Button(t("refresh"), size="sm")
     timer = gr.Timer(1.0)
     shown_state = gr.State("")
-    return TrainTab(options, start, stop, resume, run_id, status, bar, loss, log, commands,
-                    runs, refresh, timer, shown_state)
+    return TrainTab(options, start, stop, resume, run_id, status, bar, loss, log, show_all_log,
+                    commands, runs, refresh, timer, shown_state)
 
 
 def _fmt_seconds(seconds) -> str:
@@ -126,7 +134,16 @@ def commands_of(services: Services, run_id: str) -> str:
         return ""
 
 
-def view(services: Services, run_id: str, lang: str = "en", user: str | None = None):
+def log_text(services: Services, snap: dict, show_all: bool) -> str:
+    """The log's last lines: all of them, or without the known noise."""
+    if show_all:
+        return snap["log_tail"]
+    lines = progress.tail(services.jobs.run_dir(snap["run_id"]) / LOG_NAME, LOG_SCAN_LINES)
+    return without_noise(lines)[0]
+
+
+def view(services: Services, run_id: str, lang: str = "en", user: str | None = None,
+         show_all: bool = False):
     """Everything the tab shows about one run (VIEW_OUTPUTS' order), from its status."""
     if not run_id:
         return ("", pd.DataFrame(columns=["iter", "loss"]), "", "", "", *buttons(None))
@@ -137,7 +154,7 @@ def view(services: Services, run_id: str, lang: str = "en", user: str | None = N
         return (tr("err_run", lang, error=error), pd.DataFrame(columns=["iter", "loss"]),
                 "", "", "", *buttons(None))
     losses = pd.DataFrame(snap["losses"], columns=["iter", "loss"])
-    return (status_markdown(snap, lang), losses, snap["log_tail"],
+    return (status_markdown(snap, lang), losses, log_text(services, snap, show_all),
             commands_of(services, run_id), progress_html(snap, lang), *buttons(snap))
 
 
@@ -172,7 +189,7 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
                        state=state_name(snap["state"], lang)), title=tr("toast_note", lang))
         return snap["run_id"]
 
-    def change(action, error_key: str, run_id: str, request: gr.Request):
+    def change(action, error_key: str, run_id: str, show_all: bool, request: gr.Request):
         """Stop or resume: only the run's owner may, then show the run again."""
         lang, user = language_of(request), user_of(request)
         if run_id:
@@ -181,21 +198,21 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
                 action(run_id)
             except (JobError, AccessError) as error:
                 raise user_error(tr(error_key, lang, error=error))
-        return view(services, run_id, lang, user)
+        return view(services, run_id, lang, user, show_all)
 
-    def stop(run_id, request: gr.Request):
-        return change(services.jobs.stop, "err_run", run_id, request)
+    def stop(run_id, show_all, request: gr.Request):
+        return change(services.jobs.stop, "err_run", run_id, show_all, request)
 
-    def resume(run_id, request: gr.Request):
-        return change(services.jobs.resume, "err_resume", run_id, request)
+    def resume(run_id, show_all, request: gr.Request):
+        return change(services.jobs.resume, "err_resume", run_id, show_all, request)
 
-    def tick(run_id, shown_state, request: gr.Request):
+    def tick(run_id, shown_state, show_all, request: gr.Request):
         lang, user = language_of(request), user_of(request)
         record = services.jobs.registry.get(run_id) if run_id else None
         state = record["state"] if record else ""
         # The run list follows a state change (running -> done) without a click.
         table = runs_frame(services, lang, user) if state != shown_state else gr.skip()
-        return (*view(services, run_id, lang, user), table, state)
+        return (*view(services, run_id, lang, user, show_all), table, state)
 
     def runs(request: gr.Request):
         return runs_frame(services, language_of(request), user_of(request))
@@ -205,11 +222,14 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
 
     tab.start.click(start, inputs=[dataset_id, tab.options], outputs=tab.run_id,
                     api_visibility="private")
-    tab.stop.click(stop, inputs=tab.run_id, outputs=outputs, api_visibility="private")
-    tab.resume.click(resume, inputs=tab.run_id, outputs=outputs, api_visibility="private")
-    tab.timer.tick(tick, inputs=[tab.run_id, tab.shown_state],
+    tab.stop.click(stop, inputs=[tab.run_id, tab.show_all_log], outputs=outputs,
+                   api_visibility="private")
+    tab.resume.click(resume, inputs=[tab.run_id, tab.show_all_log], outputs=outputs,
+                     api_visibility="private")
+    tab.timer.tick(tick, inputs=[tab.run_id, tab.shown_state, tab.show_all_log],
                    outputs=[*outputs, tab.runs, tab.shown_state],
-                   api_visibility="private", show_progress="hidden")
+                   api_visibility="private", show_progress="hidden"
+                   ).then(None, js=FOLLOW_LOG_JS, api_visibility="private")
     def pick(event: gr.SelectData, request: gr.Request):
         # Clicking a row shows that run (a teacher puts one on the projector).
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
