@@ -15,7 +15,7 @@ from backend.model_builder import ModelsNotReady
 from backend import progress
 from backend.job_spec import LOG_NAME
 from backend.log_noise import without_noise
-from backend.run_status import run_status
+from backend.run_status import run_status, whole_run_seconds
 from backend.services import Services
 from backend.xtuner_config import ConfigError
 
@@ -46,7 +46,7 @@ class TrainTab:
     runs: gr.Dataframe
     refresh: gr.Button
     timer: gr.Timer
-    shown_state: gr.State  # the run state the run list last showed
+    shown_state: gr.State  # frame_signature of what the run list last showed
 
 
 def build_train_tab() -> TrainTab:
@@ -120,11 +120,28 @@ RUN_COLUMNS = ("col_run", "col_state", "col_iterations", "col_final_loss", "col_
 
 
 def runs_frame(services: Services, lang: str = "en", user: str | None = None) -> pd.DataFrame:
-    rows = [(r["run_id"], state_name(r["state"], lang), r["max_iters"],
-             None if r["final_loss"] is None else round(r["final_loss"], 4),
-             _fmt_seconds(r["duration_s"]))
-            for r in reversed(services.access.visible_runs(user))]
+    """Every run the visitor may see, newest first, straight from the registry."""
+    records = {r["run_id"]: r for r in services.jobs.registry.all()}
+    rows = []
+    for r in reversed(services.access.visible_runs(user)):
+        active = r["state"] in ACTIVE
+        record = records.get(r["run_id"], {})
+        seconds = whole_run_seconds(services.jobs, r["run_id"], record) \
+            if record.get("started_at") else None
+        if active and seconds is not None:
+            # Whole minutes while it runs: the table changes (and re-renders) at
+            # most once a minute on its own; the status line has the seconds.
+            seconds = seconds // 60 * 60
+        # A resumed run's loss from its earlier launch is not final.
+        final = "–" if active or r["final_loss"] is None else f"{r['final_loss']:.4f}"
+        rows.append((r["run_id"], state_name(r["state"], lang), r["max_iters"], final,
+                     _fmt_seconds(seconds)))
     return pd.DataFrame(rows, columns=[tr(key, lang) for key in RUN_COLUMNS])
+
+
+def frame_signature(frame: pd.DataFrame) -> str:
+    """What the runs table shows, to skip sending an unchanged table."""
+    return repr((list(frame.columns), frame.values.tolist()))
 
 
 def commands_of(services: Services, run_id: str) -> str:
@@ -206,13 +223,14 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
     def resume(run_id, show_all, request: gr.Request):
         return change(services.jobs.resume, "err_resume", run_id, show_all, request)
 
-    def tick(run_id, shown_state, show_all, request: gr.Request):
+    def tick(run_id, shown, show_all, request: gr.Request):
         lang, user = language_of(request), user_of(request)
-        record = services.jobs.registry.get(run_id) if run_id else None
-        state = record["state"] if record else ""
-        # The run list follows a state change (running -> done) without a click.
-        table = runs_frame(services, lang, user) if state != shown_state else gr.skip()
-        return (*view(services, run_id, lang, user, show_all), table, state)
+        # The run list is a live view of the registry: any run's change (a start,
+        # stop, resume, another student's run) shows without a click.
+        frame = runs_frame(services, lang, user)
+        signature = frame_signature(frame)
+        table = frame if signature != shown else gr.skip()
+        return (*view(services, run_id, lang, user, show_all), table, signature)
 
     def runs(request: gr.Request):
         return runs_frame(services, language_of(request), user_of(request))
