@@ -17,12 +17,13 @@ from backend.job_spec import LOG_NAME
 from backend.log_noise import without_noise
 from backend.run_status import run_status, whole_run_seconds
 from backend.services import Services
-from backend.xtuner_config import ConfigError
+from backend.xtuner_config import ConfigError, TrainOptions
 
 from .auth import user_of
 from .errors import user_error
 from .language import language_of
 from .messages import t, tr
+from .options_form import OptionsForm, build_options_form, merged_options
 from .train_status import FOLLOW_LOG_JS, buttons, phase_text, progress_html
 
 ACTIVE = ("queued", "running", "converting")
@@ -32,6 +33,7 @@ LOG_SCAN_LINES = 400
 
 @dataclass
 class TrainTab:
+    form: OptionsForm  # epochs, lr, LoRA rank, max length (ui/options_form.py)
     options: gr.Code
     start: gr.Button
     stop: gr.Button
@@ -49,8 +51,9 @@ class TrainTab:
     shown_state: gr.State  # frame_signature of what the run list last showed
 
 
-def build_train_tab() -> TrainTab:
+def build_train_tab(defaults: TrainOptions | None = None) -> TrainTab:
     with gr.Accordion(t("advanced"), open=False):
+        form = build_options_form(defaults or TrainOptions())
         options = gr.Code(value="{}", language="json", label=t("options"), interactive=True)
     with gr.Row():
         start = gr.Button(t("start"), variant="primary")
@@ -71,7 +74,7 @@ def build_train_tab() -> TrainTab:
     refresh = gr.Button(t("refresh"), size="sm")
     timer = gr.Timer(1.0)
     shown_state = gr.State("")
-    return TrainTab(options, start, stop, resume, run_id, status, bar, loss, log, show_all_log,
+    return TrainTab(form, options, start, stop, resume, run_id, status, bar, loss, log, show_all_log,
                     commands, runs, refresh, timer, shown_state)
 
 
@@ -113,6 +116,8 @@ def status_markdown(snap: dict, lang: str = "en") -> str:
     text = " · ".join(parts)
     if snap["error"]:
         text += f"\n\n> {snap['error']}"
+    if snap["state"] == "done":
+        text += "\n\n" + tr("next_compare", lang)
     return text
 
 
@@ -186,13 +191,13 @@ def latest_run(services: Services, user: str | None = None) -> str:
 def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) -> None:
     outputs = [tab.status, tab.loss, tab.log, tab.commands, tab.bar, tab.stop, tab.resume]
 
-    def start(ds_id, options, request: gr.Request):
+    def start(ds_id, options, epochs, lr, lora_r, max_length, request: gr.Request):
         lang = language_of(request)
         if not ds_id:
             raise user_error(tr("err_need_dataset", lang))
         try:
             services.access.check_dataset(user_of(request), ds_id)
-            snap = services.training.start(ds_id, options or "{}",
+            snap = services.training.start(ds_id, merged_options([epochs, lr, lora_r, max_length], options),
                                            owner=services.access.owner(user_of(request)))
         except (JobError, ConfigError, ValueError, KeyError, ModelsNotReady,
                 DiskSpaceError, AccessError, MemoryCheckError) as error:
@@ -238,7 +243,7 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
     def runs_on_change(_run_id, request: gr.Request):
         return runs(request)
 
-    tab.start.click(start, inputs=[dataset_id, tab.options], outputs=tab.run_id,
+    tab.start.click(start, inputs=[dataset_id, tab.options, *tab.form.fields], outputs=tab.run_id,
                     api_visibility="private")
     tab.stop.click(stop, inputs=[tab.run_id, tab.show_all_log], outputs=outputs,
                    api_visibility="private")
