@@ -87,4 +87,5 @@ def test_the_page_says_why_in_the_pages_language():
     assert "2 段" in answer_note("ROUGE-L 0.1", 2, zh)
     line = noise_line(["note_unseen_demo", "note_few_repeats"], 50, en)
     assert line.count("\n") == 2 and "random weights" in line and "50 times" in line
+    assert line.count("Why this may be noise") == 1
     assert noise_line([], 50, en) == ""

@@ -46,7 +46,8 @@ def noise_line(reasons: list[str], repeats: int | None, text: dict) -> str:
     """One line saying why both answers may be noise (backend/answer_notes.py)."""
     if not reasons:
         return ""
-    return "\n\n⚠️ " + " ".join(text[key].format(repeats=repeats) for key in reasons)
+    said = " ".join(text[key].format(repeats=repeats) for key in reasons)
+    return "\n\n⚠️ " + text["note_why"].format(reasons=said)
 
 
 def reference_markdown(references: list[str], text: dict) -> str:
