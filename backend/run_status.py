@@ -54,9 +54,10 @@ def estimated_start_s(jobs, snap: dict) -> float | None:
         if pace is None:
             return None  # still starting: no pace measured yet
         left = current["eta_s"] + MIN_OVERHEAD_S / 2
-    ahead = [s for s in (jobs.snapshot(r["run_id"]) for r in jobs.list_runs()
-                         if r["state"] == "queued")
-             if s["queue_position"] and s["queue_position"] < position]
+    # Queued runs have no progress to read: their length and place are enough
+    # (every queued student's page asks this each second).
+    ahead = [r["max_iters"] for r in jobs.list_runs() if r["state"] == "queued"
+             and (jobs.queue_position(r["run_id"]) or position) < position]
     if ahead and pace is None:
         return None
-    return round(left + sum(s["max_iters"] * pace + MIN_OVERHEAD_S for s in ahead), 1)
+    return round(left + sum(iters * pace + MIN_OVERHEAD_S for iters in ahead), 1)

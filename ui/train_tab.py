@@ -27,6 +27,9 @@ from .options_form import OptionsForm, build_options_form, merged_options
 from .train_status import FOLLOW_LOG_JS, buttons, phase_text, progress_html
 
 ACTIVE = ("queued", "running", "converting")
+# The run list reads every run's record and launches: every few seconds is
+# live enough, and a class of browsers refreshing it every second is not free.
+RUNS_REFRESH_S = 3.0
 # Lines read to fill the log view once noise is taken out (most lines are noise).
 LOG_SCAN_LINES = 400
 
@@ -48,6 +51,7 @@ class TrainTab:
     runs: gr.Dataframe
     refresh: gr.Button
     timer: gr.Timer
+    runs_timer: gr.Timer  # the run list's own, slower refresh (the whole registry)
     shown_state: gr.State  # frame_signature of what the run list last showed
 
 
@@ -73,9 +77,10 @@ def build_train_tab(defaults: TrainOptions | None = None) -> TrainTab:
     runs = gr.Dataframe(label=t("runs"), interactive=False, wrap=True)
     refresh = gr.Button(t("refresh"), size="sm")
     timer = gr.Timer(1.0)
+    runs_timer = gr.Timer(RUNS_REFRESH_S)
     shown_state = gr.State("")
     return TrainTab(form, options, start, stop, resume, run_id, status, bar, loss, log, show_all_log,
-                    commands, runs, refresh, timer, shown_state)
+                    commands, runs, refresh, timer, runs_timer, shown_state)
 
 
 def _fmt_seconds(seconds) -> str:
@@ -228,14 +233,16 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
     def resume(run_id, show_all, request: gr.Request):
         return change(services.jobs.resume, "err_resume", run_id, show_all, request)
 
-    def tick(run_id, shown, show_all, request: gr.Request):
-        lang, user = language_of(request), user_of(request)
-        # The run list is a live view of the registry: any run's change (a start,
-        # stop, resume, another student's run) shows without a click.
-        frame = runs_frame(services, lang, user)
+    def tick(run_id, show_all, request: gr.Request):
+        return view(services, run_id, language_of(request), user_of(request), show_all)
+
+    def live_runs(shown, request: gr.Request):
+        # The run list is a live view of the registry: any run's change (another
+        # student's run, a queued run starting) shows without a click; an
+        # unchanged table is not sent again.
+        frame = runs_frame(services, language_of(request), user_of(request))
         signature = frame_signature(frame)
-        table = frame if signature != shown else gr.skip()
-        return (*view(services, run_id, lang, user, show_all), table, signature)
+        return (frame if signature != shown else gr.skip()), signature
 
     def runs(request: gr.Request):
         return runs_frame(services, language_of(request), user_of(request))
@@ -245,14 +252,19 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
 
     tab.start.click(start, inputs=[dataset_id, tab.options, *tab.form.fields], outputs=tab.run_id,
                     api_visibility="private")
+    # The student's own Stop and Resume show in the run list at once.
     tab.stop.click(stop, inputs=[tab.run_id, tab.show_all_log], outputs=outputs,
-                   api_visibility="private")
+                   api_visibility="private").then(runs, outputs=tab.runs,
+                                                  api_visibility="private")
     tab.resume.click(resume, inputs=[tab.run_id, tab.show_all_log], outputs=outputs,
-                     api_visibility="private")
-    tab.timer.tick(tick, inputs=[tab.run_id, tab.shown_state, tab.show_all_log],
-                   outputs=[*outputs, tab.runs, tab.shown_state],
+                     api_visibility="private").then(runs, outputs=tab.runs,
+                                                    api_visibility="private")
+    tab.timer.tick(tick, inputs=[tab.run_id, tab.show_all_log], outputs=outputs,
                    api_visibility="private", show_progress="hidden"
                    ).then(None, js=FOLLOW_LOG_JS, api_visibility="private")
+    tab.runs_timer.tick(live_runs, inputs=tab.shown_state,
+                        outputs=[tab.runs, tab.shown_state], api_visibility="private",
+                        show_progress="hidden")
     def pick(event: gr.SelectData, request: gr.Request):
         # Clicking a row shows that run (a teacher puts one on the projector).
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
