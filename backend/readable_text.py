@@ -34,3 +34,9 @@ def readable(decoded: str, finished: bool) -> Answer:
 def dropped_of(text: str) -> int:
     """How many undecodable byte runs ``readable`` left out of this answer."""
     return getattr(text, "dropped", 0)
+
+
+def without_replacements(text: str) -> str:
+    """Log text for a page: the replacement characters the trainer's own decoding
+    (or reading the log leniently) left carry nothing a reader can use."""
+    return text.replace(REPLACEMENT, "")

@@ -4,6 +4,7 @@ the time over every launch (backend/phase.py, backend/run_clock.py)."""
 from __future__ import annotations
 
 from .phase import phase_of, progress_fraction
+from .readable_text import without_replacements
 from .run_clock import total_elapsed
 
 # A run's start-up plus its two conversions, when nothing has been measured
@@ -18,7 +19,7 @@ def run_status(jobs, run_id: str) -> dict:
     snap = jobs.snapshot(run_id)
     record = jobs.registry.get(run_id) or {}
     phase = phase_of(snap["state"], snap["log_tail"])
-    return {**snap, "phase": phase,
+    return {**snap, "phase": phase, "log_tail": without_replacements(snap["log_tail"]),
             "progress": round(progress_fraction(snap["state"], phase, snap["iter"],
                                                 snap["max_iters"], snap["step"]), 3),
             "estimated_start_s": estimated_start_s(jobs, snap),

@@ -136,3 +136,17 @@ def test_run_status_through_a_real_manager(tmp_path):
         for run in ("run-a", "run-b", "run-c"):
             jobs.stop(run, keep_progress=False)
         jobs.shutdown()
+
+
+def test_run_status_log_tail_has_no_replacement_character(tmp_path):
+    jobs = JobManager(RunRegistry(tmp_path / "studio.db"), stop_grace_s=2)
+    try:
+        spec = spec_for(tmp_path, "run-x", FAKE_ITERS=2)
+        jobs.submit(spec)
+        wait_for(jobs, "run-x", {"done"})
+        with open(spec.log_file, "ab") as log:
+            log.write("Sample output: 在停\n".encode()[:-4] + b"\xe5\x9c\n")
+        assert "\ufffd" in jobs.snapshot("run-x")["log_tail"]
+        assert "\ufffd" not in run_status(jobs, "run-x")["log_tail"]
+    finally:
+        jobs.shutdown()

@@ -15,6 +15,7 @@ from backend.model_builder import ModelsNotReady
 from backend import progress
 from backend.job_spec import LOG_NAME
 from backend.log_noise import without_noise
+from backend.readable_text import without_replacements
 from backend.run_status import run_status, whole_run_seconds
 from backend.services import Services
 from backend.xtuner_config import ConfigError, TrainOptions
@@ -166,7 +167,7 @@ def log_text(services: Services, snap: dict, show_all: bool) -> str:
     if show_all:
         return snap["log_tail"]
     lines = progress.tail(services.jobs.run_dir(snap["run_id"]) / LOG_NAME, LOG_SCAN_LINES)
-    return without_noise(lines)[0]
+    return without_replacements(without_noise(lines)[0])
 
 
 def view(services: Services, run_id: str, lang: str = "en", user: str | None = None,
