@@ -349,3 +349,32 @@ def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp
         assert "\ufffd" not in page.inner_text("body")
         context.close()
     assert all(path.stat().st_size > 10_000 for path in walk.shots)
+
+
+def test_the_data_tab_explains_a_broken_image_and_the_options_show_their_limits(browser,
+                                                                                tmp_path):
+    # No training: only the page itself (the models may still be loading).
+    broken = tmp_path / "drawing.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 50)
+    with running_app(tmp_path / "work", "--profile", "demo", "--models-dir",
+                     str(models_dir())) as (url, _process):
+        context = browser.new_context(locale="en-US", viewport={"width": 1366, "height": 768})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        walk = Walk(page, "en-US-data-tab")
+        page.goto(url)
+        walk.button("build_dataset").wait_for()
+        page.locator("#data-image input[type=file]").set_input_files(str(broken))
+        reason = walk.text("err_image_unreadable", formats="JPEG")[:40]
+        walk.wait_text(page.locator("body"), re.escape(reason), 30)
+        walk.shot("broken-image-explained")
+        walk.tab("tab_train").click()
+        page.get_by_text(walk.text("advanced"), exact=True).click()
+        for key in ("opt_epochs", "opt_lr", "opt_lora_r", "opt_max_length"):
+            assert walk.field(key).is_visible()
+        assert page.get_by_text("1 – 20", exact=True).is_visible()
+        assert page.get_by_text("64 – 8192", exact=True).is_visible()
+        # No run yet: Stop and Resume cannot act, so they cannot be clicked.
+        assert not walk.button("stop").is_enabled() and not walk.button("resume").is_enabled()
+        walk.shot("options-form")
+        context.close()
