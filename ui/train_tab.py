@@ -8,12 +8,12 @@ import pandas as pd
 
 from backend.disk import DiskSpaceError
 from backend.gpu_memory import MemoryCheckError
+from backend import progress
 from backend.access import AccessError
 from backend.answer_notes import few_repeats
+from backend.job_spec import LOG_NAME
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
-from backend import progress
-from backend.job_spec import LOG_NAME
 from backend.log_noise import without_noise
 from backend.readable_text import without_replacements
 from backend.run_status import run_status, whole_run_seconds
@@ -80,8 +80,8 @@ def build_train_tab(defaults: TrainOptions | None = None) -> TrainTab:
     timer = gr.Timer(1.0)
     runs_timer = gr.Timer(RUNS_REFRESH_S)
     shown_state = gr.State("")
-    return TrainTab(form, options, start, stop, resume, run_id, status, bar, loss, log, show_all_log,
-                    commands, runs, refresh, timer, runs_timer, shown_state)
+    return TrainTab(form, options, start, stop, resume, run_id, status, bar, loss, log,
+                    show_all_log, commands, runs, refresh, timer, runs_timer, shown_state)
 
 
 def _fmt_seconds(seconds) -> str:
@@ -172,7 +172,8 @@ def log_text(services: Services, snap: dict, show_all: bool) -> str:
 
 def view(services: Services, run_id: str, lang: str = "en", user: str | None = None,
          show_all: bool = False):
-    """Everything the tab shows about one run (VIEW_OUTPUTS' order), from its status."""
+    """Everything the tab shows about one run, from its status (in the order of
+    wire_train_tab's ``outputs``)."""
     if not run_id:
         return ("", pd.DataFrame(columns=["iter", "loss"]), "", "", "", *buttons(None))
     try:
@@ -203,7 +204,8 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
             raise user_error(tr("err_need_dataset", lang))
         try:
             services.access.check_dataset(user_of(request), ds_id)
-            snap = services.training.start(ds_id, merged_options([epochs, lr, lora_r, max_length], options),
+            options = merged_options([epochs, lr, lora_r, max_length], options)
+            snap = services.training.start(ds_id, options,
                                            owner=services.access.owner(user_of(request)))
         except (JobError, ConfigError, ValueError, KeyError, ModelsNotReady,
                 DiskSpaceError, AccessError, MemoryCheckError) as error:
