@@ -19,8 +19,19 @@ def few_repeats(repeats: int) -> bool:
     return repeats < LESSON_REPEATS
 
 
+def repeats_of_run(jobs, datasets, run_id: str) -> int | None:
+    """How many times a run's Q&A were repeated: from its dataset's small meta
+    file, else (the dataset was deleted) from the run's own data copy."""
+    record = jobs.registry.get(run_id) or {}
+    try:
+        return datasets.get(record.get("dataset_id", "")).repeats
+    except (KeyError, OSError, ValueError):
+        return run_repeats(jobs.run_dir(run_id))
+
+
 def run_repeats(run_dir: Path) -> int | None:
-    """How many times the run's Q&A were repeated (from its own data copy)."""
+    """How many times the run's Q&A were repeated (from its own data copy;
+    reads the whole repeated file, so only when the dataset is gone)."""
     try:
         unique = json.loads((run_dir / "data" / "unique_data.json").read_text(encoding="utf-8"))
         repeated = json.loads((run_dir / "data" / "repeated_data.json").read_text(

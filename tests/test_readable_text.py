@@ -1,8 +1,10 @@
 """Streaming decode with a byte-level tokenizer that splits multi-byte characters:
 no U+FFFD ever comes out, incomplete characters wait, broken bytes are dropped."""
+from types import SimpleNamespace
+
 import pytest
 
-from backend.answer_notes import LESSON_REPEATS, noise_reasons, run_repeats
+from backend.answer_notes import LESSON_REPEATS, noise_reasons, repeats_of_run, run_repeats
 from backend.chat import ChatModels
 from backend.demo_tokenizer import build_tokenizer
 from backend.readable_text import REPLACEMENT, dropped_of, readable
@@ -76,6 +78,16 @@ def test_noise_reasons(tmp_path):
     (data / "repeated_data.json").write_text(str([{"id": 1}, {"id": 2}] * 50).replace("'", '"'))
     assert run_repeats(tmp_path) == 50
     assert run_repeats(tmp_path / "missing") is None
+    # Through the dataset's meta when it still exists, else the run's copy.
+    jobs = SimpleNamespace(registry=SimpleNamespace(get=lambda _r: {"dataset_id": "ds-1"}),
+                           run_dir=lambda _r: tmp_path)
+    kept = SimpleNamespace(get=lambda _d: SimpleNamespace(repeats=120))
+
+    def deleted(_d):
+        raise KeyError("Unknown dataset id")
+
+    assert repeats_of_run(jobs, kept, "run-1") == 120
+    assert repeats_of_run(jobs, SimpleNamespace(get=deleted), "run-1") == 50
 
 
 def test_the_page_says_why_in_the_pages_language():

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from backend.access import AccessError
-from backend.answer_notes import noise_reasons, run_repeats
+from backend.answer_notes import noise_reasons, repeats_of_run
 from backend.chat import ChatError
 from backend.compare import FINAL, training_finished
 from backend.export import ExportError
@@ -177,7 +177,7 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
         history = dict(history, base=history["base"] + [[question, partial["base"]]],
                        finetuned=history["finetuned"] + [[question, partial["finetuned"]]])
         judged = compare.judge(run_id, question, partial["base"], partial["finetuned"])
-        repeats = run_repeats(services.jobs.run_dir(run_id))
+        repeats = repeats_of_run(services.jobs, services.datasets, run_id)
         reasons = noise_reasons(bool(judged["references"]), repeats,
                                 services.profile.name == "demo")
         yield (with_turn(history["base"][:-1], question, partial["base"]),
