@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .model_paths import ModelPaths
+from .readable_text import readable
 
 BASE = "base"
 MAX_NEW_TOKENS = 128
@@ -278,4 +279,7 @@ class ChatModels:
             state["done"] = True
 
     def _decode(self, state: dict) -> str:
-        return self.tokenizer.decode(state["ids"], skip_special_tokens=True).strip()
+        # A character split across tokens waits for its last byte; bytes that
+        # form none are dropped (backend/readable_text.py).
+        return readable(self.tokenizer.decode(state["ids"], skip_special_tokens=True),
+                        finished=state["done"])

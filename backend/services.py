@@ -16,6 +16,7 @@ from .model_builder import BackgroundModels, ModelsNotReady
 from .profiles import Profile, choose_profile
 from .run_access import RunAccess
 from .registry_repair import RegistryRepair, open_registry
+from .run_clock import record_launch
 from .settings import Settings
 from .special_tokens import special_tokens_at
 from .training import TrainingService
@@ -97,7 +98,13 @@ def build_services(settings: Settings) -> Services:
     # an unknown GPU) must stop it before the worker could start a queued run.
     gpu = _gpu_setup(settings, device)
     accounts = load_accounts(settings)
-    jobs = JobManager(registry, max_queue=settings.max_queue, before_job=before_job)
+    def after_job(spec, _outcome) -> None:
+        # Elapsed time counts every launch of a run (Resume starts a new one).
+        record = registry.get(spec.run_id) or {}
+        record_launch(spec.run_dir, record.get("started_at"), record.get("ended_at"))
+
+    jobs = JobManager(registry, max_queue=settings.max_queue, before_job=before_job,
+                      after_job=after_job)
     jobs.reconcile(work / "runs")
     datasets = DatasetStore(work, model_tokens=lambda: ready_model_tokens(models))
     options = DEMO_OPTIONS if profile.name == "demo" else LESSON_OPTIONS

@@ -68,7 +68,9 @@ class QuestionsFileEvaluateChatHook(EvaluateChatHook):
 
     # ---- which iteration an evaluation belongs to ----------------------------
     def before_train(self, runner):
-        self._finished_iters = 0
+        # A resumed launch has loaded its checkpoint by now: its first
+        # evaluation belongs to that iteration, not to 0 (the pretrain answers).
+        self._finished_iters = runner.iter
         # xtuner caps this one at 50 tokens; the timeline wants like for like.
         runner.logger.info("before_train in EvaluateChatHook.")
         self._generate_samples(runner)

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .readable_text import readable
+
 _EVAL_FILE = re.compile(r"^eval_outputs_iter_(\d+)\.(json|txt)$")
 _CHECKPOINT = re.compile(r"^iter_(\d+)\.pth$")
 _TXT_ENTRY = re.compile(r"^Eval output \d+:\n", re.MULTILINE)
@@ -80,23 +82,32 @@ def checkpoints(train_dir: Path) -> list[int]:
 
 def read_timeline(train_dir: Path) -> list[TimelineEntry]:
     """One entry per evaluated iteration, ascending. A resumed run has several
-    timestamp folders; for the same iteration the newest folder wins, and our
-    JSON wins over xtuner's text file."""
-    best: dict[int, tuple[tuple, TimelineEntry]] = {}
+    timestamp folders (one per launch); for the same iteration the newest
+    folder wins, except at iteration 0: that is the pretrain model, evaluated
+    by the first launch, and a resumed launch's "iteration 0" (written before
+    the hook counted from the checkpoint) must not replace it. Within a
+    folder, our JSON wins over xtuner's text file."""
+    found: dict[int, list[tuple[str, bool, Path]]] = {}
     for path in train_dir.glob("*/vis_data/eval_outputs_iter_*"):
         match = _EVAL_FILE.match(path.name)
-        if not match:
-            continue
-        iteration = int(match.group(1))
-        is_json = match.group(2) == "json"
-        entry = _from_json(path) if is_json else _from_txt(path, iteration)
-        if entry is None:
-            continue
-        rank = (path.parent.parent.name, is_json)
-        if iteration not in best or rank > best[iteration][0]:
-            best[iteration] = (rank, entry)
+        if match:
+            found.setdefault(int(match.group(1)), []).append(
+                (path.parent.parent.name, match.group(2) == "json", path))
+    entries = []
+    for iteration in sorted(found):
+        launches = sorted({launch for launch, _, _ in found[iteration]},
+                          reverse=iteration != 0)
+        order = {launch: index for index, launch in enumerate(launches)}
+        # Preferred first; an unreadable file (half-written) gives way to the next.
+        for _, is_json, path in sorted(found[iteration],
+                                       key=lambda c: (order[c[0]], not c[1])):
+            entry = _from_json(path) if is_json else _from_txt(path, iteration)
+            if entry is not None:
+                # The trainer decoded these whole: drop bytes that formed no character.
+                entry.answers = [str(readable(a, finished=True)) for a in entry.answers]
+                entries.append(entry)
+                break
     saved = set(checkpoints(train_dir))
-    entries = [best[i][1] for i in sorted(best)]
     for entry in entries:
         entry.checkpoint = entry.iter in saved
     return entries

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,7 @@ from .dataset_store import DatasetStore
 from .job_spec import new_run_id
 from .jobs import LATEST_CHECKPOINT, JobManager, JobSpec, Step
 from .model_paths import ModelPaths
+from .same_run import find_same_run
 from .subprocess_env import subprocess_env
 from .xtuner_config import (TrainConfig, TrainOptions, convert_command, terminal_commands,
                             train_command, write_configs)
@@ -68,6 +70,8 @@ class TrainingService:
         self.device = device
         self.threads = threads
         self.python = python
+        # Two Starts at once must not both miss each other's run.
+        self._start_lock = threading.Lock()
 
     @property
     def world_size(self) -> int:
@@ -112,11 +116,21 @@ class TrainingService:
                 "batch_size": options.batch_size * self.world_size, "epochs": options.epochs}
 
     def start(self, dataset_id: str, options_json: str = "{}", owner: str = "") -> dict:
+        """The new run's snapshot; or, when the same dataset with the same options
+        is already queued or running for this owner, that run's snapshot with
+        ``already_started`` True."""
         if self.refusal:  # before the models are needed: they may not even be there
             raise CpuTrainingRefused(self.refusal)
         options = parse_options(options_json, self.run_defaults)
         stored = self.store.get(dataset_id)
         options = with_usable_warmup(options, self.iterations(stored.samples, options))
+        with self._start_lock:
+            same = find_same_run(self.jobs, dataset_id, options, owner)
+            if same is not None:
+                return {**same, "already_started": True}
+            return {**self._submit(dataset_id, stored, options, owner), "already_started": False}
+
+    def _submit(self, dataset_id: str, stored, options: TrainOptions, owner: str) -> dict:
         run_id = new_run_id()
         run_dir = self.runs_root / run_id
         config = self.plan(dataset_id, options, run_dir)

@@ -191,3 +191,182 @@ def test_demo_flow_in_a_real_browser(browser, tmp_path, locale):
 
     assert len(walk.shots) >= 5
     assert all(path.stat().st_size > 10_000 for path in walk.shots)
+
+
+# ---- a first-time student's walk: double Start, stop and resume, phone width ------
+STUDENT_REPEATS = 30  # 90 iterations: long enough to stop in the middle, and warned about
+UNSEEN_QUESTION = "图片里的人在做什么？"  # not in the training data: the demo answers noise
+# An element past the right edge counts as cut off unless a scrolling box holds it.
+CUT_OFF_JS = """() => {
+  const width = window.innerWidth;
+  const scrolls = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  const cut = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.right <= width + 1) continue;
+    let held = false;
+    for (let up = el.parentElement; up && !held; up = up.parentElement) {
+      held = scrolls(up) && up.getBoundingClientRect().right <= width + 1;
+    }
+    if (!held) cut.push(`${el.tagName}#${el.id}.${String(el.className).slice(0, 40)}`);
+  }
+  return {pageWidth: document.documentElement.scrollWidth, width, cut: cut.slice(0, 10)};
+}"""
+LOG_AT_BOTTOM_JS = """() => {
+  const box = document.querySelector("#run-log textarea");
+  return box ? [box.scrollTop + box.clientHeight >= box.scrollHeight - 30,
+                box.scrollHeight > box.clientHeight] : [false, false];
+}"""
+
+
+def status_line(walk: Walk) -> str:
+    return walk.page.locator("#run-status").inner_text()
+
+
+def elapsed_seconds(text: str, lang: str = "zh") -> int:
+    """The whole run's elapsed time from the status line (m:ss after its label)."""
+    label = tr("status_elapsed", lang, time="")
+    match = re.search(re.escape(label) + r"(\d+):(\d\d)", text)
+    return int(match.group(1)) * 60 + int(match.group(2)) if match else -1
+
+
+def wait_status(walk: Walk, pattern: str, timeout_s: float) -> str:
+    return walk.wait_text(walk.page.locator("#run-status"), pattern, timeout_s)
+
+
+def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp_path):
+    from gradio_client import Client
+
+    work = tmp_path / "work"
+    with running_app(work, "--profile", "demo", "--models-dir",
+                     str(models_dir())) as (url, _process):
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        walk = Walk(page, "zh-CN-student")
+        page.goto(url)
+        walk.wait_text(page.locator("#models-status"), "✅", MODELS_TIMEOUT_S)
+
+        # Data: the example with fewer repeats than the lesson's: warned, and told what next.
+        walk.button("load_example").click()
+        page.get_by_text(EXAMPLE_QA[0]["conversations"][1]["value"]).first.wait_for()
+        repeats = walk.field("repeats")
+        repeats.fill(str(STUDENT_REPEATS))
+        repeats.press("Tab")
+        walk.button("build_dataset").click()
+        page.get_by_text(re.compile(rf"\b{3 * STUDENT_REPEATS}\b")).first.wait_for(
+            timeout=60_000)
+        body = page.inner_text("body")
+        assert f"只重复了 {STUDENT_REPEATS} 次" in body
+        assert "下一步" in body and "2 · Finetune" in body
+        walk.shot("student-dataset-built")
+
+        # Finetune, Start twice: one run, and the page says why.
+        walk.tab("tab_train").click()
+        assert not walk.button("stop").is_enabled() and not walk.button("resume").is_enabled()
+        walk.button("start").click()
+        run_field = walk.field("run_id")
+        deadline = time.time() + 60
+        while not run_field.input_value() and time.time() < deadline:
+            time.sleep(0.5)
+        run_id = run_field.input_value()
+        assert run_id.startswith("run-")
+        walk.button("start").click()
+        page.get_by_text(re.compile("同一个数据集、同样的选项已有训练任务")).first.wait_for()
+        assert run_field.input_value() == run_id
+        runs_table = page.locator(".block").filter(
+            has=page.get_by_text(walk.text("runs"), exact=True)).last
+        walk.wait_text(runs_table, re.escape(run_id), 10)
+        assert len(set(re.findall(r"run-[0-9a-f]{10}", runs_table.inner_text()))) == 1
+        # While it starts, the status says what it is doing, not just "iteration 0".
+        phases = [walk.text(f"phase_{p}") for p in ("loading_models", "preparing_data",
+                                                     "evaluating", "training")]
+        wait_status(walk, "|".join(map(re.escape, phases)), 120)
+        assert page.locator("#run-progress").count() == 1
+        walk.shot("student-starting")
+
+        # Stop in the middle; Resume; the elapsed time goes on, not from 0:00.
+        wait_status(walk, r"\b([5-9]|[1-8]\d) / 90", TRAIN_TIMEOUT_S)
+        walk.button("stop").click()
+        stopped = wait_status(walk, re.escape(walk.text("state_stopped")), 300)
+        stopped_at, elapsed_at_stop = iteration(stopped), elapsed_seconds(stopped)
+        assert 0 < stopped_at < 90 and elapsed_at_stop > 0, stopped
+        time.sleep(2)  # the next refresh enables Resume
+        assert walk.button("resume").is_enabled() and not walk.button("stop").is_enabled()
+        walk.shot("student-stopped")
+        walk.button("resume").click()
+        resumed = wait_status(walk, re.escape(walk.text("state_running")), 120)
+        assert elapsed_seconds(resumed) >= elapsed_at_stop, (stopped, resumed)
+        done = wait_status(walk, re.escape(walk.text("state_done")), TRAIN_TIMEOUT_S)
+        assert "3 · Compare" in done
+        # The log shows its newest lines (it has more than fit, so it scrolled there).
+        time.sleep(2)
+        at_bottom, overflowing = page.evaluate(LOG_AT_BOTTOM_JS)
+        assert overflowing and at_bottom
+        walk.shot("student-done")
+
+        # The timeline keeps the pretrain answers at iteration 0, every iteration once.
+        timeline = Client(url, verbose=False).predict(run_id, api_name="/timeline")
+        iterations = [entry["iter"] for entry in timeline["entries"]]
+        assert iterations == sorted(set(iterations)) and iterations[0] == 0
+        assert stopped_at in iterations and 90 in iterations, iterations
+        first_launch = sorted((work / "runs" / run_id / "train").glob("2*/"))[0]
+        pretrain = json.loads((first_launch / "vis_data" / "eval_outputs_iter_0.json")
+                              .read_text(encoding="utf-8"))
+        assert [a["answer"] for a in timeline["entries"][0]["answers"]] == [
+            a.replace("\ufffd", "").strip() for a in pretrain["answers"]]
+        assert len(list((work / "runs" / run_id / "train").glob(
+            "*/vis_data/eval_outputs_iter_0.json"))) == 1
+
+        # Compare starts with the Data tab's image; an unseen question gets noise,
+        # said so in one line, and never a broken character.
+        walk.tab("tab_compare").click()
+        image_block = page.locator(".block").filter(has=page.get_by_text(
+            walk.text("compare_image"), exact=True)).last
+        image_block.locator("img").first.wait_for()
+        walk.field("compare_question").fill(UNSEEN_QUESTION)
+        walk.button("compare_button").click()
+        walk.wait_text(page.locator("body"), re.escape(walk.text("note_unseen_demo")[:12]),
+                       300)
+        assert "\ufffd" not in page.inner_text("body")
+        walk.shot("student-unseen-question")
+
+        # At phone width nothing is cut off: the Finetune tab with its run and commands.
+        page.set_viewport_size({"width": 390, "height": 844})
+        walk.tab("tab_train").click()
+        time.sleep(2)
+        layout = page.evaluate(CUT_OFF_JS)
+        walk.shot("student-phone")
+        assert layout["pageWidth"] <= layout["width"] and not layout["cut"], layout
+        assert "\ufffd" not in page.inner_text("body")
+        context.close()
+    assert all(path.stat().st_size > 10_000 for path in walk.shots)
+
+
+def test_the_data_tab_explains_a_broken_image_and_the_options_show_their_limits(browser,
+                                                                                tmp_path):
+    # No training: only the page itself (the models may still be loading).
+    broken = tmp_path / "drawing.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 50)
+    with running_app(tmp_path / "work", "--profile", "demo", "--models-dir",
+                     str(models_dir())) as (url, _process):
+        context = browser.new_context(locale="en-US", viewport={"width": 1366, "height": 768})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        walk = Walk(page, "en-US-data-tab")
+        page.goto(url)
+        walk.button("build_dataset").wait_for()
+        page.locator("#data-image input[type=file]").set_input_files(str(broken))
+        reason = walk.text("err_image_unreadable", formats="JPEG")[:40]
+        walk.wait_text(page.locator("body"), re.escape(reason), 30)
+        walk.shot("broken-image-explained")
+        walk.tab("tab_train").click()
+        page.get_by_text(walk.text("advanced"), exact=True).click()
+        for key in ("opt_epochs", "opt_lr", "opt_lora_r", "opt_max_length"):
+            assert walk.field(key).is_visible()
+        assert page.get_by_text("1 – 20", exact=True).is_visible()
+        assert page.get_by_text("64 – 8192", exact=True).is_visible()
+        # No run yet: Stop and Resume cannot act, so they cannot be clicked.
+        assert not walk.button("stop").is_enabled() and not walk.button("resume").is_enabled()
+        walk.shot("options-form")
+        context.close()

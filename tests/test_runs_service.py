@@ -42,6 +42,9 @@ def test_queue_closed_clients_stop_and_resume(tmp_path):
         # The second run is longer, so that it is surely stopped mid-way.
         ds_long = build(first_client, image, 60)
         one = first_client.predict(ds, SMALL, api_name="/start_training")
+        # Start again with the same options: the same run, not a copy.
+        again = first_client.predict(ds, SMALL, api_name="/start_training")
+        assert again["run_id"] == one["run_id"] and again["already_started"]
         two = first_client.predict(ds_long, SMALL, api_name="/start_training")
         assert one["state"] == "running" and one["queue_position"] is None
         assert two["state"] == "queued" and two["queue_position"] == 1

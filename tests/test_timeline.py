@@ -192,3 +192,39 @@ def test_a_deepspeed_checkpoint_folder_goes_to_pth_to_hf_not_reported_missing(tm
         convert_checkpoint(tmp_path, 5, python="/bin/true", env={})
     assert "not on disk" not in str(caught.value)
     assert "exited with code 0" in str(caught.value)
+
+
+# ---- stop and resume: every evaluation at its true iteration ------------------------
+def test_a_resumed_launch_evaluates_at_its_checkpoint_not_at_iteration_0(tmp_path):
+    train = tmp_path / "train"
+    write_json(train, "20250101_000000", 0, ["pretrain caption", "b"])
+    write_json(train, "20250101_000000", 100, ["a100", "b"])
+    # The resumed launch: mmengine has loaded iter_125.pth before before_train.
+    hook = bare_hook(tmp_path)
+    runner = SimpleNamespace(rank=0, log_dir=str(train / "20250102_000000"), cfg={}, iter=125,
+                             logger=SimpleNamespace(info=lambda *_: None))
+    outputs = [PROMPT.format(q=q) + "resumed<|im_end|>" for q in QUESTIONS]
+    # The generation itself needs a model; only the bookkeeping is under test.
+    hook._generate_samples = lambda runner_, *a, **k: hook._save_eval_output(runner_, outputs)
+    hook.before_train(runner)
+    entries = read_timeline(train)
+    assert [e.iter for e in entries] == [0, 100, 125]
+    assert entries[0].answers[0] == "pretrain caption"
+    assert entries[2].answers == ["resumed", "resumed"]
+    assert not (train / "20250102_000000" / "vis_data" / "eval_outputs_iter_0.json").exists()
+
+
+def test_iteration_0_of_the_first_launch_survives_an_older_resume_bug(tmp_path):
+    # Runs resumed before the fix hold a second "iteration 0" in a later folder.
+    train = tmp_path / "train"
+    write_json(train, "20250101_000000", 0, ["pretrain caption", "b"])
+    write_json(train, "20250102_000000", 0, ["after 125 iterations", "b"])
+    write_json(train, "20250102_000000", 150, ["final", "b"])
+    entries = read_timeline(train)
+    assert [(e.iter, e.answers[0]) for e in entries] == [(0, "pretrain caption"),
+                                                         (150, "final")]
+
+
+def test_timeline_answers_never_carry_a_replacement_character(tmp_path):
+    write_json(tmp_path / "train", "s", 0, ["在\ufffd停\ufffd", "b"])
+    assert read_timeline(tmp_path / "train")[0].answers == ["在停", "b"]

@@ -17,6 +17,8 @@ from backend.gpu_memory import MemoryCheckError
 from backend.images import ImageError
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
+from backend.readable_text import dropped_of
+from backend.run_status import run_status as run_status_of
 from backend.services import Services
 from backend.xtuner_config import ConfigError
 
@@ -100,10 +102,13 @@ def wire_api(services: Services) -> None:
         snap = services.training.start(dataset_id, options_json or "{}",
                                        owner=services.access.owner(_user(request)))
         return {"run_id": snap["run_id"], "state": snap["state"],
-                "queue_position": snap["queue_position"], "max_iters": snap["max_iters"]}
+                "queue_position": snap["queue_position"], "max_iters": snap["max_iters"],
+                # True: the same dataset and options were already queued or running,
+                # and this is that run (no copy was queued).
+                "already_started": snap["already_started"]}
 
     def run_status(run_id, request: gr.Request):
-        return services.jobs.snapshot(run_id)
+        return run_status_of(services.jobs, run_id)
 
     def stop_training(run_id, request: gr.Request):
         return services.jobs.stop(run_id)
@@ -176,7 +181,11 @@ def _wire_compare_extras(services: Services) -> None:
                    "dropped_turns": partial["dropped_turns"]}
         judged = compare.judge(run, question, partial["base"], partial["finetuned"])
         yield {"base": partial["base"], "finetuned": partial["finetuned"], "done": True,
-               "dropped_turns": partial["dropped_turns"], "scores": judged, "history": {
+               "dropped_turns": partial["dropped_turns"], "scores": judged,
+               # Undecodable byte runs left out of each answer (backend/readable_text.py).
+               "dropped": {"base": dropped_of(partial["base"]),
+                           "finetuned": dropped_of(partial["finetuned"])},
+               "history": {
                    "base": history.get("base", []) + [[question, partial["base"]]],
                    "finetuned": history.get("finetuned", []) + [[question, partial["finetuned"]]]}}
 

@@ -77,7 +77,7 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab(t("tab_data")):
                 data = build_data_tab()
             with gr.Tab(t("tab_train")):
-                train = build_train_tab()
+                train = build_train_tab(services.training.run_defaults)
             with gr.Tab(t("tab_compare")) as compare_tab:
                 compare = build_compare_tab()
         wire_data_tab(data, services)
@@ -112,6 +112,13 @@ def build_app(services: Services) -> gr.Blocks:
             return gr.update(choices=runs, value=runs[0] if runs else None)
 
         compare_tab.select(compare_choices, outputs=compare.run, api_visibility="private")
+
+        def carry_image(data_image, compare_image):
+            # Compare starts with the image the student trained on.
+            return data_image if data_image and not compare_image else gr.skip()
+
+        compare_tab.select(carry_image, inputs=[data.image, compare.image],
+                           outputs=compare.image, api_visibility="private")
         # The switch runs in the browser only (gradio's locale + a cookie for the
         # server); the page load shows which language is in effect.
         app.load(None, js=language.LOAD_JS, outputs=lang_switch, api_visibility="private")

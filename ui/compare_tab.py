@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from backend.access import AccessError
+from backend.answer_notes import noise_reasons, repeats_of_run
 from backend.chat import ChatError
 from backend.chat_budget import PromptTooLong
 from backend.compare import FINAL, training_finished
@@ -18,12 +19,14 @@ from backend.images import ImageError
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
 from backend.probes import PROBE_IMAGE, ProbeError
+from backend.readable_text import dropped_of
 from backend.services import Services
 from backend.timeline import TimelineError
 
 from . import messages
-from .compare_view import (PROBE_DATATYPES, empty_history, judge_markdown, probe_frame,
-                           reference_markdown, timeline_frame, with_turn)
+from .compare_view import (PROBE_DATATYPES, answer_note, empty_history, judge_markdown,
+                           noise_line, probe_frame, reference_markdown, timeline_frame,
+                           with_turn)
 from .auth import user_of
 from .errors import user_error
 from .messages import t
@@ -182,10 +185,17 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
         history = dict(history, base=history["base"] + [[question, partial["base"]]],
                        finetuned=history["finetuned"] + [[question, partial["finetuned"]]])
         judged = compare.judge(run_id, question, partial["base"], partial["finetuned"])
+        repeats = repeats_of_run(services.jobs, services.datasets, run_id)
+        reasons = noise_reasons(bool(judged["references"]), repeats,
+                                services.profile.name == "demo")
         yield (with_turn(history["base"][:-1], question, partial["base"]),
                with_turn(history["finetuned"][:-1], question, partial["finetuned"]),
-               judge_markdown(judged["base"], text), judge_markdown(judged["finetuned"], text),
-               reference_markdown(judged["references"], text),
+               answer_note(judge_markdown(judged["base"], text), dropped_of(partial["base"]),
+                           text),
+               answer_note(judge_markdown(judged["finetuned"], text),
+                           dropped_of(partial["finetuned"]), text),
+               reference_markdown(judged["references"], text)
+               + noise_line(reasons, repeats, text),
                judged["finetuned"]["diff_html"], history)
 
     def new_chat():

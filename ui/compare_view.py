@@ -35,6 +35,21 @@ def judge_markdown(judged: dict, text: dict) -> str:
     return f"ROUGE-L **{_score(judged['rouge_l'])}** · {flag}"
 
 
+def answer_note(score_line: str, dropped: int, text: dict) -> str:
+    """The score line, and a note when bytes that formed no character were left out."""
+    if not dropped:
+        return score_line
+    return score_line + f"\n\n<small>{text['note_dropped'].format(count=dropped)}</small>"
+
+
+def noise_line(reasons: list[str], repeats: int | None, text: dict) -> str:
+    """One line saying why both answers may be noise (backend/answer_notes.py)."""
+    if not reasons:
+        return ""
+    said = " ".join(text[key].format(repeats=repeats) for key in reasons)
+    return "\n\n⚠️ " + text["note_why"].format(reasons=said)
+
+
 def reference_markdown(references: list[str], text: dict) -> str:
     if not references:
         return f"*{text['cmp_no_reference']}*"

@@ -8,10 +8,12 @@ import gradio as gr
 import pandas as pd
 
 from backend import dataset
-from backend.images import ImageError
+from backend.answer_notes import few_repeats
+from backend.images import ALLOWED_FORMATS, ImageError, open_checked
 from backend.services import Services
 
 from .auth import user_of
+from .checked_image import checked_image
 from .errors import user_error
 from .language import language_of
 from .messages import t, tr
@@ -37,12 +39,15 @@ class DataTab:
 def build_data_tab() -> DataTab:
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(label=t("upload_image"), type="filepath",
-                             sources=["upload", "clipboard"], height=300)
+            image = checked_image(label=t("upload_image"), type="filepath",
+                                 sources=["upload", "clipboard"], height=300,
+                                 elem_id="data-image")
             load_example = gr.Button(t("load_example"), variant="secondary")
         with gr.Column(scale=2):
             # Headers follow the language when the page loads (ui/app_ui.py on_load).
-            table = gr.Dataframe(headers=table_columns("en"), col_count=(2, "fixed"),
+            # column_count (2, "fixed"): no "Add column" in the cell menu (a third
+            # column broke the build); gradio 6 ignores the older col_count.
+            table = gr.Dataframe(headers=table_columns("en"), column_count=(2, "fixed"),
                                  row_count=(3, "dynamic"), datatype=["str", "str"],
                                  label=t("qa_table"), interactive=True, wrap=True)
             import_file = gr.File(label=t("import_json"), file_types=[".json"],
@@ -110,9 +115,26 @@ def build_dataset_ui(services: Services, image: str | None, table, repeats, lang
 
 def describe(stored, schedule: dict, lang: str = "en") -> str:
     """``schedule``: TrainingService.schedule (this machine's recipe and GPUs)."""
-    return tr("dataset_built", lang, conversations=stored.conversations,
+    text = tr("dataset_built", lang, conversations=stored.conversations,
               repeats=stored.repeats, samples=stored.samples, dataset_id=stored.dataset_id,
               **schedule)
+    if few_repeats(stored.repeats):
+        text += "\n\n" + tr("warn_few_repeats", lang, repeats=stored.repeats)
+    return text + "\n\n" + tr("next_finetune", lang)
+
+
+def check_image(path: str | None, request: gr.Request):
+    """On upload: an unreadable file is explained at once and removed."""
+    if not path:
+        return gr.skip(), gr.skip()
+    try:
+        open_checked(path).close()
+    except ImageError:
+        lang = language_of(request)
+        message = tr("err_image_unreadable", lang, formats=", ".join(ALLOWED_FORMATS))
+        gr.Warning(message, title=tr("toast_warning", lang))
+        return None, "⚠️ " + message
+    return gr.skip(), ""
 
 
 def wire_data_tab(tab: DataTab, services: Services) -> None:
@@ -120,6 +142,8 @@ def wire_data_tab(tab: DataTab, services: Services) -> None:
         return build_dataset_ui(services, image, table, repeats, language_of(request),
                                 owner=services.access.owner(user_of(request)))
 
+    tab.image.upload(check_image, inputs=tab.image, outputs=[tab.image, tab.summary],
+                     api_visibility="private")
     tab.load_example.click(load_example, outputs=[tab.image, tab.table], api_visibility="private")
     tab.import_file.upload(import_json, inputs=tab.import_file, outputs=tab.table,
                            api_visibility="private")

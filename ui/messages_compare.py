@@ -52,6 +52,11 @@ EN_COMPARE = {
     "val_yes": "yes",
     "val_no": "no",
     "val_unchanged": "〃",
+    # one-line notes under an answer (backend/answer_notes.py, backend/readable_text.py)
+    "note_dropped": "{count} piece(s) of output that formed no character were left out of this answer (an undertrained model can emit broken bytes).",
+    "note_why": "Why this may be noise: {reasons}",
+    "note_unseen_demo": "the demo's small models were built from random weights, so they only know the questions they were trained on, and an unseen question gets unrelated text.",
+    "note_few_repeats": "this run repeated its Q&A only {repeats} times (the lesson uses 200; at 50 the demo's answers came out garbled).",
 }
 
 ZH_COMPARE = {
@@ -99,5 +104,9 @@ ZH_COMPARE = {
     "val_other_image": "另一张图片",
     "val_yes": "是",
     "val_no": "否",
+    "note_dropped": "这个回答中有 {count} 段输出无法组成文字，已略去（训练不足的模型可能输出残缺的字节）。",
+    "note_why": "为什么可能是乱码：{reasons}",
+    "note_unseen_demo": "演示用的小模型由随机权重构建，只认识训练过的问题，没见过的问题会得到不相关的文字。",
+    "note_few_repeats": "这个训练任务只把问答重复了 {repeats} 次（课程用 200 次；演示模型在 50 次时回答是乱的）。",
     "val_unchanged": "〃",
 }

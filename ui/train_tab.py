@@ -8,57 +8,80 @@ import pandas as pd
 
 from backend.disk import DiskSpaceError
 from backend.gpu_memory import MemoryCheckError
+from backend import progress
 from backend.access import AccessError
+from backend.answer_notes import few_repeats
+from backend.job_spec import LOG_NAME
 from backend.jobs import JobError
 from backend.model_builder import ModelsNotReady
+from backend.log_noise import without_noise
+from backend.readable_text import without_replacements
+from backend.run_status import run_status, whole_run_seconds
 from backend.services import Services
-from backend.xtuner_config import ConfigError
+from backend.xtuner_config import ConfigError, TrainOptions
 
 from .auth import user_of
 from .errors import user_error
 from .language import language_of
 from .messages import t, tr
+from .options_form import OptionsForm, build_options_form, merged_options
+from .train_status import FOLLOW_LOG_JS, buttons, phase_text, progress_html
 
 ACTIVE = ("queued", "running", "converting", "stopping")
+# The run list reads every run's record and launches: every few seconds is
+# live enough, and a class of browsers refreshing it every second is not free.
+RUNS_REFRESH_S = 3.0
+# Lines read to fill the log view once noise is taken out (most lines are noise).
+LOG_SCAN_LINES = 400
 
 
 @dataclass
 class TrainTab:
+    form: OptionsForm  # epochs, lr, LoRA rank, max length (ui/options_form.py)
     options: gr.Code
     start: gr.Button
     stop: gr.Button
     resume: gr.Button
     run_id: gr.Textbox
     status: gr.Markdown
+    bar: gr.HTML  # the whole run's progress (ui/train_status.py)
     loss: gr.LinePlot
     log: gr.Textbox
+    show_all_log: gr.Checkbox  # off: known noise hidden (backend/log_noise.py)
     commands: gr.Code
     runs: gr.Dataframe
     refresh: gr.Button
     timer: gr.Timer
-    shown_state: gr.State  # the run state the run list last showed
+    runs_timer: gr.Timer  # the run list's own, slower refresh (the whole registry)
+    shown_state: gr.State  # frame_signature of what the run list last showed
 
 
-def build_train_tab() -> TrainTab:
+def build_train_tab(defaults: TrainOptions | None = None) -> TrainTab:
     with gr.Accordion(t("advanced"), open=False):
+        form = build_options_form(defaults or TrainOptions())
         options = gr.Code(value="{}", language="json", label=t("options"), interactive=True)
     with gr.Row():
         start = gr.Button(t("start"), variant="primary")
-        stop = gr.Button(t("stop"), variant="stop")
-        resume = gr.Button(t("resume"))
+        # Enabled by the view when they can act (ui/train_status.py buttons).
+        stop = gr.Button(t("stop"), variant="stop", interactive=False)
+        resume = gr.Button(t("resume"), interactive=False)
     run_id = gr.Textbox(label=t("run_id"), interactive=False)
-    status = gr.Markdown()
+    status = gr.Markdown(elem_id="run-status")
+    bar = gr.HTML(elem_id="run-progress-box")
     with gr.Row():
         loss = gr.LinePlot(x="iter", y="loss", label=t("loss_curve"), height=260)
-        log = gr.Textbox(label=t("log"), lines=12, max_lines=12, autoscroll=True,
-                         interactive=False)
+        with gr.Column():
+            log = gr.Textbox(label=t("log"), lines=12, max_lines=12, autoscroll=True,
+                             interactive=False, elem_id="run-log")
+            show_all_log = gr.Checkbox(label=t("log_show_all"), value=False)
     commands = gr.Code(label=t("commands"), language="shell", interactive=False)
     runs = gr.Dataframe(label=t("runs"), interactive=False, wrap=True)
     refresh = gr.Button(t("refresh"), size="sm")
     timer = gr.Timer(1.0)
+    runs_timer = gr.Timer(RUNS_REFRESH_S)
     shown_state = gr.State("")
-    return TrainTab(options, start, stop, resume, run_id, status, loss, log, commands,
-                    runs, refresh, timer, shown_state)
+    return TrainTab(form, options, start, stop, resume, run_id, status, bar, loss, log,
+                    show_all_log, commands, runs, refresh, timer, runs_timer, shown_state)
 
 
 def _fmt_seconds(seconds) -> str:
@@ -79,19 +102,28 @@ def state_name(state: str, lang: str) -> str:
 
 
 def status_markdown(snap: dict, lang: str = "en") -> str:
-    parts = [f"**{state_name(snap['state'], lang)}**",
-             tr("status_iter", lang, iter=snap["iter"], max_iters=snap["max_iters"]),
-             tr("status_elapsed", lang, time=_fmt_seconds(snap["elapsed_s"])),
-             tr("status_eta", lang, time=_fmt_seconds(snap["eta_s"]))]
+    """``snap``: backend/run_status.py's run_status (a snapshot with phase etc.)."""
+    parts = [f"**{state_name(snap['state'], lang)}**"]
+    if snap.get("phase") and snap["phase"] != snap["state"]:
+        parts.append(phase_text(snap["phase"], lang))
+    parts += [tr("status_iter", lang, iter=snap["iter"], max_iters=snap["max_iters"]),
+              tr("status_elapsed", lang, time=_fmt_seconds(snap["elapsed_s"]))]
+    if snap["state"] in ("running", "converting"):
+        parts.append(tr("status_eta", lang, time=_fmt_seconds(snap["eta_s"])))
     if snap["loss"] is not None:
         parts.append(tr("status_loss", lang, loss=snap["loss"]))
     if snap["queue_position"]:
         parts.append(tr("status_queue", lang, position=snap["queue_position"]))
+        start = snap.get("estimated_start_s")
+        parts.append(tr("status_start_in", lang, time=_fmt_seconds(start))
+                     if start is not None else tr("status_start_unknown", lang))
     if snap.get("stopping"):
         parts.append(tr("status_stopping", lang))
     text = " · ".join(parts)
     if snap["error"]:
         text += f"\n\n> {snap['error']}"
+    if snap["state"] == "done":
+        text += "\n\n" + tr("next_compare", lang)
     return text
 
 
@@ -99,11 +131,28 @@ RUN_COLUMNS = ("col_run", "col_state", "col_iterations", "col_final_loss", "col_
 
 
 def runs_frame(services: Services, lang: str = "en", user: str | None = None) -> pd.DataFrame:
-    rows = [(r["run_id"], state_name(r["state"], lang), r["max_iters"],
-             None if r["final_loss"] is None else round(r["final_loss"], 4),
-             _fmt_seconds(r["duration_s"]))
-            for r in reversed(services.access.visible_runs(user))]
+    """Every run the visitor may see, newest first, straight from the registry."""
+    records = {r["run_id"]: r for r in services.jobs.registry.all()}
+    rows = []
+    for r in reversed(services.access.visible_runs(user)):
+        active = r["state"] in ACTIVE
+        record = records.get(r["run_id"], {})
+        seconds = whole_run_seconds(services.jobs, r["run_id"], record) \
+            if record.get("started_at") else None
+        if active and seconds is not None:
+            # Whole minutes while it runs: the table changes (and re-renders) at
+            # most once a minute on its own; the status line has the seconds.
+            seconds = seconds // 60 * 60
+        # A resumed run's loss from its earlier launch is not final.
+        final = "–" if active or r["final_loss"] is None else f"{r['final_loss']:.4f}"
+        rows.append((r["run_id"], state_name(r["state"], lang), r["max_iters"], final,
+                     _fmt_seconds(seconds)))
     return pd.DataFrame(rows, columns=[tr(key, lang) for key in RUN_COLUMNS])
+
+
+def frame_signature(frame: pd.DataFrame) -> str:
+    """What the runs table shows, to skip sending an unchanged table."""
+    return repr((list(frame.columns), frame.values.tolist()))
 
 
 def commands_of(services: Services, run_id: str) -> str:
@@ -113,27 +162,29 @@ def commands_of(services: Services, run_id: str) -> str:
         return ""
 
 
-def view(services: Services, run_id: str, lang: str = "en", user: str | None = None):
-    """Everything the tab shows about one run, from the manager's snapshot."""
+def log_text(services: Services, snap: dict, show_all: bool) -> str:
+    """The log's last lines: all of them, or without the known noise."""
+    if show_all:
+        return snap["log_tail"]
+    lines = progress.tail(services.jobs.run_dir(snap["run_id"]) / LOG_NAME, LOG_SCAN_LINES)
+    return without_replacements(without_noise(lines)[0])
+
+
+def view(services: Services, run_id: str, lang: str = "en", user: str | None = None,
+         show_all: bool = False):
+    """Everything the tab shows about one run, from its status (in the order of
+    wire_train_tab's ``outputs``)."""
     if not run_id:
-        return "", pd.DataFrame(columns=["iter", "loss"]), "", ""
+        return ("", pd.DataFrame(columns=["iter", "loss"]), "", "", "", *buttons(None))
     try:
         services.access.check_run(user, run_id)
-        snap = services.jobs.snapshot(run_id)
+        snap = run_status(services.jobs, run_id)
     except (JobError, AccessError) as error:
-        return tr("err_run", lang, error=error), pd.DataFrame(columns=["iter", "loss"]), "", ""
+        return (tr("err_run", lang, error=error), pd.DataFrame(columns=["iter", "loss"]),
+                "", "", "", *buttons(None))
     losses = pd.DataFrame(snap["losses"], columns=["iter", "loss"])
-    return (status_markdown(snap, lang), losses, snap["log_tail"],
-            commands_of(services, run_id))
-
-
-def visible_state(services: Services, user: str | None, run_id: str) -> str:
-    """The run's state for this user: "" alike for a run that does not exist
-    and for another user's run (the timer must not tell them apart)."""
-    if not run_id or not services.access.can_read_run(user, run_id):
-        return ""
-    record = services.jobs.registry.get(run_id)
-    return record["state"] if record else ""
+    return (status_markdown(snap, lang), losses, log_text(services, snap, show_all),
+            commands_of(services, run_id), progress_html(snap, lang), *buttons(snap))
 
 
 def latest_run(services: Services, user: str | None = None) -> str:
@@ -145,22 +196,30 @@ def latest_run(services: Services, user: str | None = None) -> str:
 
 
 def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) -> None:
-    outputs = [tab.status, tab.loss, tab.log, tab.commands]
+    outputs = [tab.status, tab.loss, tab.log, tab.commands, tab.bar, tab.stop, tab.resume]
 
-    def start(ds_id, options, request: gr.Request):
+    def start(ds_id, options, epochs, lr, lora_r, max_length, request: gr.Request):
         lang = language_of(request)
         if not ds_id:
             raise user_error(tr("err_need_dataset", lang))
         try:
             services.access.check_dataset(user_of(request), ds_id)
-            snap = services.training.start(ds_id, options or "{}",
+            options = merged_options([epochs, lr, lora_r, max_length], options)
+            snap = services.training.start(ds_id, options,
                                            owner=services.access.owner(user_of(request)))
         except (JobError, ConfigError, ValueError, KeyError, ModelsNotReady,
                 DiskSpaceError, AccessError, MemoryCheckError) as error:
             raise user_error(tr("err_start", lang, error=error))
+        repeats = services.datasets.get(ds_id).repeats
+        if few_repeats(repeats):
+            gr.Warning(tr("warn_few_repeats", lang, repeats=repeats),
+                       title=tr("toast_warning", lang))
+        if snap.get("already_started"):
+            gr.Info(tr("start_same_run", lang, run_id=snap["run_id"],
+                       state=state_name(snap["state"], lang)), title=tr("toast_note", lang))
         return snap["run_id"]
 
-    def change(action, error_key: str, run_id: str, request: gr.Request):
+    def change(action, error_key: str, run_id: str, show_all: bool, request: gr.Request):
         """Stop or resume: only the run's owner may, then show the run again."""
         lang, user = language_of(request), user_of(request)
         if run_id:
@@ -169,20 +228,24 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
                 action(run_id)
             except (JobError, AccessError) as error:
                 raise user_error(tr(error_key, lang, error=error))
-        return view(services, run_id, lang, user)
+        return view(services, run_id, lang, user, show_all)
 
-    def stop(run_id, request: gr.Request):
-        return change(services.jobs.stop, "err_run", run_id, request)
+    def stop(run_id, show_all, request: gr.Request):
+        return change(services.jobs.stop, "err_run", run_id, show_all, request)
 
-    def resume(run_id, request: gr.Request):
-        return change(services.jobs.resume, "err_resume", run_id, request)
+    def resume(run_id, show_all, request: gr.Request):
+        return change(services.jobs.resume, "err_resume", run_id, show_all, request)
 
-    def tick(run_id, shown_state, request: gr.Request):
-        lang, user = language_of(request), user_of(request)
-        state = visible_state(services, user, run_id)
-        # The run list follows a state change (running -> done) without a click.
-        table = runs_frame(services, lang, user) if state != shown_state else gr.skip()
-        return (*view(services, run_id, lang, user), table, state)
+    def tick(run_id, show_all, request: gr.Request):
+        return view(services, run_id, language_of(request), user_of(request), show_all)
+
+    def live_runs(shown, request: gr.Request):
+        # The run list is a live view of the registry: any run's change (another
+        # student's run, a queued run starting) shows without a click; an
+        # unchanged table is not sent again.
+        frame = runs_frame(services, language_of(request), user_of(request))
+        signature = frame_signature(frame)
+        return (frame if signature != shown else gr.skip()), signature
 
     def runs(request: gr.Request):
         return runs_frame(services, language_of(request), user_of(request))
@@ -190,13 +253,21 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
     def runs_on_change(_run_id, request: gr.Request):
         return runs(request)
 
-    tab.start.click(start, inputs=[dataset_id, tab.options], outputs=tab.run_id,
+    tab.start.click(start, inputs=[dataset_id, tab.options, *tab.form.fields], outputs=tab.run_id,
                     api_visibility="private")
-    tab.stop.click(stop, inputs=tab.run_id, outputs=outputs, api_visibility="private")
-    tab.resume.click(resume, inputs=tab.run_id, outputs=outputs, api_visibility="private")
-    tab.timer.tick(tick, inputs=[tab.run_id, tab.shown_state],
-                   outputs=[*outputs, tab.runs, tab.shown_state],
-                   api_visibility="private", show_progress="hidden")
+    # The student's own Stop and Resume show in the run list at once.
+    tab.stop.click(stop, inputs=[tab.run_id, tab.show_all_log], outputs=outputs,
+                   api_visibility="private").then(runs, outputs=tab.runs,
+                                                  api_visibility="private")
+    tab.resume.click(resume, inputs=[tab.run_id, tab.show_all_log], outputs=outputs,
+                     api_visibility="private").then(runs, outputs=tab.runs,
+                                                    api_visibility="private")
+    tab.timer.tick(tick, inputs=[tab.run_id, tab.show_all_log], outputs=outputs,
+                   api_visibility="private", show_progress="hidden"
+                   ).then(None, js=FOLLOW_LOG_JS, api_visibility="private")
+    tab.runs_timer.tick(live_runs, inputs=tab.shown_state,
+                        outputs=[tab.runs, tab.shown_state], api_visibility="private",
+                        show_progress="hidden")
     def pick(event: gr.SelectData, request: gr.Request):
         # Clicking a row shows that run (a teacher puts one on the projector).
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
