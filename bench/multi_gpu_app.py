@@ -61,7 +61,8 @@ def run(args) -> dict:
     settings = Settings(work_dir=args.work / "studio", profile="custom", llm_path=paths.llm,
                         visual_encoder_path=paths.visual_encoder,
                         pretrained_pth=paths.pretrained_pth, recipe="lesson",
-                        gpus=args.gpus, deepspeed=args.deepspeed)
+                        gpus=args.gpus, deepspeed=args.deepspeed,
+                        allow_cpu=args.tiny)  # the tiny check run trains on the CPU on purpose
     services = build_services(settings)
     try:
         stored = services.datasets.create(IMAGE, dataset.conversations_from_rows(QA),

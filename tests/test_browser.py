@@ -266,10 +266,7 @@ def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp
         assert not walk.button("stop").is_enabled() and not walk.button("resume").is_enabled()
         walk.button("start").click()
         run_field = walk.field("run_id")
-        deadline = time.time() + 60
-        while not run_field.input_value() and time.time() < deadline:
-            time.sleep(0.5)
-        run_id = run_field.input_value()
+        run_id = poll_until(run_field.input_value, 60, interval=0.5, message="no run id shown")
         assert run_id.startswith("run-")
         walk.button("start").click()
         page.get_by_text(re.compile("同一个数据集、同样的选项已有训练任务")).first.wait_for()
@@ -291,8 +288,9 @@ def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp
         stopped = wait_status(walk, re.escape(walk.text("state_stopped")), 300)
         stopped_at, elapsed_at_stop = iteration(stopped), elapsed_seconds(stopped)
         assert 0 < stopped_at < 90 and elapsed_at_stop > 0, stopped
-        time.sleep(2)  # the next refresh enables Resume
-        assert walk.button("resume").is_enabled() and not walk.button("stop").is_enabled()
+        poll_until(lambda: walk.button("resume").is_enabled()  # the next refresh enables it
+                   and not walk.button("stop").is_enabled(), 30, interval=0.5,
+                   message="Resume not enabled after the stop")
         walk.shot("student-stopped")
         walk.button("resume").click()
         resumed = wait_status(walk, re.escape(walk.text("state_running")), 120)
@@ -300,9 +298,8 @@ def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp
         done = wait_status(walk, re.escape(walk.text("state_done")), TRAIN_TIMEOUT_S)
         assert "3 · Compare" in done
         # The log shows its newest lines (it has more than fit, so it scrolled there).
-        time.sleep(2)
-        at_bottom, overflowing = page.evaluate(LOG_AT_BOTTOM_JS)
-        assert overflowing and at_bottom
+        poll_until(lambda: all(page.evaluate(LOG_AT_BOTTOM_JS)), 30, interval=0.5,
+                   message=lambda: f"log not scrolled to its end: {page.evaluate(LOG_AT_BOTTOM_JS)}")
         walk.shot("student-done")
 
         # The timeline keeps the pretrain answers at iteration 0, every iteration once.
@@ -334,10 +331,13 @@ def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp
         # At phone width nothing is cut off: the Finetune tab with its run and commands.
         page.set_viewport_size({"width": 390, "height": 844})
         walk.tab("tab_train").click()
-        time.sleep(2)
-        layout = page.evaluate(CUT_OFF_JS)
+        def fits():  # the page reflows after the resize and the tab switch
+            layout = page.evaluate(CUT_OFF_JS)
+            return layout["pageWidth"] <= layout["width"] and not layout["cut"]
+
+        poll_until(fits, 30, interval=0.5,
+                   message=lambda: f"cut off at 390 px: {page.evaluate(CUT_OFF_JS)}")
         walk.shot("student-phone")
-        assert layout["pageWidth"] <= layout["width"] and not layout["cut"], layout
         assert "\ufffd" not in page.inner_text("body")
         context.close()
     assert all(path.stat().st_size > 10_000 for path in walk.shots)

@@ -18,6 +18,7 @@ def refused(call) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_special_tokens_and_compare_history_through_the_app(tmp_path):
     image = make_star_image(tmp_path / "star.png")
     args = ("--profile", "demo", "--models-dir", str(models_dir()))

@@ -81,7 +81,7 @@ def test_a_failing_config_ends_failed_with_the_error(tmp_path):
     image = make_star_image(tmp_path / "star.png")
     with running_app(tmp_path / "work", "--profile", "custom", "--llm", str(paths.llm),
                      "--visual-encoder", str(paths.visual_encoder),
-                     "--pretrained-pth", str(broken)) as (url, _process):
+                     "--pretrained-pth", str(broken), "--allow-cpu") as (url, _process):
         client = Client(url, verbose=False)
         wait_models_ready(client)
         built = client.predict(handle_file(str(image)), json.dumps(QA[:1]), 2,

@@ -14,7 +14,7 @@ from PIL import Image
 from tests.app_server import running_app
 from tests.fakes.nvidia_smi import A100, write_fake_nvidia_smi
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(torch.cuda.is_available(),
+pytestmark = [pytest.mark.slow, pytest.mark.processes, pytest.mark.skipif(torch.cuda.is_available(),
                                                    reason="torch uses a real GPU here")]
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = (A100["name"], A100["driver_version"], "CUDA " + A100["cuda"], torch.__version__,

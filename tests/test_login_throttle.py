@@ -71,6 +71,7 @@ def login(url: str, username: str, password: str, address: str = "127.0.0.1"):
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_fifteen_wrong_logins_against_the_real_app(tmp_path):
     missing = tmp_path / "no-models"  # custom profile: nothing is built or loaded
     args = ("--profile", "custom", "--llm", str(missing), "--visual-encoder", str(missing),

@@ -1,6 +1,6 @@
 """The run's phase from its state and log, its progress, the queue's estimated start
 and the time over every launch (log samples from real xtuner runs)."""
-import time
+
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ from backend.phase import PHASES, phase_of, progress_fraction
 from backend.run_clock import read_launches, record_launch, total_elapsed
 from backend.run_registry import RunRegistry
 from backend.run_status import run_status
+from tests.support.polling import poll_until
 from tests.test_jobs import spec_for, wait_for
 
 REAL_LOG = Path(__file__).parent.parent / "bench/results/multi_gpu/run.log"
@@ -95,6 +96,7 @@ def test_elapsed_counts_every_launch(tmp_path):
     assert total_elapsed(tmp_path / "new", None, None) == 0.0
 
 
+@pytest.mark.processes
 def test_run_status_through_a_real_manager(tmp_path):
     registry = RunRegistry(tmp_path / "studio.db")
 
@@ -108,11 +110,8 @@ def test_run_status_through_a_real_manager(tmp_path):
         jobs.submit(spec_for(tmp_path, "run-b", FAKE_ITERS=10))
         jobs.submit(spec_for(tmp_path, "run-c", FAKE_ITERS=10))
         wait_for(jobs, "run-a", {"running"})
-        for _ in range(200):
-            first = run_status(jobs, "run-a")
-            if first["iter"] >= 5 and first["eta_s"]:
-                break
-            time.sleep(0.05)
+        first = poll_until(lambda: (s := run_status(jobs, "run-a"))["iter"] >= 5
+                           and s["eta_s"] and s, message="run-a training with an ETA")
         assert first["phase"] == "training" and 0.1 < first["progress"] < 0.9
         second, third = run_status(jobs, "run-b"), run_status(jobs, "run-c")
         assert second["phase"] == third["phase"] == "waiting"
@@ -138,6 +137,7 @@ def test_run_status_through_a_real_manager(tmp_path):
         jobs.shutdown()
 
 
+@pytest.mark.processes
 def test_run_status_log_tail_has_no_replacement_character(tmp_path):
     jobs = JobManager(RunRegistry(tmp_path / "studio.db"), stop_grace_s=2)
     try:

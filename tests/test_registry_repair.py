@@ -94,6 +94,7 @@ def no_state_column(db):
 
 @pytest.mark.parametrize("damage", [half_truncated, last_page_cut, random_bytes, zero_length,
                                     a_directory, no_runs_table, no_state_column])
+@pytest.mark.processes
 def test_a_damaged_registry_is_moved_aside_and_rebuilt(work, damage):
     db = work / "studio.db"
     damage(db)
@@ -190,6 +191,7 @@ def test_the_page_says_the_registry_was_rebuilt(work, lang, words):
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_the_app_starts_on_a_damaged_registry_and_lists_every_run(work):
     from gradio_client import Client
 
