@@ -2,7 +2,8 @@
 
 Without auth the app is a single-user tool: everybody is the same local
 user and sees every run. With auth, a run belongs to the user who started
-it; a teacher sees every run read-only (to show one on the projector).
+it; a teacher sees every run (to show one on the projector) and may stop any
+(the class shares the machine), but only the owner resumes or deletes a run.
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from pathlib import Path
 
 LOCAL_USER = ""
 ROLES = ("student", "teacher")
+# What a request does to a run: reads it; stops it (or cancels it while
+# queued); changes it (resume, delete).
+READ, STOP, CHANGE = "read", "stop", "change"
 
 
 class AccessError(PermissionError):
@@ -78,12 +82,14 @@ class Accounts:
     def can_write(self, username: str | None, owner: str) -> bool:
         return self.user(username) == owner or not self.enabled
 
-    def require_read(self, username: str | None, owner: str, run_id: str) -> None:
+    def can_stop(self, username: str | None, owner: str) -> bool:
+        return self.can_write(username, owner) or self.role(self.user(username)) == "teacher"
+
+    def require(self, action: str, username: str | None, owner: str, run_id: str) -> None:
         if not self.can_read(username, owner):
             raise AccessError(f"Unknown run: {run_id!r}")  # no hint that it exists
-
-    def require_write(self, username: str | None, owner: str, run_id: str) -> None:
-        if not self.can_read(username, owner):
-            raise AccessError(f"Unknown run: {run_id!r}")
-        if not self.can_write(username, owner):
-            raise AccessError("Only the run's owner can change it; teachers see it read-only.")
+        if action == STOP and not self.can_stop(username, owner):
+            raise AccessError("Only the run's owner or a teacher can stop it.")
+        if action == CHANGE and not self.can_write(username, owner):
+            raise AccessError("Only the run's owner can resume or delete it; "
+                              "a teacher can stop it.")

@@ -128,11 +128,19 @@ class CompareService:
             return timeline.convert_checkpoint(run_dir, iteration, self.python,
                                                subprocess_env(self.threads))
 
+    def training_image(self, run_id: str) -> Path:
+        """The image the run was trained on (its copy in data/): what a question
+        is asked about when none is uploaded (the teacher's Compare)."""
+        image = next((self.jobs.run_dir(run_id) / "data").glob("image.*"), None)
+        if image is None:
+            raise ChatError(f"Run {run_id} has no training image in data/.")
+        return image
+
     # ---- answers ---------------------------------------------------------------
     def stream(self, run_id: str, image_path: str | Path, question: str,
                history: dict | None = None, after: str | None = None) -> Iterator[dict]:
         """Yield {"base": ..., "finetuned": ..., "done": bool, "dropped_turns": int}
-        as tokens arrive.
+        as tokens arrive. Without ``image_path``, about the run's training image.
 
         ``history`` holds each model's own earlier turns for follow-ups:
         {"base": [[q, a], ...], "finetuned": [[q, a], ...]}; the oldest that do not
@@ -147,7 +155,7 @@ class CompareService:
         fitted = {name: chat.fit_history(_turns(history.get(name), model_tokens), question)
                   for name in ("base", "finetuned")}
         dropped = max(fitted["base"][1], fitted["finetuned"][1])
-        image = self._checked_image(image_path)
+        image = self._checked_image(image_path or self.training_image(run_id))
         try:
             finetuned = self._finetuned_name(run_id, after)
             dialogues = [Dialogue(BASE, image, fitted["base"][0]),
@@ -189,9 +197,7 @@ class CompareService:
             chat.fit_history([], question)  # refuses one that does not fit the model
         run_dir = self._trained_run_dir(run_id)
         book = probes.ReferenceBook.from_run(run_dir)
-        training_image = next((run_dir / "data").glob("image.*"), None)
-        if training_image is None:
-            raise ChatError(f"Run {run_id} has no training image in data/.")
+        training_image = self.training_image(run_id)
         other = self._checked_image(other_image or probes.PROBE_IMAGE)
         try:
             finetuned = self._finetuned_name(run_id, after)

@@ -13,11 +13,12 @@ import signal
 import subprocess
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 from typing import Callable
 
 from . import progress
+from .fair_queue import fair_order
 from .job_recovery import RestartRecovery
 # Re-exported: callers import a run's description from here.
 from .job_spec import (LATEST_CHECKPOINT, JobSpec, Step, clear_stop_request,  # noqa: F401
@@ -30,7 +31,7 @@ class JobError(RuntimeError):
 
 
 class JobManager(RestartRecovery):
-    """One job at a time (per device); the rest wait FIFO."""
+    """One job at a time (per device); the rest wait, round-robin over owners."""
 
     def __init__(self, registry: RunRegistry, max_queue: int = 8,
                  stop_grace_s: float = 5.0, save_grace_s: float = 180.0,
@@ -51,6 +52,7 @@ class JobManager(RestartRecovery):
         # The run _dispatch gave the device to, until the worker takes it up.
         self._handed: JobSpec | None = None
         self._stop_requested: set[str] = set()
+        self._served: Counter[str] = Counter()  # see _dispatch and backend/fair_queue.py
         # Runs whose process outlived a server restart: they still hold the
         # device, so nothing new starts until they end.
         self._orphans: set[str] = set()
@@ -208,7 +210,7 @@ class JobManager(RestartRecovery):
     def queue_position(self, run_id: str) -> int | None:
         """1 = next to start; None when not waiting."""
         with self._cond:
-            for position, spec in enumerate(self._queue, start=1):
+            for position, spec in enumerate(self._fair_queue(), start=1):
                 if spec.run_id == run_id:
                     return position
         return None
@@ -287,12 +289,22 @@ class JobManager(RestartRecovery):
         """
         if self._current is not None or self._orphans or not self._queue or self._closing:
             return
-        spec = self._queue.popleft()
+        spec = self._fair_queue()[0]
+        self._queue.remove(spec)
+        # Round-robin memory: who has had a turn while others waited; once
+        # nobody waits, the next busy spell starts fresh.
+        self._served[spec.owner] += 1
+        if not self._queue:
+            self._served = Counter([spec.owner])
         self._current = (spec, None, "running")
         self._handed = spec
         self.registry.update(spec.run_id, state="running", started_at=time.time(),
                              error="", ended_at=None)
         self._cond.notify_all()
+
+    def _fair_queue(self) -> list[JobSpec]:
+        """Under the lock: the queued runs in the order they will start."""
+        return fair_order(list(self._queue), self._served)
 
     def orphan_ended(self, run_id: str) -> None:
         """A step that outlived a server restart has ended: the device is free."""

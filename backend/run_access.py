@@ -1,7 +1,7 @@
 """Applies the access rules (backend/access.py) to runs and datasets."""
 from __future__ import annotations
 
-from .access import AccessError, Accounts
+from .access import READ, AccessError, Accounts
 from .dataset_store import DatasetStore
 from .jobs import JobManager
 
@@ -16,14 +16,12 @@ class RunAccess:
         """Whom a new run or dataset belongs to."""
         return self.accounts.user(username)
 
-    def check_run(self, username: str | None, run_id: str, write: bool = False) -> None:
+    def check_run(self, username: str | None, run_id: str, action: str = READ) -> None:
+        """May ``username`` do ``action`` (access.READ, STOP, CHANGE) to the run?"""
         record = self.jobs.registry.get(run_id) if isinstance(run_id, str) else None
         if record is None:
             raise AccessError(f"Unknown run: {run_id!r}")
-        if write:
-            self.accounts.require_write(username, record["owner"], run_id)
-        else:
-            self.accounts.require_read(username, record["owner"], run_id)
+        self.accounts.require(action, username, record["owner"], run_id)
 
     def can_read_run(self, username: str | None, run_id: str) -> bool:
         try:

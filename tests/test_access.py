@@ -1,6 +1,7 @@
 import pytest
 
-from backend.access import AccessError, Account, Accounts, parse_pair, read_credentials_file
+from backend.access import (CHANGE, READ, STOP, AccessError, Account, Accounts, parse_pair,
+                            read_credentials_file)
 from ui.security import refused_file_target, run_of_file
 
 
@@ -24,20 +25,22 @@ def test_bad_credentials_are_explained(tmp_path):
 
 def test_owners_teachers_and_others():
     accounts = Accounts([Account("a", "1"), Account("b", "2"), Account("t", "3", "teacher")])
-    accounts.require_write("a", "a", "run-1")
-    with pytest.raises(AccessError, match="Unknown run"):
-        accounts.require_read("b", "a", "run-1")
-    with pytest.raises(AccessError, match="Unknown run"):
-        accounts.require_write("b", "a", "run-1")
-    accounts.require_read("t", "a", "run-1")
-    with pytest.raises(AccessError, match="read-only"):
-        accounts.require_write("t", "a", "run-1")
+    for action in (READ, STOP, CHANGE):
+        accounts.require(action, "a", "a", "run-1")
+        # Another student learns nothing, not even that the run exists.
+        with pytest.raises(AccessError, match="Unknown run"):
+            accounts.require(action, "b", "a", "run-1")
+    # The teacher's hand: sees and stops any run, never resumes or deletes one.
+    accounts.require(READ, "t", "a", "run-1")
+    accounts.require(STOP, "t", "a", "run-1")
+    with pytest.raises(AccessError, match="owner can resume or delete"):
+        accounts.require(CHANGE, "t", "a", "run-1")
 
 
 def test_without_auth_everyone_is_the_local_user():
     accounts = Accounts([])
     assert accounts.user("whoever") == ""
-    accounts.require_write(None, "", "run-1")
+    accounts.require(CHANGE, None, "", "run-1")
 
 
 @pytest.mark.parametrize("path,refused", [

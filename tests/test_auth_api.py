@@ -73,10 +73,14 @@ def test_login_required_and_runs_are_private(tmp_path):
             run, handle_file(str(image)), "Q?", api_name="/compare"))
         assert run not in [r["run_id"] for r in bob.predict(api_name="/list_runs")]
 
-        # The teacher sees it (to show it on the projector) but cannot change it.
-        assert teacher.predict(run, api_name="/run_status")["run_id"] == run
-        assert run in [r["run_id"] for r in teacher.predict(api_name="/list_runs")]
-        assert "read-only" in refused(lambda: teacher.predict(run, api_name="/stop_training"))
+        # The teacher sees it (to show it on the projector), with its owner; may stop
+        # it (below) but neither resume nor delete it.
+        assert teacher.predict(run, api_name="/run_status")["owner"] == "alice"
+        assert {"run_id": run, "owner": "alice"}.items() <= next(
+            r for r in teacher.predict(api_name="/list_runs") if r["run_id"] == run).items()
+        for endpoint in ("/resume_training", "/delete_run"):
+            assert "owner can resume or delete" in refused(
+                lambda: teacher.predict(run, api_name=endpoint)), endpoint
 
         # An export leaves through gradio's file cache: its URL serves only those
         # who may read the run its name starts with (ui/security.py).
@@ -98,7 +102,14 @@ def test_login_required_and_runs_are_private(tmp_path):
         # The owner still can; the run was never disturbed by the others.
         assert alice.predict(run, api_name="/run_status")["state"] in (
             "queued", "running", "converting", "done")
+        # The teacher's hand: stops a student's run (the class shares the machine).
         # Stopped, done, or (a trainer still starting up or saving) stopping.
-        assert alice.predict(run, api_name="/stop_training")["state"] in (
+        assert teacher.predict(run, api_name="/stop_training")["state"] in (
             "stopped", "done", "stopping")
         assert wait_run(alice, run)["state"] in ("stopped", "done")
+
+        # The header's logout link (ui/who.py) ends this browser's login only.
+        assert sessions["bob"].get("config").status_code == 200
+        assert sessions["bob"].get("logout?all_session=false").status_code in (200, 302)
+        assert sessions["bob"].get("config").status_code in (401, 403)
+        assert sessions["alice"].get("config").status_code == 200

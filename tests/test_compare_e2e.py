@@ -44,7 +44,7 @@ def test_compare_endpoint_streams_through_gradio_client(tmp_path):
 
     image = make_star_image(tmp_path / "star.png")
     class OpenAccess:  # no auth: every run readable
-        def check_run(self, user, run_id, write=False):
+        def check_run(self, user, run_id, action="read"):
             assert user is None and run_id == "run-x"
 
     services = SimpleNamespace(compare=StreamingCompare(), access=OpenAccess())
@@ -124,6 +124,9 @@ def test_compare_streams_partial_answers_before_the_final_one(trained):
     answers = client.predict(run_id, handle_file(str(image)), QA[1]["question"],
                              api_name="/compare")
     assert set(answers) >= {"base", "finetuned"} and answers["done"] is True
+    # No image (a teacher comparing a student's run): the run's training image.
+    without = client.predict(run_id, None, QA[1]["question"], api_name="/compare")
+    assert (without["base"], without["finetuned"]) == (answers["base"], answers["finetuned"])
 
 
 @pytest.mark.slow

@@ -20,7 +20,8 @@ NOBODYS = "run-00000000bb"
 
 @pytest.fixture
 def services(tmp_path):
-    accounts = Accounts([Account("alice", "a"), Account("bob", "b")])
+    accounts = Accounts([Account("alice", "a"), Account("bob", "b"),
+                         Account("tina", "t", "teacher")])
     manager = JobManager(RunRegistry(tmp_path / "studio.db"))
     manager.submit(JobSpec(run_id=ALICES, dataset_id="ds-1", run_dir=tmp_path / "runs" / ALICES,
                            steps=[Step("train", [sys.executable, "-c", "pass"])],
@@ -41,7 +42,7 @@ def refusal(call, run_id) -> str:
     return str(caught.value.message).replace(run_id, "RUN")
 
 
-@pytest.mark.parametrize("endpoint", sorted(api.READS_RUN | api.WRITES_RUN))
+@pytest.mark.parametrize("endpoint", sorted(api.RUN_ACTIONS))
 @pytest.mark.processes
 def test_api_endpoints_read_the_same(services, endpoint):
     guarded = api._guard(services, endpoint, lambda *args: "ran")
@@ -49,6 +50,19 @@ def test_api_endpoints_read_the_same(services, endpoint):
     assert refusal(call, ALICES) == refusal(call, NOBODYS)
     assert "Unknown run" in refusal(call, NOBODYS)
     assert guarded(ALICES, as_user("alice")) == "ran"
+
+
+@pytest.mark.processes
+def test_the_teacher_reads_and_stops_any_run_but_only_the_owner_resumes_or_deletes(services):
+    teacher = as_user("tina")
+    for endpoint, action in api.RUN_ACTIONS.items():
+        guarded = api._guard(services, endpoint, lambda *args: "ran")
+        if action == "change":
+            with pytest.raises(gr.Error, match="owner can resume or delete"):
+                guarded(ALICES, teacher)
+        else:
+            assert guarded(ALICES, teacher) == "ran", endpoint
+    assert set(api.STOPS_RUN) == {"stop_training"}
 
 
 @pytest.mark.processes

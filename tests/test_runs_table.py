@@ -1,9 +1,13 @@
 """The runs table is a live view of the registry (real JobManager, fake trainer)."""
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
 
+from backend.access import Account, Accounts
+from backend.dataset_store import DatasetStore
 from backend.jobs import JobManager
+from backend.run_access import RunAccess
 from backend.run_registry import RunRegistry
 from tests.test_jobs import spec_for, wait_for
 from ui.train_tab import frame_signature, runs_frame
@@ -12,8 +16,8 @@ from ui.train_tab import frame_signature, runs_frame
 @pytest.mark.processes
 def test_every_change_of_any_run_changes_what_the_table_shows(tmp_path):
     jobs = JobManager(RunRegistry(tmp_path / "studio.db"), max_queue=4, stop_grace_s=2)
-    services = SimpleNamespace(jobs=jobs, access=SimpleNamespace(
-        visible_runs=lambda _user: jobs.list_runs()))
+    services = SimpleNamespace(jobs=jobs, access=RunAccess(Accounts([]), jobs,
+                                                           DatasetStore(tmp_path)))
     try:
         shown = [frame_signature(runs_frame(services))]
 
@@ -49,4 +53,27 @@ def test_every_change_of_any_run_changes_what_the_table_shows(tmp_path):
         assert list(runs_frame(services, "zh").columns) != list(runs_frame(services).columns)
     finally:
         jobs.stop("run-b", keep_progress=False)
+        jobs.shutdown()
+
+
+@pytest.mark.processes
+def test_the_teachers_list_names_each_runs_student(tmp_path):
+    accounts = Accounts([Account("alice", "a"), Account("bob", "b"),
+                         Account("tina", "t", "teacher")])
+    jobs = JobManager(RunRegistry(tmp_path / "studio.db"), max_queue=4, stop_grace_s=2)
+    services = SimpleNamespace(jobs=jobs, access=RunAccess(accounts, jobs,
+                                                           DatasetStore(tmp_path)))
+    try:
+        for run_id, owner in (("run-a", "alice"), ("run-b", "bob")):
+            jobs.submit(dataclasses.replace(spec_for(tmp_path, run_id, FAKE_ITERS=2),
+                                            owner=owner))
+            wait_for(jobs, run_id, {"done"})
+        teachers = runs_frame(services, "en", "tina")
+        assert list(teachers.columns[:3]) == ["run", "student", "state"]
+        assert teachers.iloc[:, :2].values.tolist() == [["run-b", "bob"], ["run-a", "alice"]]
+        alices = runs_frame(services, "en", "alice")
+        assert "student" not in alices.columns
+        assert alices.iloc[:, 0].tolist() == ["run-a"]
+        assert "学生" in runs_frame(services, "zh", "tina").columns
+    finally:
         jobs.shutdown()

@@ -10,7 +10,7 @@ import functools
 import gradio as gr
 
 from backend import dataset
-from backend.access import AccessError
+from backend.access import CHANGE, READ, STOP, AccessError
 from backend.chat import ChatError
 from backend.disk import DiskSpaceError
 from backend.gpu_memory import MemoryCheckError
@@ -30,9 +30,12 @@ USER_ERRORS = (dataset.DatasetError, ImageError, JobError, ConfigError, ChatErro
                ModelsNotReady, DiskSpaceError, AccessError, MemoryCheckError, ValueError,
                KeyError)
 
-# Which endpoints act on a run (their first argument), and whether they change it.
+# Which endpoints act on a run (their first argument), and what they do to it.
 READS_RUN = {"run_status", "compare", "compare_chat", "probe", "timeline", "export"}
-WRITES_RUN = {"stop_training", "resume_training", "delete_run"}
+STOPS_RUN = {"stop_training"}
+CHANGES_RUN = {"resume_training", "delete_run"}
+RUN_ACTIONS = {**dict.fromkeys(READS_RUN, READ), **dict.fromkeys(STOPS_RUN, STOP),
+               **dict.fromkeys(CHANGES_RUN, CHANGE)}
 
 
 def _message(error: Exception):
@@ -45,8 +48,8 @@ def _checked(services: Services, name: str, args: tuple) -> None:
     the signature visible to it)."""
     request = args[-1]
     user = getattr(request, "username", None)
-    if name in READS_RUN or name in WRITES_RUN:
-        services.access.check_run(user, args[0], write=name in WRITES_RUN)
+    if name in RUN_ACTIONS:
+        services.access.check_run(user, args[0], RUN_ACTIONS[name])
 
 
 def _guard(services: Services, name: str, fn):
@@ -121,9 +124,8 @@ def wire_api(services: Services) -> None:
         return {"run_id": run_id, "deleted": True}
 
     def compare(run_id, image_path, question, request: gr.Request):
-        """Streams {"base", "finetuned", "done"}: partial answers, then the final."""
-        if not image_path:
-            raise ImageError("An image file is required.")
+        """Streams {"base", "finetuned", "done"}: partial answers, then the final.
+        Without an image, about the one the run was trained on."""
         for partial in services.compare.stream(run_id, image_path, question):
             yield {"base": partial["base"], "finetuned": partial["finetuned"],
                    "done": partial["done"]}
@@ -171,9 +173,8 @@ def _wire_compare_extras(services: Services) -> None:
         """One turn of a multi-turn compare. ``history_json``: {"base": [[q, a], ...],
         "finetuned": [...]} (each model's own turns); streams, the final yield adds
         "history" for the next turn and the scores against the references.
-        "dropped_turns": the oldest turns left out of the prompt (they did not fit)."""
-        if not image_path:
-            raise ImageError("An image file is required.")
+        "dropped_turns": the oldest turns left out of the prompt (they did not fit).
+        Without an image, about the one the run was trained on."""
         history = _history_json(history_json)
         partial = {"base": "", "finetuned": "", "dropped_turns": 0}
         for partial in compare.stream(run, image_path, question, history, after_name or None):

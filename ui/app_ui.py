@@ -16,6 +16,7 @@ from .data_tab import build_data_tab, empty_table, relabel_table, wire_data_tab
 from .gpu_warning import build_gpu_warning, wire_gpu_warning
 from .messages import LANGUAGE_CHOICES, t, tr
 from .train_tab import build_train_tab, latest_run, runs_frame, wire_train_tab
+from .who import who_markdown
 
 
 def models_markdown(services: Services, lang: str = "en") -> str:
@@ -65,6 +66,7 @@ def build_app(services: Services) -> gr.Blocks:
         with gr.Row(equal_height=True):
             with gr.Column(scale=5):
                 gr.Markdown(t("title"))
+                who = gr.Markdown(elem_id="who")
             with gr.Column(scale=1, min_width=160):
                 # Not translated: each language is named in its own script.
                 lang_switch = gr.Radio(LANGUAGE_CHOICES, value=None, label=t("language"),
@@ -102,10 +104,11 @@ def build_app(services: Services) -> gr.Blocks:
             runs = comparable_runs(services, user)
             return (*header(request), empty_table(lang), latest_run(services, user),
                     runs_frame(services, lang, user),
-                    gr.update(choices=runs, value=runs[0] if runs else None))
+                    gr.update(choices=runs, value=runs[0] if runs else None),
+                    who_markdown(services, user, lang))
 
         app.load(on_load, outputs=[models, internstudio, data.table, train.run_id,
-                                   train.runs, compare.run],
+                                   train.runs, compare.run, who],
                  api_visibility="private")
         def compare_choices(request: gr.Request):
             runs = comparable_runs(services, user_of(request))
@@ -130,12 +133,13 @@ def build_app(services: Services) -> gr.Blocks:
             return (models_markdown(services, lang),
                     internstudio_markdown(services.profile.internstudio,
                                           services.profile.name, lang),
-                    relabel_table(table, lang), runs_frame(services, lang, user_of(request)))
+                    relabel_table(table, lang), runs_frame(services, lang, user_of(request)),
+                    who_markdown(services, user_of(request), lang))
 
         lang_switch.input(None, inputs=lang_switch, js=language.SET_JS,
                           api_visibility="private")
         wire_gpu_warning(gpu_warning, services, app, lang_switch)
         lang_switch.input(relabel, inputs=[lang_switch, data.table],
-                          outputs=[models, internstudio, data.table, train.runs],
+                          outputs=[models, internstudio, data.table, train.runs, who],
                           api_visibility="private", show_progress="hidden")
     return app

@@ -164,12 +164,12 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
     def ask(run_id, after, image, question, history, request: gr.Request):
         if not run_id:
             raise user_error(messages_for(request)["cmp_pick_run"])
-        if not image:
-            raise user_error(messages_for(request)["cmp_upload_image"])
         key = [run_id, after, image]
         if history.get("key") != key:  # another run, checkpoint or image: start over
             history = dict(empty_history(), key=key)
         text = messages_for(request)
+        if not image:  # a teacher (or anyone) without an image asks about the run's own
+            gr.Info(text["cmp_run_image"])
         partial = {"base": "", "finetuned": "", "dropped_turns": 0}
         try:
             for partial in compare.stream(run_id, image, question, history, after):

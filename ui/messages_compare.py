@@ -18,7 +18,8 @@ EN_COMPARE = {
     "cmp_not_verbatim": "not verbatim",
     "cmp_echo": "closest trained answer (any question)",
     "cmp_pick_run": "Pick a finished run first.",
-    "cmp_upload_image": "Upload an image first.",
+    "cmp_run_image": "No image uploaded: both models are asked about the image this run was "
+                     "trained on.",
     "cmp_history_dropped": "The oldest {turns} turn(s) of this conversation no longer fit the model's context: both models answered without them. Start a new conversation to ask about them again.",
     "cmp_question_too_long": "The question does not fit the model: {used} tokens together with the image, at most {budget} allowed. Shorten it.",
     "cmp_probe_heading": "Memorisation or generalisation? Trained and unseen questions, on the training image and on another image",
@@ -71,7 +72,7 @@ ZH_COMPARE = {
     "cmp_not_verbatim": "非逐字照搬",
     "cmp_echo": "与任一训练答案的最高相似度",
     "cmp_pick_run": "请先选择一个已完成的训练任务。",
-    "cmp_upload_image": "请先上传一张图片。",
+    "cmp_run_image": "没有上传图片：两个模型回答的是这个训练任务所用的图片。",
     "cmp_history_dropped": "这段对话最早的 {turns} 轮已超出模型的上下文长度：两个模型回答时没有看到它们。如需再问这些内容，请开始新的对话。",
     "cmp_question_too_long": "这个问题超出了模型的长度限制：连同图片共 {used} 个 token，最多允许 {budget} 个。请缩短问题。",
     "cmp_probe_heading": "是记住了还是学会了？在训练图片和另一张图片上，分别问训练过的问题和没见过的问题",

@@ -9,7 +9,7 @@ import pandas as pd
 from backend.disk import DiskSpaceError
 from backend.gpu_memory import MemoryCheckError
 from backend import progress
-from backend.access import AccessError
+from backend.access import CHANGE, STOP, AccessError
 from backend.answer_notes import few_repeats
 from backend.job_spec import LOG_NAME
 from backend.jobs import JobError
@@ -128,11 +128,14 @@ def status_markdown(snap: dict, lang: str = "en") -> str:
 
 
 RUN_COLUMNS = ("col_run", "col_state", "col_iterations", "col_final_loss", "col_duration")
+# A teacher's list holds the whole class's runs: whose each one is, after its id.
+TEACHER_COLUMNS = ("col_run", "col_owner", *RUN_COLUMNS[1:])
 
 
 def runs_frame(services: Services, lang: str = "en", user: str | None = None) -> pd.DataFrame:
     """Every run the visitor may see, newest first, straight from the registry."""
     records = {r["run_id"]: r for r in services.jobs.registry.all()}
+    teacher = services.access.accounts.role(user) == "teacher"
     rows = []
     for r in reversed(services.access.visible_runs(user)):
         active = r["state"] in ACTIVE
@@ -145,9 +148,11 @@ def runs_frame(services: Services, lang: str = "en", user: str | None = None) ->
             seconds = seconds // 60 * 60
         # A resumed run's loss from its earlier launch is not final.
         final = "–" if active or r["final_loss"] is None else f"{r['final_loss']:.4f}"
-        rows.append((r["run_id"], state_name(r["state"], lang), r["max_iters"], final,
-                     _fmt_seconds(seconds)))
-    return pd.DataFrame(rows, columns=[tr(key, lang) for key in RUN_COLUMNS])
+        row = (r["run_id"], state_name(r["state"], lang), r["max_iters"], final,
+               _fmt_seconds(seconds))
+        rows.append((row[0], r["owner"], *row[1:]) if teacher else row)
+    columns = TEACHER_COLUMNS if teacher else RUN_COLUMNS
+    return pd.DataFrame(rows, columns=[tr(key, lang) for key in columns])
 
 
 def frame_signature(frame: pd.DataFrame) -> str:
@@ -219,22 +224,23 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
                        state=state_name(snap["state"], lang)), title=tr("toast_note", lang))
         return snap["run_id"]
 
-    def change(action, error_key: str, run_id: str, show_all: bool, request: gr.Request):
-        """Stop or resume: only the run's owner may, then show the run again."""
+    def change(action, access: str, error_key: str, run_id: str, show_all: bool,
+               request: gr.Request):
+        """Stop or resume if the visitor may (access.STOP / CHANGE), then show the run."""
         lang, user = language_of(request), user_of(request)
         if run_id:
             try:
-                services.access.check_run(user, run_id, write=True)
+                services.access.check_run(user, run_id, access)
                 action(run_id)
             except (JobError, AccessError) as error:
                 raise user_error(tr(error_key, lang, error=error))
         return view(services, run_id, lang, user, show_all)
 
     def stop(run_id, show_all, request: gr.Request):
-        return change(services.jobs.stop, "err_run", run_id, show_all, request)
+        return change(services.jobs.stop, STOP, "err_run", run_id, show_all, request)
 
     def resume(run_id, show_all, request: gr.Request):
-        return change(services.jobs.resume, "err_resume", run_id, show_all, request)
+        return change(services.jobs.resume, CHANGE, "err_resume", run_id, show_all, request)
 
     def tick(run_id, show_all, request: gr.Request):
         return view(services, run_id, language_of(request), user_of(request), show_all)
