@@ -6,21 +6,21 @@ import os
 import sys
 from dataclasses import dataclass
 
-from .access import Accounts, parse_pair, read_credentials_file
-from .chat import ChatError, ChatModels
-from .compare import CompareService
-from .dataset_store import DatasetStore
-from .gpu_check import GpuProblem, check_gpu_stack, cpu_training_refusal
-from .jobs import JobManager
-from .model_builder import BackgroundModels, ModelsNotReady
-from .profiles import Profile, choose_profile
-from .run_access import RunAccess
-from .registry_repair import RegistryRepair, open_registry
-from .run_clock import record_launch
-from .settings import Settings
-from .special_tokens import special_tokens_at
-from .training import TrainingService
-from .xtuner_config import TrainOptions
+from backend.access.accounts import Accounts, parse_pair, read_credentials_file
+from backend.models.chat import ChatError, ChatModels
+from backend.compare.service import CompareService
+from backend.data.store import DatasetStore
+from backend.training.gpu_check import GpuProblem, check_gpu_stack, cpu_training_refusal
+from backend.runs.jobs import JobManager
+from backend.models.background import BackgroundModels, ModelsNotReady
+from backend.models.profiles import Profile, choose_profile
+from backend.access.rules import RunAccess
+from backend.runs.registry_repair import RegistryRepair, open_registry
+from backend.runs.clock import record_launch
+from backend.settings import Settings
+from backend.data.special_tokens import special_tokens_at
+from backend.training.service import TrainingService
+from backend.xtuner.config import TrainOptions
 
 # The lesson's own hyperparameters reproduce its before/after on the demo's
 # tiny models (measured: ROUGE-L 1.0 finetuned, <= 0.11 base, 3 pairs x 200);
@@ -124,7 +124,7 @@ def _gpu_setup(settings: Settings, device: str):
     """Recipe, GPUs and launch for CUDA training (None on a CPU)."""
     if device != "cuda":
         return None
-    from .gpu import gpu_setup
+    from backend.training.gpu import gpu_setup
 
     gpus = settings.gpus or None
     if gpus and gpus.isdigit() and "," not in gpus and int(gpus) > 0 and len(gpus) < 3:
@@ -136,7 +136,7 @@ def chat_memory_check(paths) -> None:
     """The chat models' memory check against what this GPU has free now."""
     import torch
 
-    from .gpu_memory import check_chat
+    from backend.training.memory import check_chat
 
     free, _total = torch.cuda.mem_get_info()
     check_chat(paths.llm, paths.visual_encoder, {torch.cuda.current_device(): free})

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from backend.demo_tokenizer import build_tokenizer, check_tokenizer
-from backend.internlm2_folder import write_internlm2_config
-from backend.model_paths import ModelPaths
+from backend.models.demo.tokenizer import build_tokenizer, check_tokenizer
+from backend.models.demo.internlm2_folder import write_internlm2_config
+from backend.models.paths import ModelPaths
 
 INTERNLM2_1_8B = dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24,
                       num_attention_heads=16, num_key_value_heads=8, vocab_size=92544,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench import procs
 from bench import build_models as bm
-from bench.run_bench import MAX_NEW_TOKENS, QA, base_env, make_dataset
+from bench.fixtures import MAX_NEW_TOKENS, QA, base_env, make_dataset
 
 PROMPT = ">>> "
 
@@ -44,7 +44,7 @@ def fast_variant(spec: str) -> str:
     Adam's beta2, "lp16" LoRA+'s lr multiplier for the B matrices, "compile" /
     "cudagraphs" torch.compile's default / reduce-overhead mode, "novis" no LoRA on
     CLIP (frozen), "drop0" LoRA dropout 0. Returns its name."""
-    from backend import recipes
+    from backend.xtuner import recipes
 
     updates, changes = {}, {}
     for part in spec.split(":"):
@@ -80,7 +80,7 @@ def fast_variant(spec: str) -> str:
 def lesson_without_evaluation() -> str:
     """The lesson's recipe minus xtuner's evaluation passes (they change no
     weight): the full-length outcome run spends its device time on steps."""
-    from backend import recipes
+    from backend.xtuner import recipes
 
     name = "lesson_noeval"
     recipes.RECIPES[name] = dataclasses.replace(recipes.LESSON, name=name,
@@ -103,7 +103,7 @@ def _log(ctx: Context, name: str) -> Path:
 
 # ---- (a) the lesson's CLI flow --------------------------------------------------
 def cli_flow(ctx: Context, repeats: int) -> dict:
-    from backend.xtuner_config import FINETUNE_CONFIG, PRETRAIN_CONFIG, _apply, _literal
+    from backend.xtuner.config import FINETUNE_CONFIG, PRETRAIN_CONFIG, _apply, _literal
 
     run = ctx.work / "cli"
     shutil.rmtree(run, ignore_errors=True)
@@ -167,7 +167,7 @@ def cli_flow(ctx: Context, repeats: int) -> dict:
             "answer": _chat_answer(chat.text)}
     result["chat"] = answers
     result["end_to_end_s"] = time.monotonic() - t0
-    from backend.scoring import rouge_l
+    from backend.compare.scoring import rouge_l
     result["finetuned_rouge_l"] = rouge_l(answers["finetuned"]["answer"], reference)
     return result
 
@@ -190,12 +190,12 @@ def _chat_answer(text: str) -> str:
 
 
 def _last_checkpoint(train_dir: Path) -> Path | None:
-    from backend.jobs import latest_checkpoint
+    from backend.runs.checkpoints import latest_checkpoint
     return latest_checkpoint(train_dir) if train_dir.is_dir() else None
 
 
 def _request_stop(train_dir: Path) -> None:
-    from backend.job_spec import request_stop
+    from backend.runs.spec import request_stop
     request_stop(train_dir)
     print(f"[bench] stop requested in {train_dir}", flush=True)
 
@@ -211,7 +211,7 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
              resume: bool = False, profile: str = "", answer: bool = True,
              stop_before_end_s: float = 0.0, config_lines: tuple[str, ...] = ()) -> dict:
     """What the app runs for one run: the rendered config, our train argv
-    (backend/gpu.py), both pth_to_hf steps (as TrainingService lists them),
+    (backend/training/gpu.py), both pth_to_hf steps (as TrainingService lists them),
     then the resident ChatModels answering base + finetuned in one loop.
     ``resume``: continue the run an earlier call left in ctx.work from its last
     saved checkpoint (a run longer than one device call). ``profile``
@@ -222,12 +222,12 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     iteration, SaveOnStopHook), so a run split over calls loses no steps.
     ``config_lines``: appended to the rendered config (bench/op_count.py's
     variants; bench constants only, never user text)."""
-    from backend import recipes
-    from backend.chat import BASE, ChatModels, Dialogue
-    from backend.gpu import Launch
-    from backend.gpu_memory import chat_bytes, dims_from_dirs, training_bytes
-    from backend.scoring import rouge_l
-    from backend.xtuner_config import TrainConfig, convert_command, write_configs
+    from backend.xtuner import recipes
+    from backend.models.chat import BASE, ChatModels, Dialogue
+    from backend.training.gpu import Launch
+    from backend.training.memory import chat_bytes, dims_from_dirs, training_bytes
+    from backend.compare.scoring import rouge_l
+    from backend.xtuner.config import TrainConfig, convert_command, write_configs
 
     if recipe_name == "fast_nockpt" and recipe_name not in recipes.RECIPES:
         recipes.RECIPES[recipe_name] = dataclasses.replace(
@@ -240,7 +240,7 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     if not resume:
         shutil.rmtree(run, ignore_errors=True)
     else:  # as JobManager does before every step
-        from backend.job_spec import clear_stop_request
+        from backend.runs.spec import clear_stop_request
         clear_stop_request(run / "train")
     data, image, questions = make_dataset(run / "data", repeats)
     options = (recipe.options if recipe else recipes.LESSON.options).with_updates(
@@ -295,7 +295,7 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     if ckpt is None or not answer:
         return result
     import torch
-    from backend.checkpoint_adapters import write_adapters
+    from backend.compare.adapters import write_adapters
     if not ctx.tiny:
         torch.cuda.reset_peak_memory_stats()
     t_quick = time.monotonic()

@@ -3,7 +3,7 @@
 The issue's 2-GPU run needs a 2-GPU machine; until one is lent, this runs the
 same code paths with one process, so a broken launch shows up before then:
 
-  ds_plain      the app's 1-GPU argv (backend/gpu.py Launch) + --deepspeed deepspeed_zero2:
+  ds_plain      the app's 1-GPU argv (backend/training/gpu.py Launch) + --deepspeed deepspeed_zero2:
                 the lesson's own `xtuner train ... --deepspeed deepspeed_zero2`
   ds_torchrun   the app's multi-GPU argv shape (torchrun ... --launcher pytorch) + ZeRO-2,
                 with --nproc_per_node=1
@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from bench import procs  # noqa: E402
 from bench.build_models import build_all  # noqa: E402
-from bench.run_bench import CORPUS, QA, base_env, make_dataset  # noqa: E402
+from bench.fixtures import CORPUS, QA, base_env, make_dataset  # noqa: E402
 
 CASES = {"ds_plain": ("deepspeed_zero2", False), "ds_torchrun": ("deepspeed_zero2", True),
          "ddp_torchrun": ("", True)}
@@ -52,10 +52,10 @@ def first_error(text: str) -> str:
 
 
 def main() -> None:
-    from backend import recipes
-    from backend.gpu import Launch
-    from backend.jobs import latest_checkpoint
-    from backend.xtuner_config import TrainConfig, write_configs
+    from backend.xtuner import recipes
+    from backend.training.gpu import Launch
+    from backend.runs.checkpoints import latest_checkpoint
+    from backend.xtuner.config import TrainConfig, write_configs
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
@@ -66,7 +66,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     paths, build_s = build_all(Path("/tmp/studio-bench/models"), CORPUS, "cuda")
     results: dict = {"build_s": round(build_s, 1)}
-    from backend.training import with_usable_warmup
+    from backend.training.service import with_usable_warmup
 
     # 12 iterations: the warm-up stretched as TrainingService does it.
     options = with_usable_warmup(recipes.LESSON.options.with_updates(

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.build_models import build_all  # noqa: E402
-from bench.run_bench import CORPUS, IMAGE, QA  # noqa: E402
+from bench.fixtures import CORPUS, IMAGE, QA  # noqa: E402
 
 FINAL_STATES = ("done", "failed", "stopped")
 RANK_LINE = re.compile(r"\[studio\] rank (\d+) of (\d+) trains on (\S+)")
@@ -48,7 +48,7 @@ def wait_for(jobs, run_id: str, deadline: float) -> dict:
 
 
 def run(args) -> dict:
-    from backend import dataset
+    from backend.data import dataset
     from backend.services import build_services
     from backend.settings import Settings
 

@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     from bench import build_models as bm
     from bench import flows
-    from bench.run_bench import CORPUS, seq_len
+    from bench.fixtures import CORPUS, seq_len
 
     flows.use_tiny_sizes()
     bm.INTERNLM2_1_8B.update(num_hidden_layers=24)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from backend.runs import process as processes
 
 ITER_LINE = re.compile(r"Iter\(train\)\s*\[\s*(\d+)/(\d+)\].*?\btime: ([\d.]+)(?:.*?memory: (\d+))?")
 
@@ -60,9 +61,9 @@ def run(argv: list[str], env: dict, log_path: Path, stdin_text: str | None = Non
         timeout_s: float = 600.0, cwd: Path | None = None) -> Result:
     """Run to completion (or kill the group at the timeout), logging everything."""
     start = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, start_new_session=True,
-                            stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The app's runner, but into a pipe: each chunk is stamped as it arrives.
+    proc = processes.start(argv, cwd=cwd, env=env, log=subprocess.PIPE,
+                           stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL)
     result = Result(argv, -1, start, start)
     parts: list[str] = []
     length = 0
@@ -83,7 +84,7 @@ def run(argv: list[str], env: dict, log_path: Path, stdin_text: str | None = Non
             length += len(text)
             result.chunks.append((time.monotonic(), length))
             if time.monotonic() > deadline:
-                os.killpg(proc.pid, signal.SIGKILL)
+                processes.kill_group(proc.pid)
                 break
     result.rc = proc.wait()
     result.end = time.monotonic()

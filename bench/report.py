@@ -222,7 +222,7 @@ bench/results/compile/; the first-step column includes model loading, about 25 s
 {compile_section(RESULTS / "compile")}
 
 What this shows: mmengine's own `compile` option cannot trace its train_step under torch 2.11,
-so the recipe now compiles each transformer block in place (backend/studio_hooks.py
+so the recipe now compiles each transformer block in place (backend/xtuner/trainer_side/hooks.py
 CompileBlocksHook; a CPU test checks names, loss and gradients against eager). CUDA graphs
 over those blocks crash the trainer. The default mode trains, at 0.21 s/iter on a shared host
 against 0.263 s eager alone (session 2), but its first step spends about 130 s compiling: over
@@ -262,7 +262,7 @@ run's own log).
 ## Launch probe on one GPU: DeepSpeed and torchrun (second session)
 
 No 2-GPU machine was lent, so `bench/launch_probe.sh` ran the app's launch code paths with one
-process: lesson recipe, 6 x 2 samples, the argv from backend/gpu.py (raw:
+process: lesson recipe, 6 x 2 samples, the argv from backend/training/gpu.py (raw:
 bench/results/launch/).
 
 {launch_section(RESULTS / "launch")}
@@ -285,14 +285,14 @@ was made in session 4 (section above).
 - The CLI baseline is the lesson's flow: the built-in finetune config with the lesson's edits
   (paths, batch_size 1, two evaluation questions, local evaluation image since the built-in URL
   hangs offline), `xtuner train`, `xtuner convert pth_to_hf` twice (the pretrain one with
-  `--fp32`), `xtuner chat` twice. It ran with `PYTHONPATH=backend/subprocess_site:.` so our
-  InternLM2 generation fix (backend/xtuner_patches.py) applies to its evaluation and chat, with
+  `--fp32`), `xtuner chat` twice. It ran with `PYTHONPATH=backend/xtuner/trainer_side/site:.` so our
+  InternLM2 generation fix (backend/xtuner/trainer_side/patches.py) applies to its evaluation and chat, with
   STUDIO_MAP_NUM_PROC=32 (xtuner's own map processes, uncapped) and
   TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1.
-- The app path = the rendered config + recipe (backend/xtuner_config.py, backend/recipes.py),
-  the train argv from backend/gpu.py, the app's subprocess env (8 OMP threads, the
-  `--train-threads` setting), then resident ChatModels (backend/chat.py) attaching adapters
-  written straight from iter_N.pth (backend/checkpoint_adapters.py, identical tensors to
+- The app path = the rendered config + recipe (backend/xtuner/config.py, backend/xtuner/recipes.py),
+  the train argv from backend/training/gpu.py, the app's subprocess env (8 OMP threads, the
+  `--train-threads` setting), then resident ChatModels (backend/models/chat.py) attaching adapters
+  written straight from iter_N.pth (backend/compare/adapters.py, identical tensors to
   pth_to_hf's; the pth_to_hf output gave the same answer). The two pth_to_hf steps were timed
   after the answers (the lesson-recipe run skipped them for time: the CLI timed the same
   commands). JobManager scheduling itself was not in the timed path.
@@ -303,7 +303,7 @@ was made in session 4 (section above).
   0.86 (data_time 0.2 s per step without workers). The default fast recipe now uses lr 2e-4
   with 4 workers: that exact combination was not run.
 
-## Memory estimate (backend/gpu_memory.py) vs measured peak
+## Memory estimate (backend/training/memory.py) vs measured peak
 
 {_memory(meta.get('seq_len', 619), lesson, fast, r.get('fast_lr0.001', {}), *explore_memory)}
 
@@ -347,8 +347,8 @@ def _outcome(title: str, flow: dict) -> str:
 
 
 def _memory(seq_len: int, *flows: dict) -> str:
-    """Estimates recomputed with the final backend/gpu_memory.py formulas."""
-    from backend.gpu_memory import GIB, ModelDims, chat_bytes, training_bytes
+    """Estimates recomputed with the final backend/training/memory.py formulas."""
+    from backend.training.memory import GIB, ModelDims, chat_bytes, training_bytes
 
     dims = ModelDims(2048, 8192, 24, 16, 8, 92544, 1024, 4096, 24, 336, 14)
     lines = ["| run | estimate GiB | measured GiB | error |", "|---|---|---|---|"]

@@ -1,6 +1,6 @@
 import pytest
 
-from backend.access import AccessError, Account, Accounts, parse_pair, read_credentials_file
+from backend.access.accounts import AccessError, Account, Accounts, parse_pair, read_credentials_file
 from ui.security import refused_file_target, run_of_file
 
 
@@ -79,7 +79,7 @@ def test_run_file_routes_name_their_run(path, run_id):
 
 
 def test_loud_warning_when_exposed_without_login():
-    from backend.launch_checks import exposure_warning
+    from backend.training.launch_checks import exposure_warning
     from backend.settings import parse_settings
 
     assert exposure_warning(parse_settings([]), auth_enabled=False) is None
@@ -90,7 +90,7 @@ def test_loud_warning_when_exposed_without_login():
 
 
 def test_row_count_and_text_limits_have_clear_messages():
-    from backend import dataset
+    from backend.data import dataset
 
     rows = [(f"q{i}", "a") for i in range(dataset.MAX_CONVERSATIONS + 1)]
     with pytest.raises(dataset.DatasetError, match="At most 200 conversations"):

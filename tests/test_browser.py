@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.scoring import rouge_l
+from backend.compare.scoring import rouge_l
 from tests.app_server import ROOT, running_app
 from tests.support.polling import poll_until
 from ui.messages import tr

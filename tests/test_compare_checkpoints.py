@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from backend.chat import ChatError
-from backend.compare import CompareService
-from backend.job_spec import JobSpec
+from backend.models.chat import ChatError
+from backend.compare.service import CompareService
+from backend.runs.spec import JobSpec
 
 LORA_KEY = "llm.base_model.model.model.layers.0.attention.wqkv.lora_{}.default.weight"
 CLIP_KEY = ("visual_encoder.base_model.model.vision_model.encoder.layers.0.self_attn."
@@ -92,7 +92,7 @@ def test_an_earlier_checkpoint_gets_its_own_name_and_folder(run):
 
 
 def test_adapters_are_written_once_and_never_left_half_written(run, monkeypatch):
-    from backend import checkpoint_adapters
+    from backend.compare import adapters as checkpoint_adapters
 
     run.service._finetuned_name("run-1")
     stamp = (run.dir / "adapters_iter_100" / "projector").stat().st_mtime_ns

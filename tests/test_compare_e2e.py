@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from gradio_client import Client, handle_file
 
-from backend.scoring import rouge_l
+from backend.compare.scoring import rouge_l
 from tests.app_server import running_app, wait_models_ready, wait_run
 from tests.test_e2e_api import QA, make_star_image, models_dir
 

@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from backend import chat_budget
-from backend.chat import ChatModels, prompt_ids
-from backend.chat_budget import MAX_TURNS, PromptTooLong, fit_history
-from backend.compare import CompareService
-from backend.demo_tokenizer import build_tokenizer
-from backend.model_paths import ModelPaths
-from backend.special_tokens import tokenizer_at
+from backend.models import chat_budget
+from backend.models.chat import ChatModels, prompt_ids
+from backend.models.chat_budget import MAX_TURNS, PromptTooLong, fit_history
+from backend.compare.service import CompareService
+from backend.models.demo.tokenizer import build_tokenizer
+from backend.models.paths import ModelPaths
+from backend.data.special_tokens import tokenizer_at
 from tests.test_scoring import fake_service
 
 POSITIONS = 512  # the demo LLM's max_position_embeddings

@@ -7,7 +7,7 @@ import gradio as gr
 import pytest
 from gradio.data_classes import ImageData
 
-from backend.xtuner_config import TrainOptions
+from backend.xtuner.config import TrainOptions
 from ui.checked_image import checked_image
 from ui.data_tab import build_data_tab, check_image, describe
 from ui.options_form import build_options_form, merged_options

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from backend import dataset
-from backend.dataset import DatasetError
+from backend.data import dataset
+from backend.data.dataset import DatasetError
 
 
 def test_rows_become_single_turn_conversations_with_image_token_first():

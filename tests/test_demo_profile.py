@@ -10,9 +10,9 @@ import pytest
 import torch
 from rouge_score import rouge_scorer
 
-import backend.xtuner_patches  # noqa: F401  (InternLM2 generation fix)
-from backend.demo_pretrain import DEMO_IMAGES, load_image
-from backend.demo_profile import MANIFEST, ensure_demo_models
+import backend.xtuner.trainer_side.patches  # noqa: F401  (InternLM2 generation fix)
+from backend.models.demo.pretrain import DEMO_IMAGES, load_image
+from backend.models.demo.build import MANIFEST, ensure_demo_models
 
 pytestmark = pytest.mark.processes
 

@@ -10,7 +10,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
-from backend.scoring import rouge_l
+from backend.compare.scoring import rouge_l
 from tests.app_server import ROOT, running_app, wait_models_ready, wait_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]
@@ -73,7 +73,7 @@ def test_finetune_answers_like_the_data_base_only_captions(tmp_path):
 def test_a_failing_config_ends_failed_with_the_error(tmp_path):
     """A custom profile whose pretrain checkpoint is garbage: xtuner really
     fails, and the run says so instead of hanging or claiming done."""
-    from backend.demo_profile import ensure_demo_models
+    from backend.models.demo.build import ensure_demo_models
 
     paths = ensure_demo_models(models_dir() / "demo")
     broken = tmp_path / "iter_2181.pth"

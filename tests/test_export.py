@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.export import ExportError, build_archive, chat_command, readme
-from backend.model_paths import ModelPaths
+from backend.compare.export import ExportError, build_archive, chat_command, readme
+from backend.models.paths import ModelPaths
 
 PATHS = ModelPaths(Path("/models/llm"), Path("/models/clip"), Path("/models/iter_2181.pth"))
 

@@ -4,10 +4,10 @@ import os
 import pytest
 import torch
 
-from backend.gpu_check import (CpuTrainingRefused, SmiReport, check_gpu_stack,
+from backend.training.gpu_check import (CpuTrainingRefused, SmiReport, check_gpu_stack,
                                cpu_training_refusal, find_gpu_problem, read_nvidia_smi,
                                venv_hint)
-from backend.launch_checks import gpu_stack_warning
+from backend.training.launch_checks import gpu_stack_warning
 from backend.services import build_services
 from backend.settings import Settings, parse_settings
 from tests.fakes.nvidia_smi import A100, write_fake_nvidia_smi

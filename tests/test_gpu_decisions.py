@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from backend.gpu import (GpuInfo, GpuSelectionError, Launch, choose_recipe, parse_nvidia_smi,
+from backend.training.gpu import (GpuInfo, GpuSelectionError, Launch, choose_recipe, parse_nvidia_smi,
                          select_gpus)
-from backend.gpu_memory import (GIB, MemoryCheckError, ModelDims, chat_bytes, check_fits,
+from backend.training.memory import (GIB, MemoryCheckError, ModelDims, chat_bytes, check_fits,
                                 dims_from_dirs, training_bytes)
-from backend.recipes import FAST, LESSON
-from backend.xtuner_config import ConfigError, TrainConfig, render_config, train_command
+from backend.xtuner.recipes import FAST, LESSON
+from backend.xtuner.config import ConfigError, TrainConfig, render_config, train_command
 
 INTERNLM2_1_8B = ModelDims(hidden=2048, intermediate=8192, layers=24, heads=16, kv_heads=8,
                            vocab=92544, clip_hidden=1024, clip_intermediate=4096,
@@ -185,7 +185,7 @@ def _model_dirs(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_auto_picks_fast_on_a_big_gpu_and_the_lesson_on_a_24gb_slice(tmp_path, monkeypatch):
-    import backend.gpu as gpu
+    import backend.training.gpu as gpu
 
     llm, clip = _model_dirs(tmp_path)
     monkeypatch.setattr(gpu, "list_gpus", lambda: H200)
@@ -211,7 +211,8 @@ def test_fast_recipe_feeds_the_gpu_with_dataloader_workers(tmp_path):
 
 def test_app_flags_reach_the_cuda_setup(monkeypatch):
     """--recipe/--gpus/--deepspeed flow from the command line to the launch."""
-    from backend import gpu, services
+    from backend.training import gpu
+    from backend import services
     from backend.settings import parse_settings
 
     fake = [gpu.GpuInfo(0, "H200", 140 * 2**30, 139 * 2**30),
@@ -231,7 +232,7 @@ def test_app_flags_reach_the_cuda_setup(monkeypatch):
 def test_constant_lr_flattens_the_cosine_after_warmup(tmp_path, monkeypatch):
     import dataclasses
 
-    from backend import recipes
+    from backend.xtuner import recipes
 
     flat = dataclasses.replace(FAST, name="fast_flat", constant_lr=True)
     monkeypatch.setitem(recipes.RECIPES, flat.name, flat)
@@ -247,7 +248,7 @@ def test_adam_beta2_and_lora_plus_reach_the_optimizer(tmp_path, monkeypatch):
     import torch
     from mmengine.optim import build_optim_wrapper
 
-    from backend import recipes
+    from backend.xtuner import recipes
 
     tuned = dataclasses.replace(FAST, name="fast_tuned", adam_beta2=0.95, lora_b_lr_mult=16.0)
     monkeypatch.setitem(recipes.RECIPES, tuned.name, tuned)
@@ -276,7 +277,7 @@ def test_adam_beta2_and_lora_plus_reach_the_optimizer(tmp_path, monkeypatch):
 def test_compile_mode_adds_the_block_compile_hook(tmp_path, monkeypatch):
     import dataclasses
 
-    from backend import recipes
+    from backend.xtuner import recipes
 
     graphs = dataclasses.replace(FAST, name="fast_graphs", compile_mode="reduce-overhead")
     monkeypatch.setitem(recipes.RECIPES, graphs.name, graphs)
@@ -292,7 +293,7 @@ def test_a_recipe_can_leave_clip_frozen_without_lora_and_drop_lora_dropout(tmp_p
                                                                             monkeypatch):
     import dataclasses
 
-    from backend import recipes
+    from backend.xtuner import recipes
 
     lean = dataclasses.replace(FAST, name="fast_lean", visual_lora=False, lora_dropout=0.0)
     monkeypatch.setitem(recipes.RECIPES, lean.name, lean)
@@ -313,7 +314,7 @@ def test_compiled_blocks_train_like_eager_ones_and_keep_their_names():
     from peft import LoraConfig, get_peft_model
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
-    from backend.studio_hooks import compile_blocks
+    from backend.xtuner.trainer_side.hooks import compile_blocks
 
     if not hasattr(torch.nn.Module, "compile"):  # scripts/test_oldest_stack.sh
         pytest.skip("Module.compile is torch >= 2.2; compile_mode is off in both recipes")
@@ -351,8 +352,8 @@ def test_a_run_submitted_while_our_own_run_trains_waits_instead_of_being_refused
     """On a 24 GB slice, student A's lesson run holds ~14 GiB; student B's run
     must queue (it starts when A's ends), not fail A's memory as if another
     program held it."""
-    import backend.gpu as gpu
-    from backend.training import TrainingService
+    import backend.training.gpu as gpu
+    from backend.training.service import TrainingService
 
     llm, clip = _model_dirs(tmp_path)
     at_start = [GpuInfo(0, "NVIDIA A100 (MIG 3g.40gb)", 24 * GIB, 23 * GIB)]
@@ -385,7 +386,7 @@ def test_a_run_submitted_while_our_own_run_trains_waits_instead_of_being_refused
 
 
 def test_memory_check_reads_the_free_memory_when_a_run_is_submitted(tmp_path, monkeypatch):
-    import backend.gpu as gpu
+    import backend.training.gpu as gpu
 
     llm, clip = _model_dirs(tmp_path)
     monkeypatch.setattr(gpu, "list_gpus", lambda: H200)
@@ -399,9 +400,9 @@ def test_memory_check_reads_the_free_memory_when_a_run_is_submitted(tmp_path, mo
 
 
 def test_chat_models_refuse_to_load_where_they_would_not_fit(tmp_path):
-    from backend.chat import ChatModels
-    from backend.gpu_memory import check_chat
-    from backend.model_paths import ModelPaths
+    from backend.models.chat import ChatModels
+    from backend.training.memory import check_chat
+    from backend.models.paths import ModelPaths
 
     llm, clip = _model_dirs(tmp_path)
     check_chat(llm, clip, {0: 40 * GIB})
@@ -417,7 +418,7 @@ def test_chat_models_refuse_to_load_where_they_would_not_fit(tmp_path):
 
 
 def test_deepspeed_without_the_package_is_refused_at_start_up(monkeypatch):
-    from backend import gpu
+    from backend.training import gpu
 
     monkeypatch.setattr(gpu, "list_gpus", lambda: H200)
     monkeypatch.setattr(gpu, "deepspeed_usable", lambda: False)
@@ -442,7 +443,7 @@ def test_a_setting_that_cannot_work_stops_the_app_with_one_line(tmp_path):
 def test_memory_the_chat_models_hold_counts_as_free_for_the_next_run(tmp_path, monkeypatch):
     """On a 24 GB slice, comparing first must not make the next run look too
     big: the chat models are unloaded before any run starts."""
-    import backend.gpu as gpu
+    import backend.training.gpu as gpu
     from backend.services import chat_reserved_bytes
 
     llm, clip = _model_dirs(tmp_path)
@@ -475,7 +476,7 @@ def test_deepspeed_counts_as_usable_only_with_what_mmengine_imports(tmp_path, mo
                                                                     with_onebit):
     import importlib
 
-    from backend import gpu
+    from backend.training import gpu
 
     package = tmp_path / "site" / "deepspeed"
     (package / "runtime" / "fp16").mkdir(parents=True)
@@ -488,7 +489,7 @@ def test_deepspeed_counts_as_usable_only_with_what_mmengine_imports(tmp_path, mo
 
 
 def test_the_page_says_where_and_how_runs_train():
-    from backend.gpu import GpuSetup
+    from backend.training.gpu import GpuSetup
 
     one = GpuSetup(LESSON, Launch((1,)), {1: 0})
     assert one.describe() == "GPU 1 · recipe lesson"
@@ -499,8 +500,8 @@ def test_the_page_says_where_and_how_runs_train():
 def test_two_gpus_halve_the_steps_of_a_run(tmp_path):
     """xtuner's batch_size is per GPU: progress, warm-up and the checkpoint
     name count the steps the ranks take together."""
-    from backend.gpu import GpuSetup
-    from backend.training import TrainingService
+    from backend.training.gpu import GpuSetup
+    from backend.training.service import TrainingService
 
     def service(gpu):
         return TrainingService(None, None, tmp_path, None, LESSON.options, device="cuda",
@@ -520,7 +521,7 @@ def test_two_gpus_halve_the_steps_of_a_run(tmp_path):
 def test_the_models_line_names_the_gpus_recipe_and_deepspeed():
     from types import SimpleNamespace
 
-    from backend.gpu import GpuSetup
+    from backend.training.gpu import GpuSetup
     from ui.app_ui import models_markdown
 
     status = {"error": "", "ready": True, "profile": "internstudio", "description": "lesson paths"}

@@ -5,7 +5,7 @@ real (fake-trainer) subprocess holding the "GPU"."""
 import pytest
 
 from backend import services as services_module
-from backend.chat import ChatError
+from backend.models.chat import ChatError
 from backend.settings import Settings
 from tests.support.polling import poll_until
 from tests.test_jobs import spec_for, wait_for

@@ -2,7 +2,7 @@
 after the upload is re-encoded without its EXIF."""
 from PIL import Image
 
-from backend import images
+from backend.data import images
 
 ORIENTATION = 0x0112  # the EXIF tag
 ROTATE_90_CW = 6       # "the camera was turned: rotate 90° clockwise to view"

@@ -3,7 +3,7 @@
 The package indexes are out of reach here, so the interpreter the script is given
 (PYTHON) is this test's Python behind a wrapper that writes down each `-m pip` call
 (and the files it names) and runs everything else for real: the script's own
-decisions, backend/torch_build.py and the final import check all run.
+decisions, backend/training/torch_build.py and the final import check all run.
 """
 import os
 import shutil
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from backend.torch_build import (BITSANDBYTES_DEFAULT, TORCH, TORCHVISION, bitsandbytes_for,
+from backend.training.torch_build import (BITSANDBYTES_DEFAULT, TORCH, TORCHVISION, bitsandbytes_for,
                                  kept_torch_bitsandbytes)
 from tests.fakes.nvidia_smi import write_fake_nvidia_smi
 

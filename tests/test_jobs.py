@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.jobs import (LATEST_CHECKPOINT, JobError, JobManager, JobSpec, Step,
+from backend.runs.jobs import (LATEST_CHECKPOINT, JobError, JobManager, JobSpec, Step,
                           latest_checkpoint)
-from backend.run_registry import RunRegistry
+from backend.runs.registry import RunRegistry
 from tests.support.polling import poll_until
 
 pytestmark = pytest.mark.processes
@@ -255,7 +255,7 @@ def test_a_run_stopped_just_before_a_restart_ends_stopped_not_failed(tmp_path):
 def test_resume_skips_a_checkpoint_cut_off_mid_save(tmp_path):
     """Stopping a run while mmengine writes iter_6.pth leaves a truncated
     file; mmengine names only completed saves in last_checkpoint."""
-    from backend.job_spec import latest_checkpoint
+    from backend.runs.checkpoints import latest_checkpoint
 
     complete, cut_off = tmp_path / "iter_4.pth", tmp_path / "iter_6.pth"
     complete.write_bytes(b"x" * 100)

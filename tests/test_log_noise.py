@@ -2,7 +2,7 @@
 (samples from a real xtuner run's log)."""
 from pathlib import Path
 
-from backend.log_noise import without_noise
+from backend.runs.log_noise import without_noise
 
 REAL_LOG = Path(__file__).parent.parent / "bench/results/multi_gpu/run.log"
 

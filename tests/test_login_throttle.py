@@ -5,7 +5,7 @@ import re
 import httpx
 import pytest
 
-from backend.login_throttle import LoginThrottle
+from backend.access.login_throttle import LoginThrottle
 from tests.app_server import running_app
 
 

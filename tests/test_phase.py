@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from backend.jobs import JobManager
-from backend.phase import PHASES, phase_of, progress_fraction
-from backend.run_clock import read_launches, record_launch, total_elapsed
-from backend.run_registry import RunRegistry
-from backend.run_status import run_status
+from backend.runs.jobs import JobManager
+from backend.runs.phase import PHASES, phase_of, progress_fraction
+from backend.runs.clock import read_launches, record_launch, total_elapsed
+from backend.runs.registry import RunRegistry
+from backend.runs.status import run_status
 from tests.test_jobs import spec_for, wait_for
 
 REAL_LOG = Path(__file__).parent.parent / "bench/results/multi_gpu/run.log"

@@ -5,14 +5,14 @@ import pytest
 from mmengine.config import Config
 from PIL import Image
 
-from backend import dataset
-from backend.dataset_store import DatasetStore
-from backend.profiles import (ProfileError, choose_profile, describe_detection,
+from backend.data import dataset
+from backend.data.store import DatasetStore
+from backend.models.profiles import (ProfileError, choose_profile, describe_detection,
                               detect_internstudio, internstudio_paths)
 from backend.services import LESSON_OPTIONS
 from backend.settings import Settings
-from backend.training import TrainingService
-from backend.xtuner_config import write_configs
+from backend.training.service import TrainingService
+from backend.xtuner.config import write_configs
 
 LESSON = {  # the lesson's own paths, relative to /root/share/new_models
     "llm": "Shanghai_AI_Laboratory/internlm2-chat-1_8b",

@@ -4,10 +4,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from backend.answer_notes import LESSON_REPEATS, noise_reasons, repeats_of_run, run_repeats
-from backend.chat import ChatModels
-from backend.demo_tokenizer import build_tokenizer
-from backend.readable_text import REPLACEMENT, dropped_of, readable
+from backend.compare.answer_notes import LESSON_REPEATS, noise_reasons, repeats_of_run, run_repeats
+from backend.models.chat import ChatModels
+from backend.models.demo.tokenizer import build_tokenizer
+from backend.models.readable_text import REPLACEMENT, dropped_of, readable
 
 
 @pytest.fixture(scope="module")

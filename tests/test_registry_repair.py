@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from backend.jobs import JobManager, JobSpec, Step
-from backend.registry_repair import (CONVERT_ERROR, REBUILT_ERROR, open_registry,
+from backend.runs.jobs import JobManager, JobSpec, Step
+from backend.runs.registry_repair import (CONVERT_ERROR, REBUILT_ERROR, open_registry,
                                      registry_problem)
-from backend.run_registry import SCHEMA_VERSION, RunRegistry
+from backend.runs.registry import SCHEMA_VERSION, RunRegistry
 
 EXPECTED = {  # run id -> (owner, state, step)
     "run-000000000a": ("alice", "done", ""),

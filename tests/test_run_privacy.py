@@ -6,11 +6,11 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from backend.access import Account, Accounts
-from backend.dataset_store import DatasetStore
-from backend.jobs import JobManager, JobSpec, Step
-from backend.run_access import RunAccess
-from backend.run_registry import RunRegistry
+from backend.access.accounts import Account, Accounts
+from backend.data.store import DatasetStore
+from backend.runs.jobs import JobManager, JobSpec, Step
+from backend.access.rules import RunAccess
+from backend.runs.registry import RunRegistry
 from tests.test_jobs import wait_for
 from ui import api, compare_tab, train_tab
 

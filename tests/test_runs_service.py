@@ -11,7 +11,7 @@ import time
 import pytest
 from gradio_client import Client, handle_file
 
-from backend.progress import read_losses
+from backend.runs.progress import read_losses
 from tests.app_server import running_app, wait_iter, wait_models_ready, wait_run
 from tests.support.polling import LONG, poll_until
 from tests.test_e2e_api import make_star_image, models_dir

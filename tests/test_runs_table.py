@@ -1,8 +1,8 @@
 """The runs table is a live view of the registry (real JobManager, fake trainer)."""
 from types import SimpleNamespace
 
-from backend.jobs import JobManager
-from backend.run_registry import RunRegistry
+from backend.runs.jobs import JobManager
+from backend.runs.registry import RunRegistry
 from tests.test_jobs import spec_for, wait_for
 from ui.train_tab import frame_signature, runs_frame
 

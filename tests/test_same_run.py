@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from backend.jobs import JobManager
-from backend.run_registry import RunRegistry
-from backend.same_run import find_same_run
-from backend.training import TrainingService
-from backend.xtuner_config import TrainOptions
+from backend.runs.jobs import JobManager
+from backend.runs.registry import RunRegistry
+from backend.runs.same_run import find_same_run
+from backend.training.service import TrainingService
+from backend.xtuner.config import TrainOptions
 from tests.test_jobs import spec_for, wait_for
 
 

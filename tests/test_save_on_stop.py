@@ -13,7 +13,7 @@ import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 from mmengine.hooks import CheckpointHook
 
-from backend.studio_hooks import SaveOnStopHook
+from backend.xtuner.trainer_side.hooks import SaveOnStopHook
 
 
 class RecordingCheckpointHook(CheckpointHook):

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from backend import dataset
-from backend.probes import (CSV_COLUMNS, DEFAULT_PROBES, MAX_PROBES, OTHER_IMAGE,
+from backend.data import dataset
+from backend.compare.probes import (CSV_COLUMNS, DEFAULT_PROBES, MAX_PROBES, OTHER_IMAGE,
                             TRAINING_IMAGE, ProbeError, ReferenceBook, parse_probes, plan,
                             row, to_frame, write_csv)
-from backend.scoring import (best_rouge_l, diff_html, is_verbatim, rouge_l, score_answer,
+from backend.compare.scoring import (best_rouge_l, diff_html, is_verbatim, rouge_l, score_answer,
                              word_diff)
 
 LATTE = "A cup of latte with milk foam art shaped like a leaf."
@@ -179,8 +179,8 @@ class FakeJobs:
 def fake_service(tmp_path):
     from PIL import Image
 
-    from backend.compare import CompareService
-    from backend.job_spec import JobSpec
+    from backend.compare.service import CompareService
+    from backend.runs.spec import JobSpec
     from tests.test_compare_checkpoints import write_checkpoint
 
     run = tmp_path / "run"
@@ -208,7 +208,7 @@ def test_probe_table_rows_arrive_one_by_one(tmp_path):
 
 
 def test_stream_passes_each_models_own_history_and_checks_input(tmp_path):
-    from backend.chat import ChatError
+    from backend.models.chat import ChatError
 
     service, chat = fake_service(tmp_path)
     image = tmp_path / "run" / "data" / "image.jpg"

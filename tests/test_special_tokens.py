@@ -5,13 +5,13 @@ import json
 import pytest
 from PIL import Image
 
-from backend import dataset
-from backend.chat import ChatError, ChatModels
-from backend.compare import CompareService
-from backend.dataset_store import DatasetStore
-from backend.demo_tokenizer import build_tokenizer
-from backend.model_paths import ModelPaths
-from backend.special_tokens import special_tokens_at
+from backend.data import dataset
+from backend.models.chat import ChatError, ChatModels
+from backend.compare.service import CompareService
+from backend.data.store import DatasetStore
+from backend.models.demo.tokenizer import build_tokenizer
+from backend.models.paths import ModelPaths
+from backend.data.special_tokens import special_tokens_at
 
 MODEL_TOKENS = ("</s>", "<s>", "<unk>")
 
@@ -79,7 +79,7 @@ def test_compare_history_with_a_model_token_is_refused(llm_folder, tmp_path):
 
 @pytest.mark.parametrize("token", MODEL_TOKENS + ("<|im_end|>",))
 def test_probe_questions_follow_the_same_rule(llm_folder, tmp_path, token):
-    from backend.probes import ProbeError, parse_probes
+    from backend.compare.probes import ProbeError, parse_probes
 
     with pytest.raises(ProbeError, match=f"A probe question contains '{token}'"):
         parse_probes(f"Is it sunny?\nIs it {token} raining?", special_tokens_at(llm_folder))

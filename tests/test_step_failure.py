@@ -4,9 +4,9 @@ import signal
 import subprocess
 import sys
 
-from backend import progress
-from backend.jobs import JobManager, JobSpec, Step
-from backend.run_registry import RunRegistry
+from backend.runs import progress
+from backend.runs.jobs import JobManager, JobSpec, Step
+from backend.runs.registry import RunRegistry
 from tests.test_jobs import wait_for
 
 # A trainer that logs an unrelated line, then is killed by the given signal.

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from backend.subprocess_env import REPO_ROOT, SITE_DIR, subprocess_env
+from backend.xtuner.env import REPO_ROOT, SITE_DIR, subprocess_env
 
 
 def _child_path(env: dict) -> list[str]:

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from backend.studio_hooks import QuestionsFileEvaluateChatHook
-from backend.timeline import (TimelineError, changes, checkpoints, convert_checkpoint,
+from backend.xtuner.trainer_side.hooks import QuestionsFileEvaluateChatHook
+from backend.compare.timeline import (TimelineError, changes, checkpoints, convert_checkpoint,
                               converted_dir, parse_txt, read_timeline)
 
 PROMPT = "<|im_start|>user\n<image>\n{q}<|im_end|>\n<|im_start|>assistant\n"

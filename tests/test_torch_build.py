@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.torch_build import (NoTorchBuild, bitsandbytes_for, choose_build, driver_cuda,
+from backend.training.torch_build import (NoTorchBuild, bitsandbytes_for, choose_build, driver_cuda,
                                  kept_torch_bitsandbytes, kept_torch_constraints,
                                  version_key)
 
@@ -75,7 +75,7 @@ def test_each_build_installs_a_bitsandbytes_with_its_library():
 
 
 def test_the_install_script_reads_one_line_and_a_refusal_as_an_exit_code():
-    run = [sys.executable, str(ROOT / "backend" / "torch_build.py"), "--driver"]
+    run = [sys.executable, str(ROOT / "backend" / "training" / "torch_build.py"), "--driver"]
     ok = subprocess.run(run + ["535.104.05"], capture_output=True, text=True, check=True)
     assert ok.stdout.split() == ["torch==2.14.1+cu126", "torchvision==0.29.1+cu126",
                                  "https://download.pytorch.org/whl/cu126", "0.45.1"]

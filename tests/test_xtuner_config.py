@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from backend.xtuner_config import (ConfigError, TrainConfig, TrainOptions, convert_command,
+from backend.xtuner.config import (ConfigError, TrainConfig, TrainOptions, convert_command,
                                    render_config, train_command, write_configs)
 
 HOSTILE = ["'''", '"""', "__import__('os').system('touch MARKER')", "{{$HOME:x}}",
@@ -97,7 +97,7 @@ def test_commands_are_argument_lists_with_the_module_not_the_wrapper(tmp_path):
 
 
 def test_short_runs_get_a_warmup_of_at_least_two_iterations():
-    from backend.training import with_usable_warmup
+    from backend.training.service import with_usable_warmup
 
     assert with_usable_warmup(TrainOptions(), 1200).warmup_ratio == 0.03
     short = with_usable_warmup(TrainOptions(), 30)
@@ -108,8 +108,8 @@ def test_short_runs_get_a_warmup_of_at_least_two_iterations():
 def test_one_pretrain_renderer_serves_the_conversion_and_the_demo_pretrain(tmp_path):
     """pth_to_hf's pretrain config and the demo's own pretrain run come from
     the same renderer; the demo only adds data and schedule settings."""
-    from backend.demo_pretrain import render_pretrain_config as render_demo
-    from backend.xtuner_config import pretrain_config_text, render_pretrain_config
+    from backend.models.demo.pretrain import render_pretrain_config as render_demo
+    from backend.xtuner.config import pretrain_config_text, render_pretrain_config
 
     config = make_config(tmp_path)
     plain = tmp_path / "pretrain.py"

@@ -9,18 +9,18 @@ import functools
 
 import gradio as gr
 
-from backend import dataset
-from backend.access import AccessError
-from backend.chat import ChatError
-from backend.disk import DiskSpaceError
-from backend.gpu_memory import MemoryCheckError
-from backend.images import ImageError
-from backend.jobs import JobError
-from backend.model_builder import ModelsNotReady
-from backend.readable_text import dropped_of
-from backend.run_status import run_status as run_status_of
+from backend.data import dataset
+from backend.access.accounts import AccessError
+from backend.models.chat import ChatError
+from backend.training.disk import DiskSpaceError
+from backend.training.memory import MemoryCheckError
+from backend.data.images import ImageError
+from backend.runs.jobs import JobError
+from backend.models.background import ModelsNotReady
+from backend.models.readable_text import dropped_of
+from backend.runs.status import run_status as run_status_of
 from backend.services import Services
-from backend.xtuner_config import ConfigError
+from backend.xtuner.config import ConfigError
 
 from .errors import user_error
 from .gpu_warning import gpu_warnings
@@ -157,7 +157,7 @@ def wire_api(services: Services) -> None:
 def _wire_compare_extras(services: Services) -> None:
     """The Compare tab's other tools: multi-turn chat, probes, timeline, export."""
     # ProbeError, TimelineError and ExportError are ValueErrors: _guard shows them.
-    from backend.timeline import changes, read_timeline
+    from backend.compare.timeline import changes, read_timeline
 
     with gr.Column(visible=False):
         run_id, text, history, after = (gr.Textbox() for _ in range(4))
@@ -182,7 +182,7 @@ def _wire_compare_extras(services: Services) -> None:
         judged = compare.judge(run, question, partial["base"], partial["finetuned"])
         yield {"base": partial["base"], "finetuned": partial["finetuned"], "done": True,
                "dropped_turns": partial["dropped_turns"], "scores": judged,
-               # Undecodable byte runs left out of each answer (backend/readable_text.py).
+               # Undecodable byte runs left out of each answer (backend/models/readable_text.py).
                "dropped": {"base": dropped_of(partial["base"]),
                            "finetuned": dropped_of(partial["finetuned"])},
                "history": {

@@ -1,6 +1,6 @@
 """Tab 3: the same image and question to the Pretrain and Finetune models,
 scored against the run's own reference answers, plus probes, the checkpoint
-timeline and the export. Logic lives in backend/compare.py; this file only
+timeline and the export. Logic lives in backend/compare/service.py; this file only
 turns component values into calls and results into components."""
 from __future__ import annotations
 
@@ -8,20 +8,20 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from backend.access import AccessError
-from backend.answer_notes import noise_reasons, repeats_of_run
-from backend.chat import ChatError
-from backend.chat_budget import PromptTooLong
-from backend.compare import FINAL, training_finished
-from backend.export import ExportError
-from backend.gpu_memory import MemoryCheckError
-from backend.images import ImageError
-from backend.jobs import JobError
-from backend.model_builder import ModelsNotReady
-from backend.probes import PROBE_IMAGE, ProbeError
-from backend.readable_text import dropped_of
+from backend.access.accounts import AccessError
+from backend.compare.answer_notes import noise_reasons, repeats_of_run
+from backend.models.chat import ChatError
+from backend.models.chat_budget import PromptTooLong
+from backend.compare.service import FINAL, training_finished
+from backend.compare.export import ExportError
+from backend.training.memory import MemoryCheckError
+from backend.data.images import ImageError
+from backend.runs.jobs import JobError
+from backend.models.background import ModelsNotReady
+from backend.compare.probes import PROBE_IMAGE, ProbeError
+from backend.models.readable_text import dropped_of
 from backend.services import Services
-from backend.timeline import TimelineError
+from backend.compare.timeline import TimelineError
 
 from . import messages
 from .compare_view import (PROBE_DATATYPES, answer_note, empty_history, judge_markdown,

@@ -6,19 +6,19 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from backend.disk import DiskSpaceError
-from backend.gpu_memory import MemoryCheckError
-from backend import progress
-from backend.access import AccessError
-from backend.answer_notes import few_repeats
-from backend.job_spec import LOG_NAME
-from backend.jobs import JobError
-from backend.model_builder import ModelsNotReady
-from backend.log_noise import without_noise
-from backend.readable_text import without_replacements
-from backend.run_status import run_status, whole_run_seconds
+from backend.training.disk import DiskSpaceError
+from backend.training.memory import MemoryCheckError
+from backend.runs import progress
+from backend.access.accounts import AccessError
+from backend.compare.answer_notes import few_repeats
+from backend.runs.spec import LOG_NAME
+from backend.runs.jobs import JobError
+from backend.models.background import ModelsNotReady
+from backend.runs.log_noise import without_noise
+from backend.models.readable_text import without_replacements
+from backend.runs.status import run_status, whole_run_seconds
 from backend.services import Services
-from backend.xtuner_config import ConfigError, TrainOptions
+from backend.xtuner.config import ConfigError, TrainOptions
 
 from .auth import user_of
 from .errors import user_error
@@ -47,7 +47,7 @@ class TrainTab:
     bar: gr.HTML  # the whole run's progress (ui/train_status.py)
     loss: gr.LinePlot
     log: gr.Textbox
-    show_all_log: gr.Checkbox  # off: known noise hidden (backend/log_noise.py)
+    show_all_log: gr.Checkbox  # off: known noise hidden (backend/runs/log_noise.py)
     commands: gr.Code
     runs: gr.Dataframe
     refresh: gr.Button
@@ -102,7 +102,7 @@ def state_name(state: str, lang: str) -> str:
 
 
 def status_markdown(snap: dict, lang: str = "en") -> str:
-    """``snap``: backend/run_status.py's run_status (a snapshot with phase etc.)."""
+    """``snap``: backend/runs/status.py's run_status (a snapshot with phase etc.)."""
     parts = [f"**{state_name(snap['state'], lang)}**"]
     if snap.get("phase") and snap["phase"] != snap["state"]:
         parts.append(phase_text(snap["phase"], lang))
