@@ -9,7 +9,7 @@ the backend needs none, so only the page itself is left out.
 On a 2-GPU device (carry .whl, see bench/README.md):
     bash bench/multi_gpu_app.sh --gpus 0,1 --deepspeed deepspeed_zero2
 Here, the same code on CPU with toy sizes and one process (a plumbing check
-that tests/test_multi_gpu_app.py runs):
+that tests/app/test_multi_gpu_app.py runs):
     python bench/multi_gpu_app.py --tiny --out /tmp/multi-gpu
 """
 from __future__ import annotations
