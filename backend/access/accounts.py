@@ -10,12 +10,13 @@ import csv
 import hmac
 from dataclasses import dataclass
 from pathlib import Path
+from backend.errors import StudioError
 
 LOCAL_USER = ""
 ROLES = ("student", "teacher")
 
 
-class AccessError(PermissionError):
+class AccessError(StudioError, PermissionError):
     """The visitor may not do this to this run."""
 
 

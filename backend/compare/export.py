@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 from backend.models.paths import ModelPaths
+from backend.errors import StudioError
 
 PARTS = ("projector", "llm_adapter", "visual_encoder_adapter")
 LLAVA_DIR = "llava"
@@ -19,7 +20,7 @@ FIX_SITECUSTOMIZE = (
     "import xtuner_patches  # noqa: F401\n")
 
 
-class ExportError(ValueError):
+class ExportError(StudioError, ValueError):
     """A run that has nothing to export yet."""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from backend.data import dataset
 from backend.compare.scoring import AnswerScore, diff_html, score_answer
 from backend.data.special_tokens import first_reserved, reserved_message
+from backend.errors import StudioError
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 # skimage's "astronaut" photo, 160 px: a picture the demo's pretrain stage has
@@ -30,7 +31,7 @@ CSV_COLUMNS = ["image", "question", "trained", "reference", "base_answer",
                "finetuned_verbatim", "finetuned_echo_rouge_l"]
 
 
-class ProbeError(ValueError):
+class ProbeError(StudioError, ValueError):
     """Probe questions that cannot be asked (too many, too long, empty)."""
 
 

@@ -167,6 +167,22 @@ class CompareService:
             pass
         return {"base": result["base"], "finetuned": result["finetuned"]}
 
+    def turn(self, run_id: str, image_path: str | Path, question: str,
+             history: dict | None = None, after: str | None = None) -> Iterator[dict]:
+        """One turn of a multi-turn compare, for the page and the API alike: the
+        answers as they arrive ({"base", "finetuned", "dropped_turns", "done": False}),
+        then once more with "done": True, "scores" (``judge``) and "history" (each
+        model's own turns with this one appended, for the next turn)."""
+        history = history or {}
+        partial = {"base": "", "finetuned": "", "dropped_turns": 0}
+        for partial in self.stream(run_id, image_path, question, history, after):
+            yield {**partial, "done": False}
+        base, finetuned = partial["base"], partial["finetuned"]
+        yield {**partial, "done": True,
+               "scores": self.judge(run_id, question, base, finetuned),
+               "history": {"base": list(history.get("base", [])) + [[question, base]],
+                           "finetuned": list(history.get("finetuned", [])) + [[question, finetuned]]}}
+
     def judge(self, run_id: str, question: str, base: str, finetuned: str) -> dict:
         """Both answers against the references trained for ``question``."""
         book = probes.ReferenceBook.from_run(self.jobs.run_dir(run_id))
@@ -216,8 +232,14 @@ class CompareService:
     # ---- timeline and export ---------------------------------------------------
     def timeline(self, run_id: str) -> list[dict]:
         """Every evaluation of the run (works while it still trains)."""
-        train_dir = self.jobs.run_dir(run_id) / "train"
-        return [entry.as_dict() for entry in timeline.read_timeline(train_dir)]
+        return self.timeline_report(run_id)["entries"]
+
+    def timeline_report(self, run_id: str) -> dict:
+        """The timeline ("entries") and, per question, the iterations where its
+        answer changed ("changes")."""
+        entries = timeline.read_timeline(self.jobs.run_dir(run_id) / "train")
+        return {"entries": [entry.as_dict() for entry in entries],
+                "changes": timeline.changes(entries)}
 
     def export(self, run_id: str, after: str | None = None) -> Path:
         """A zip of the converted "after" model with the ``xtuner chat`` command."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from backend.models.readable_text import readable
 from backend.runs.checkpoints import name_of as checkpoint_name, saved as saved_checkpoints
+from backend.errors import StudioError
 
 _EVAL_FILE = re.compile(r"^eval_outputs_iter_(\d+)\.(json|txt)$")
 _TXT_ENTRY = re.compile(r"^Eval output \d+:\n", re.MULTILINE)
@@ -22,7 +23,7 @@ _USER = "<|im_start|>user\n"
 _STOPS = ("<|im_end|>", "</s>")
 
 
-class TimelineError(ValueError):
+class TimelineError(StudioError, ValueError):
     """A checkpoint or timeline request that cannot be served."""
 
 

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from backend.data.special_tokens import IMAGE_TOKEN, first_reserved, reserved_message
+from backend.errors import StudioError
 
 MAX_TEXT_CHARS = 2000
 MAX_CONVERSATIONS = 200
 MAX_REPEATS = 2000
 
 
-class DatasetError(ValueError):
+class DatasetError(StudioError, ValueError):
     """Bad Q&A input; the message names the row so a student can fix it."""
 
 

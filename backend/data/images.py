@@ -5,6 +5,7 @@ import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from backend.errors import StudioError
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
 # Far below Pillow's default (~89 MP) so a decompression bomb is refused before
@@ -12,7 +13,7 @@ ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
 MAX_PIXELS = 40_000_000
 
 
-class ImageError(ValueError):
+class ImageError(StudioError, ValueError):
     """An upload that is not a usable image; the message says why."""
 
 

@@ -10,9 +10,10 @@ import threading
 
 from backend.models.paths import ModelPaths
 from backend.models.profiles import Profile
+from backend.errors import StudioError
 
 
-class ModelsNotReady(RuntimeError):
+class ModelsNotReady(StudioError, RuntimeError):
     """The models failed to build or resolve; the message says why."""
 
 

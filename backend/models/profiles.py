@@ -8,6 +8,7 @@ from typing import Callable
 
 from backend.models.paths import ModelPaths
 from backend.settings import Settings
+from backend.errors import StudioError
 
 INTERNSTUDIO_ROOT = Path("/root/share/new_models")
 
@@ -47,7 +48,7 @@ def describe_detection(found: list[Detected]) -> str:
             f"missing: {', '.join(lack) or 'none'}")
 
 
-class ProfileError(RuntimeError):
+class ProfileError(StudioError, RuntimeError):
     """The chosen profile's models are not where they should be."""
 
 

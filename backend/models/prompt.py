@@ -1,10 +1,12 @@
 """The chat prompt the models see, and the error a model gives when it cannot answer."""
 from __future__ import annotations
 
+from backend.errors import StudioError
+
 MAX_NEW_TOKENS = 128
 
 
-class ChatError(RuntimeError):
+class ChatError(StudioError, RuntimeError):
     """A model cannot answer (missing conversion, unknown run)."""
 
 

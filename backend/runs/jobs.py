@@ -25,9 +25,10 @@ from backend.runs.snapshot import run_row, run_snapshot
 from backend.runs.spec import (LATEST_CHECKPOINT, JobSpec, Step, clear_stop_request,  # noqa: F401
                                request_stop)
 from backend.runs.registry import ACTIVE_STATES, RunRegistry
+from backend.errors import StudioError
 
 
-class JobError(RuntimeError):
+class JobError(StudioError, RuntimeError):
     """A request the manager refuses (full queue, unknown run, wrong state)."""
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from backend.errors import StudioError
 
 # Measured on the lesson's recipe: a checkpoint (fp32 LoRA r=512 + optimizer
 # state) is ~1.8x the LLM folder (6.7 GB vs 3.8 GB); each pth_to_hf output
@@ -12,7 +13,7 @@ CONVERTED_FACTOR = 0.4
 MIN_FREE_BYTES = 200 * 1024 * 1024
 
 
-class DiskSpaceError(RuntimeError):
+class DiskSpaceError(StudioError, RuntimeError):
     """Not enough free disk for a run; the message says how much is needed."""
 
 

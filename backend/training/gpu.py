@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.xtuner.recipes import DEEPSPEED_CHOICES, FAST, LESSON, Recipe
+from backend.errors import StudioError
 
 
-class GpuSelectionError(ValueError):
+class GpuSelectionError(StudioError, ValueError):
     """The requested GPUs do not exist (message says which do)."""
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from backend.errors import StudioError
 
 GIB = 1024 ** 3
 # Image tokens of CLIP ViT-L/14-336 that LLaVA splices into the prompt.
@@ -26,7 +27,7 @@ RESERVE_BYTES = int(1.0 * GIB)   # CUDA context + allocator slack not in max_all
 SAFETY = 1.10                    # the estimate is within ~15%: ask for 10% more
 
 
-class MemoryCheckError(RuntimeError):
+class MemoryCheckError(StudioError, RuntimeError):
     """The run or the chat models would not fit on the chosen GPUs."""
 
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from backend.errors import StudioError
 
-class ConfigError(ValueError):
+
+class ConfigError(StudioError, ValueError):
     """An option outside what the recipe supports."""
 
 

@@ -17,6 +17,7 @@ from backend.runs.checkpoints import saved as saved_checkpoints
 from backend.runs.progress import last_iteration, tail
 from backend.xtuner.env import subprocess_env
 from backend.xtuner.config import pretrain_config_text
+from backend.errors import StudioError
 
 # Photos that ship inside scikit-image (no download), each with a one-line
 # caption (what pretrain teaches) and a topic word (what the LLM warm-up keys
@@ -49,7 +50,7 @@ QUESTIONS = [
 PRETRAIN = dict(lr=2e-3, batch_size=4, max_epochs=6, questions_per_image=8, max_length=96)
 
 
-class DemoPretrainError(RuntimeError):
+class DemoPretrainError(StudioError, RuntimeError):
     """The xtuner pretrain subprocess failed; the message names its log."""
 
 
