@@ -28,6 +28,13 @@ class Context:
     budget_s: float
     seq_len: int
     convert: bool = True  # run the two pth_to_hf steps after the answers
+    # The bench's own recipe variants by name (backend's LESSON and FAST stay as they are).
+    variants: dict = dataclasses.field(default_factory=dict)
+
+    def recipe(self, name: str):
+        from backend.xtuner import recipes
+
+        return self.variants.get(name) or recipes.get_recipe(name)
 
     def left(self) -> float:
         return self.budget_s - (time.monotonic() - self.started)
@@ -37,7 +44,7 @@ class Context:
         return 1 if self.tiny else max(1, (os.cpu_count() or 2) // 2)
 
 
-def fast_variant(spec: str) -> str:
+def fast_variant(ctx: Context, spec: str) -> str:
     """Register a variant of the fast recipe from a spec such as
     "b4:lr2e-4:wu0.2:nockpt:const" (batch 4, lr 2e-4, warm-up over 20% of the
     steps, no activation checkpointing, constant lr after warmup); "beta0.95" sets
@@ -72,19 +79,19 @@ def fast_variant(spec: str) -> str:
             raise ValueError(f"fast variant {spec!r}: parts are bN, lrX, wuX, betaX, lpX, "
                              "dropX, nockpt, const, novis, compile, cudagraphs")
     name = "fast_" + "_".join(spec.split(":"))
-    recipes.RECIPES[name] = dataclasses.replace(
+    ctx.variants[name] = dataclasses.replace(
         recipes.FAST, name=name, options=recipes.FAST.options.with_updates(updates), **changes)
     return name
 
 
-def lesson_without_evaluation() -> str:
+def lesson_without_evaluation(ctx: Context) -> str:
     """The lesson's recipe minus xtuner's evaluation passes (they change no
     weight): the full-length outcome run spends its device time on steps."""
     from backend.xtuner import recipes
 
     name = "lesson_noeval"
-    recipes.RECIPES[name] = dataclasses.replace(recipes.LESSON, name=name,
-                                                evaluation_passes=False)
+    ctx.variants[name] = dataclasses.replace(recipes.LESSON, name=name,
+                                             evaluation_passes=False)
     return name
 
 
@@ -229,10 +236,10 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     from backend.compare.scoring import rouge_l
     from backend.xtuner.config import TrainConfig, convert_command, write_configs
 
-    if recipe_name == "fast_nockpt" and recipe_name not in recipes.RECIPES:
-        recipes.RECIPES[recipe_name] = dataclasses.replace(
+    if recipe_name == "fast_nockpt" and recipe_name not in ctx.variants:
+        ctx.variants[recipe_name] = dataclasses.replace(
             recipes.FAST, name=recipe_name, activation_checkpointing=False)
-    recipe = None if ctx.tiny else recipes.get_recipe(recipe_name)
+    recipe = None if ctx.tiny else ctx.recipe(recipe_name)
     run = ctx.work / f"app-{recipe_name}"
     resume_from = _last_checkpoint(run / "train") if resume else None
     if resume and resume_from is None:
@@ -250,7 +257,7 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
         pretrained_pth=ctx.paths.pretrained_pth, data_file=data, image_file=image,
         questions_file=questions, work_dir=run, options=options,
         device="cpu" if ctx.tiny else "cuda",
-        quantize_4bit=bool(recipe and recipe.quantize_4bit), recipe=recipe.name if recipe else "")
+        quantize_4bit=bool(recipe and recipe.quantize_4bit), recipe=recipe)
     write_configs(config)
     extra = list(config_lines)
     if profile:

@@ -84,7 +84,7 @@ def main() -> None:
             llm_path=paths.llm, visual_encoder_path=paths.visual_encoder,
             pretrained_pth=paths.pretrained_pth, data_file=data, image_file=image,
             questions_file=questions, work_dir=run, options=options, device="cuda",
-            quantize_4bit=True, recipe="lesson", deepspeed=deepspeed)
+            quantize_4bit=True, recipe=recipes.LESSON, deepspeed=deepspeed)
         write_configs(config)
         argv, launch_env = argv_for(Launch, config.config_file, run / "train", deepspeed,
                                     torchrun)

@@ -22,8 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.build_models import build_all  # noqa: E402
 
-from bench.fixtures import (CORPUS, IMAGE, LESSON_SAMPLES, MAX_NEW_TOKENS, QA,  # noqa: E402,F401
-                            base_env, make_dataset, seq_len)
+from bench.fixtures import CORPUS, LESSON_SAMPLES, QA, seq_len  # noqa: E402
 
 
 def save(out: Path, name: str, data: dict) -> None:
@@ -107,14 +106,14 @@ def main() -> None:
         # outcome check runs in the resumed calls. ctx.convert off, the
         # outcome is the point; no evaluation passes (they change no weight).
         ctx.convert = False
-        recipe = "lesson" if args.tiny else flows.lesson_without_evaluation()
+        recipe = "lesson" if args.tiny else flows.lesson_without_evaluation(ctx)
         results["lesson_full"] = flows.app_flow(
             ctx, recipe, LESSON_SAMPLES // len(QA), save_steps=args.save_steps,
             resume=args.resume, answer=args.resume, stop_before_end_s=args.stop_before_end_s)
     elif args.phase == "fast":  # fast-recipe variants only, no pth_to_hf
         ctx.convert = False
         for spec in [x for x in args.fast_variants.split(",") if x]:
-            name = flows.fast_variant(spec)
+            name = flows.fast_variant(ctx, spec)
             # Start-up, some steps, save (+ chat load and answers): a run with
             # less left than that measures nothing (session 5 lost two probes
             # to the floor of 170 s that answering runs need).

@@ -9,6 +9,7 @@ reads ``snapshot()``; closing a browser changes nothing here.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -16,23 +17,21 @@ from collections import deque
 from pathlib import Path
 from typing import Callable
 
-from backend.runs import process as processes
-from backend.runs import progress
+from backend.errors import StudioError
+from backend.runs import process as processes, progress
 from backend.runs.checkpoints import latest_checkpoint, resume_argv
 from backend.runs.recovery import RestartRecovery
 from backend.runs.snapshot import run_row, run_snapshot
-# Re-exported: callers import a run's description from here.
-from backend.runs.spec import (LATEST_CHECKPOINT, JobSpec, Step, clear_stop_request,  # noqa: F401
-                               request_stop)
+from backend.runs.spec import (LATEST_CHECKPOINT, JobSpec, Step,  # noqa: F401  (re-exported)
+                               clear_stop_request, request_stop)
 from backend.runs.registry import ACTIVE_STATES, RunRegistry
-from backend.errors import StudioError
 
 
 class JobError(StudioError, RuntimeError):
     """A request the manager refuses (full queue, unknown run, wrong state)."""
 
 
-class JobManager(RestartRecovery):
+class JobManager:
     """One job at a time (per device); the rest wait FIFO."""
 
     def __init__(self, registry: RunRegistry, max_queue: int = 8,
@@ -73,7 +72,7 @@ class JobManager(RestartRecovery):
             self.registry.add(spec.run_id, spec.dataset_id, spec.owner, spec.options,
                               spec.max_iters)
             self._specs[spec.run_id] = spec
-            self._enqueue(spec)
+            self.enqueue(spec)
         return self.snapshot(spec.run_id)
 
     def stop(self, run_id: str, keep_progress: bool = True) -> dict:
@@ -136,7 +135,7 @@ class JobManager(RestartRecovery):
                 raise JobError("The queue is full; try again later.")
             self._prepare_resume(self._spec(run_id))
             self.registry.update(run_id, state="queued", error="", ended_at=None)
-            self._enqueue(self._specs[run_id])
+            self.enqueue(self._specs[run_id])
         return self.snapshot(run_id)
 
     @staticmethod
@@ -151,8 +150,6 @@ class JobManager(RestartRecovery):
         spec.save()
 
     def delete(self, run_id: str) -> None:
-        import shutil
-
         with self._cond:
             record = self._require(run_id)
             if record["state"] in ACTIVE_STATES or record["state"] == "queued":
@@ -225,11 +222,6 @@ class JobManager(RestartRecovery):
     def _is_current_locked(self, run_id: str) -> bool:
         return self._current is not None and self._current[0].run_id == run_id
 
-    def _enqueue(self, spec: JobSpec) -> None:
-        """Under the lock: a run waits for the device, or gets it now."""
-        self._queue.append(spec)
-        self._dispatch()
-
     def _dispatch(self) -> None:
         """Under the lock: give the device to the next queued run when it is free.
 
@@ -246,6 +238,31 @@ class JobManager(RestartRecovery):
         self.registry.update(spec.run_id, state="running", started_at=time.time(),
                              error="", ended_at=None)
         self._cond.notify_all()
+
+    # ---- restart recovery (backend/runs/recovery.py) ------------------------
+    def reconcile(self, runs_root: Path) -> None:
+        """After a restart: nothing stays 'running' without a process."""
+        RestartRecovery(self).reconcile(runs_root)
+
+    def adopt(self, spec: JobSpec) -> None:
+        """Know a run found on disk (its job.json) again."""
+        self._specs[spec.run_id] = spec
+
+    def hold_for_orphan(self, run_id: str) -> None:
+        """A step that outlived a restart holds the device until orphan_ended."""
+        with self._cond:
+            self._orphans.add(run_id)
+
+    def enqueue(self, spec: JobSpec, first: bool = False) -> None:
+        """A run waits for the device, or gets it now (``first``: marked queued and
+        put before those waiting). The lock is re-entrant: callers may hold it."""
+        with self._cond:
+            if first:
+                self.registry.update(spec.run_id, state="queued")
+                self._queue.appendleft(spec)
+            else:
+                self._queue.append(spec)
+            self._dispatch()
 
     def orphan_ended(self, run_id: str) -> None:
         """A step that outlived a server restart has ended: the device is free."""

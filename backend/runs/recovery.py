@@ -1,4 +1,4 @@
-"""What JobManager does after a server restart (a mixin of JobManager).
+"""What JobManager does after a server restart (a collaborator of JobManager).
 
 Nothing stays "running" without a process: a run whose trainer died with the
 server is marked failed (resumable); one whose trainer outlived the server is
@@ -17,8 +17,12 @@ from backend.runs.registry import ACTIVE_STATES
 
 
 class RestartRecovery:
-    """Needs JobManager's registry, _specs, _queue, _orphans, _cond, _enqueue
-    and orphan_ended."""
+    """Works through JobManager's public methods: registry, adopt,
+    hold_for_orphan, enqueue and orphan_ended."""
+
+    def __init__(self, manager):
+        self.manager = manager
+        self.registry = manager.registry
 
     def reconcile(self, runs_root: Path) -> None:
         """After a restart: nothing stays 'running' without a process."""
@@ -30,11 +34,10 @@ class RestartRecovery:
                                      error=record["error"] or "Run folder missing.")
                 continue
             spec = JobSpec.load(run_dir)
-            self._specs[run_id] = spec
+            self.manager.adopt(spec)
             if state in ACTIVE_STATES:
                 if alive(record["pid"]):
-                    with self._cond:
-                        self._orphans.add(run_id)
+                    self.manager.hold_for_orphan(run_id)
                     threading.Thread(target=self._watch_orphan,
                                      args=(spec, record["pid"], record["step"]),
                                      daemon=True).start()
@@ -44,8 +47,7 @@ class RestartRecovery:
                         error="The server stopped while this run was active; "
                               "resume it from its last checkpoint.")
             elif state == "queued":
-                with self._cond:
-                    self._enqueue(spec)
+                self.manager.enqueue(spec)
 
     def _watch_orphan(self, spec: JobSpec, pid: int, step_name: str) -> None:
         """Re-attach to a step that outlived a server restart.
@@ -59,7 +61,7 @@ class RestartRecovery:
         try:
             self._record_orphan_end(spec, step_name)
         finally:
-            self.orphan_ended(spec.run_id)
+            self.manager.orphan_ended(spec.run_id)
 
     def _record_orphan_end(self, spec: JobSpec, step_name: str) -> None:
         if stop_requested(spec.train_dir):
@@ -72,10 +74,8 @@ class RestartRecovery:
         index = names.index(step_name) if step_name in names else -1
         if index == 0 and finished:
             rest = JobSpec(**{**spec.__dict__, "steps": spec.steps[1:]})
-            with self._cond:
-                self.registry.update(spec.run_id, state="queued")
-                # Its conversion goes before the runs that waited for it.
-                self._queue.appendleft(rest)
+            # Its conversion goes before the runs that waited for it.
+            self.manager.enqueue(rest, first=True)
             return
         self.registry.update(spec.run_id, state="failed", ended_at=time.time(),
                              error="The server restarted during this run; it ended "

@@ -174,7 +174,7 @@ class GpuSetup:
 
     def config_fields(self) -> dict:
         """TrainConfig keywords for this recipe and launch."""
-        return {"quantize_4bit": self.recipe.quantize_4bit, "recipe": self.recipe.name,
+        return {"quantize_4bit": self.recipe.quantize_4bit, "recipe": self.recipe,
                 "deepspeed": self.launch.deepspeed}
 
     def check_training(self, llm_path: Path, visual_encoder_path: Path, options,

@@ -20,8 +20,9 @@ from backend.runs.jobs import LATEST_CHECKPOINT, JobManager, JobSpec, Step
 from backend.models.paths import ModelPaths
 from backend.runs.same_run import find_same_run
 from backend.xtuner.env import subprocess_env
+from backend.training.launchers import launcher_for
 from backend.xtuner.config import (TrainConfig, TrainOptions, convert_command, terminal_commands,
-                            train_command, write_configs)
+                                   write_configs)
 
 def parse_options(options_json: str, defaults: TrainOptions) -> TrainOptions:
     """User options as JSON (``"{}"`` for the profile's defaults)."""
@@ -61,8 +62,7 @@ class TrainingService:
         self.refusal = refusal
         # CUDA only: a backend.training.gpu.GpuSetup (recipe, GPUs, launch); None = as on CPU.
         self.gpu = gpu
-        # GPU memory this process frees before a run starts (resident chat models).
-        self.released_before_run = released_before_run
+        self.launcher = launcher_for(gpu, default_options, released_before_run)
         self.jobs = jobs
         self.runs_root = runs_root
         self._model_paths = model_paths  # callable: builds the demo lazily
@@ -76,7 +76,7 @@ class TrainingService:
     @property
     def world_size(self) -> int:
         """Training processes per run (one per GPU)."""
-        return self.gpu.launch.nproc if self.gpu else 1
+        return self.launcher.nproc
 
     def iterations(self, samples: int, options: TrainOptions) -> int:
         """Optimizer steps of one run: xtuner's batch_size is per GPU, so with
@@ -90,8 +90,8 @@ class TrainingService:
         this run waits for it in the queue: check against start-up's figure."""
         own_run_holds_gpu = (self.jobs.active_run() is not None
                              or self.jobs.training_run() is not None)
-        self.gpu.check_training(llm_path, visual_encoder_path, options,
-                                self.released_before_run(), measure_now=not own_run_holds_gpu)
+        self.launcher.check_memory(llm_path, visual_encoder_path, options,
+                                   measure_now=not own_run_holds_gpu)
 
     def plan(self, dataset_id: str, options: TrainOptions, run_dir: Path) -> TrainConfig:
         stored = self.store.get(dataset_id)
@@ -102,12 +102,12 @@ class TrainingService:
             image_file=run_dir / "data" / stored.image.name,
             questions_file=run_dir / "data" / "eval_questions.json",
             work_dir=run_dir, options=options, device=self.device,
-            **(self.gpu.config_fields() if self.gpu else {}))
+            **self.launcher.config_fields())
 
     @property
     def run_defaults(self) -> TrainOptions:
         """What a run starts from: the CUDA recipe's options, else the profile's."""
-        return self.gpu.recipe.options if self.gpu else self.default_options
+        return self.launcher.default_options
 
     def schedule(self, samples: int, options: TrainOptions | None = None) -> dict:
         """Steps, samples per step (all GPUs) and epochs of a run on this setup."""
@@ -141,8 +141,8 @@ class TrainingService:
                       config.visual_encoder_path, options.max_length)
         check_free_space(self.runs_root, estimate_run_bytes(config.llm_path,
                                                             options.save_total_limit))
-        if self.gpu:  # refuse before anything is written (MemoryCheckError)
-            self.check_gpu_memory(config.llm_path, config.visual_encoder_path, options)
+        # Refuse before anything is written (MemoryCheckError; nothing to check on a CPU).
+        self.check_gpu_memory(config.llm_path, config.visual_encoder_path, options)
         # The run keeps its own copy of the data: deleting a dataset or editing
         # it later never changes what a finished run was trained on.
         data_dir = run_dir / "data"
@@ -155,9 +155,7 @@ class TrainingService:
         write_configs(config)
         max_iters = self.iterations(stored.samples, options)
         steps = [
-            Step("train", self.gpu.launch.train_argv(config.config_file, run_dir / "train",
-                                                     self.python)
-                 if self.gpu else train_command(config, self.python), "running"),
+            Step("train", self.launcher.train_argv(config, self.python), "running"),
             Step("convert_pretrain", convert_command(
                 config.pretrain_config_file, config.pretrained_pth, run_dir / "hf_pretrain",
                 self.python), "converting"),
@@ -170,5 +168,5 @@ class TrainingService:
         spec = JobSpec(run_id=run_id, dataset_id=dataset_id, run_dir=run_dir, steps=steps,
                        max_iters=max_iters, owner=owner, options=asdict(options),
                        env={**subprocess_env(self.threads),
-                            **(self.gpu.launch.env() if self.gpu else {})})
+                            **self.launcher.env()})
         return self.jobs.submit(spec)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backend.xtuner.options import ConfigError, TrainOptions
-from backend.xtuner.recipes import DEEPSPEED_CHOICES, config_lines, get_recipe
+from backend.xtuner.recipes import DEEPSPEED_CHOICES, Recipe, config_lines
 
 FINETUNE_CONFIG = "llava_internlm2_chat_1_8b_qlora_clip_vit_large_p14_336_lora_e1_gpu8_finetune"
 PRETRAIN_CONFIG = "llava_internlm2_chat_1_8b_clip_vit_large_p14_336_e1_gpu8_pretrain"
@@ -47,8 +47,8 @@ class TrainConfig:
     options: TrainOptions = field(default_factory=TrainOptions)
     device: str = "cpu"          # "cpu" or "cuda"
     quantize_4bit: bool = False  # the lesson's QLoRA (CUDA only)
-    # CUDA only (backend/xtuner/recipes.py): "" keeps the plain render above.
-    recipe: str = ""             # "lesson" or "fast"
+    # CUDA only (backend/xtuner/recipes.py): None keeps the plain render above.
+    recipe: Recipe | None = None  # recipes.LESSON, recipes.FAST or a bench variant
     deepspeed: str = ""          # "" or "deepspeed_zero2"
 
     def __post_init__(self):
@@ -56,10 +56,10 @@ class TrainConfig:
             raise ConfigError(f"Unknown device {self.device!r}.")
         if self.quantize_4bit and self.device != "cuda":
             raise ConfigError("4-bit QLoRA needs a CUDA GPU.")
-        if (self.recipe or self.deepspeed) and self.device != "cuda":
+        if (self.recipe is not None or self.deepspeed) and self.device != "cuda":
             raise ConfigError("Recipes and DeepSpeed are for CUDA GPUs.")
-        if self.recipe and get_recipe(self.recipe).quantize_4bit != self.quantize_4bit:
-            raise ConfigError(f"Recipe {self.recipe} sets quantize_4bit itself.")
+        if self.recipe is not None and self.recipe.quantize_4bit != self.quantize_4bit:
+            raise ConfigError(f"Recipe {self.recipe.name} sets quantize_4bit itself.")
         if self.deepspeed and self.deepspeed not in DEEPSPEED_CHOICES:
             raise ConfigError(f"Unknown DeepSpeed config {self.deepspeed!r}.")
         for name in ("llm_path", "visual_encoder_path", "pretrained_pth", "data_file",
@@ -188,9 +188,9 @@ def render_config(config: TrainConfig) -> str:
 
 def _recipe_block(config: TrainConfig) -> str:
     """The CUDA recipe's overrides, last so they win (backend/xtuner/recipes.py)."""
-    if not config.recipe:
+    if config.recipe is None:
         return ""
-    return "\n".join(config_lines(get_recipe(config.recipe))) + "\n"
+    return "\n".join(config_lines(config.recipe)) + "\n"
 
 
 def render_pretrain_config(config: TrainConfig) -> str:

@@ -4,7 +4,6 @@ Real xtuner training on the demo profile (CPU), real conversion, real chat.
 """
 import json
 import os
-from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file

@@ -5,6 +5,7 @@ screenshot under test-output/browser/<locale>/ (the README shows a few of them).
 """
 import json
 import os
+import time
 import re
 import shutil
 from pathlib import Path

@@ -5,6 +5,7 @@ real (fake-trainer) subprocess holding the "GPU"."""
 import pytest
 
 from backend import services as services_module
+from backend.models import resident as resident_module
 from backend.models.chat import ChatError
 from backend.settings import Settings
 from tests.support.polling import poll_until
@@ -22,7 +23,7 @@ def cuda_services(tmp_path, monkeypatch):
     checks = []
     monkeypatch.setattr(services_module, "_device", lambda: "cuda")
     monkeypatch.setattr(services_module, "_gpu_setup", lambda settings, device: None)
-    monkeypatch.setattr(services_module, "chat_memory_check", checks.append)
+    monkeypatch.setattr(resident_module, "chat_memory_check", checks.append)
     built = services_module.build_services(Settings(
         work_dir=tmp_path / "work", profile="custom", llm_path=models / "llm",
         visual_encoder_path=models / "clip", pretrained_pth=models / "iter_2181.pth"))

@@ -1,15 +1,14 @@
 """JobManager against a fake trainer: real subprocesses, real SQLite."""
 import os
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from backend.runs.jobs import (LATEST_CHECKPOINT, JobError, JobManager, JobSpec, Step,
-                          latest_checkpoint)
+from backend.runs.checkpoints import latest_checkpoint
+from backend.runs.jobs import JobError, JobManager
 from backend.runs.registry import RunRegistry
-from tests.support.jobs import FAKES, group_alive, spec_for, wait_for, wait_iter  # noqa: F401
+from tests.support.jobs import group_alive, spec_for, wait_for, wait_iter
+from tests.support.polling import poll_until
 
 pytestmark = pytest.mark.processes
 

@@ -14,7 +14,7 @@ import torch
 from backend.models.chat import ChatError
 from backend.compare.service import CompareService
 from backend.runs.spec import JobSpec
-from tests.support.compare import CLIP_KEY, LORA_KEY, write_checkpoint  # noqa: F401
+from tests.support.compare import LORA_KEY, write_checkpoint
 
 class RecordingChat:
     def __init__(self, root: Path):

@@ -30,7 +30,7 @@ def cuda_config(tmp_path: Path, recipe=LESSON, **kwargs) -> TrainConfig:
                        data_file=data / "repeated_data.json", image_file=data / "image.jpg",
                        questions_file=data / "eval_questions.json", work_dir=tmp_path / "run",
                        options=recipe.options, device="cuda",
-                       quantize_4bit=recipe.quantize_4bit, recipe=recipe.name, **kwargs)
+                       quantize_4bit=recipe.quantize_4bit, recipe=recipe, **kwargs)
 
 
 def load(tmp_path: Path, config: TrainConfig) -> Config:
@@ -191,7 +191,7 @@ def test_auto_picks_fast_on_a_big_gpu_and_the_lesson_on_a_24gb_slice(tmp_path, m
     monkeypatch.setattr(gpu, "list_gpus", lambda: H200)
     setup = gpu.gpu_setup("auto", None, llm_path=llm, visual_encoder_path=clip)
     assert setup.recipe is FAST and setup.launch.gpu_indices == (0,)
-    assert setup.config_fields() == {"quantize_4bit": False, "recipe": "fast", "deepspeed": ""}
+    assert setup.config_fields() == {"quantize_4bit": False, "recipe": FAST, "deepspeed": ""}
     slice_24gb = [GpuInfo(0, "NVIDIA A100 (MIG 3g.40gb)", 24 * GIB, 23 * GIB)]
     monkeypatch.setattr(gpu, "list_gpus", lambda: slice_24gb)
     setup = gpu.gpu_setup("auto", None, llm_path=llm, visual_encoder_path=clip)
@@ -232,10 +232,7 @@ def test_app_flags_reach_the_cuda_setup(monkeypatch):
 def test_constant_lr_flattens_the_cosine_after_warmup(tmp_path, monkeypatch):
     import dataclasses
 
-    from backend.xtuner import recipes
-
     flat = dataclasses.replace(FAST, name="fast_flat", constant_lr=True)
-    monkeypatch.setitem(recipes.RECIPES, flat.name, flat)
     cfg = load(tmp_path, cuda_config(tmp_path, flat))
     assert "CosineAnnealingLR" in str(cfg.param_scheduler[1].type)
     assert cfg.param_scheduler[1].eta_min == cfg.optim_wrapper.optimizer.lr
@@ -248,10 +245,7 @@ def test_adam_beta2_and_lora_plus_reach_the_optimizer(tmp_path, monkeypatch):
     import torch
     from mmengine.optim import build_optim_wrapper
 
-    from backend.xtuner import recipes
-
     tuned = dataclasses.replace(FAST, name="fast_tuned", adam_beta2=0.95, lora_b_lr_mult=16.0)
-    monkeypatch.setitem(recipes.RECIPES, tuned.name, tuned)
     cfg = load(tmp_path, cuda_config(tmp_path, tuned))
     assert tuple(cfg.optim_wrapper.optimizer.betas) == (0.9, 0.95)
     plain = load(tmp_path, cuda_config(tmp_path, FAST))
@@ -277,10 +271,7 @@ def test_adam_beta2_and_lora_plus_reach_the_optimizer(tmp_path, monkeypatch):
 def test_compile_mode_adds_the_block_compile_hook(tmp_path, monkeypatch):
     import dataclasses
 
-    from backend.xtuner import recipes
-
     graphs = dataclasses.replace(FAST, name="fast_graphs", compile_mode="reduce-overhead")
-    monkeypatch.setitem(recipes.RECIPES, graphs.name, graphs)
     cfg = load(tmp_path, cuda_config(tmp_path, graphs))
     compile_hooks = [h for h in cfg.custom_hooks if "CompileBlocksHook" in str(h.type)]
     assert [h.mode for h in compile_hooks] == ["reduce-overhead"]
@@ -293,10 +284,7 @@ def test_a_recipe_can_leave_clip_frozen_without_lora_and_drop_lora_dropout(tmp_p
                                                                             monkeypatch):
     import dataclasses
 
-    from backend.xtuner import recipes
-
     lean = dataclasses.replace(FAST, name="fast_lean", visual_lora=False, lora_dropout=0.0)
-    monkeypatch.setitem(recipes.RECIPES, lean.name, lean)
     cfg = load(tmp_path, cuda_config(tmp_path, lean))
     assert cfg.model.visual_encoder_lora is None
     assert cfg.model.freeze_visual_encoder is True
@@ -444,7 +432,7 @@ def test_memory_the_chat_models_hold_counts_as_free_for_the_next_run(tmp_path, m
     """On a 24 GB slice, comparing first must not make the next run look too
     big: the chat models are unloaded before any run starts."""
     import backend.training.gpu as gpu
-    from backend.services import chat_reserved_bytes
+    from backend.models.resident import chat_reserved_bytes
 
     llm, clip = _model_dirs(tmp_path)
     after_chat = [GpuInfo(0, "NVIDIA A100 (MIG 3g.40gb)", 24 * GIB, 14 * GIB)]
@@ -454,10 +442,10 @@ def test_memory_the_chat_models_hold_counts_as_free_for_the_next_run(tmp_path, m
         setup.check_training(llm, clip, LESSON.options)
     setup.check_training(llm, clip, LESSON.options, released={0: 9 * GIB})
     # Nothing is credited while no chat model is loaded (or on a CPU).
-    assert chat_reserved_bytes({}) == {}
+    assert chat_reserved_bytes(None) == {}
     from types import SimpleNamespace
-    assert chat_reserved_bytes({"chat": SimpleNamespace(loaded=False, device="cuda")}) == {}
-    assert chat_reserved_bytes({"chat": SimpleNamespace(loaded=True, device="cpu")}) == {}
+    assert chat_reserved_bytes(SimpleNamespace(loaded=False, device="cuda")) == {}
+    assert chat_reserved_bytes(SimpleNamespace(loaded=True, device="cpu")) == {}
 
 
 def test_cuda_configs_let_ddp_skip_clips_unused_last_layer(tmp_path):
@@ -467,7 +455,7 @@ def test_cuda_configs_let_ddp_skip_clips_unused_last_layer(tmp_path):
     assert load(tmp_path, cuda_config(tmp_path, FAST)).find_unused_parameters is True
     cpu = cuda_config(tmp_path, LESSON)
     import dataclasses
-    cpu = dataclasses.replace(cpu, device="cpu", quantize_4bit=False, recipe="")
+    cpu = dataclasses.replace(cpu, device="cpu", quantize_4bit=False, recipe=None)
     assert "find_unused_parameters" not in load(tmp_path, cpu)
 
 
@@ -527,7 +515,7 @@ def test_the_models_line_names_the_gpus_recipe_and_deepspeed():
     status = {"error": "", "ready": True, "profile": "internstudio", "description": "lesson paths"}
     gpu = GpuSetup(LESSON, Launch((0, 1), deepspeed="deepspeed_zero2"), {0: 0, 1: 0})
     services = SimpleNamespace(models=SimpleNamespace(status=lambda: status), device="cuda",
-                               training=SimpleNamespace(gpu=gpu))
+                               training=SimpleNamespace(gpu=gpu), registry_repair=None)
     line = models_markdown(services)
     assert "cuda · GPUs 0,1 (torchrun) · recipe lesson · DeepSpeed deepspeed_zero2" in line
     services.training.gpu, services.device = None, "cpu"

@@ -1,6 +1,5 @@
 """Scores, diffs and the probe table: pure logic, no models."""
 import json
-from pathlib import Path
 
 import pytest
 
