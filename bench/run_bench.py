@@ -20,9 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.build_models import build_all  # noqa: E402
+from bench.suite.build_models import build_all  # noqa: E402
 
-from bench.fixtures import CORPUS, LESSON_SAMPLES, QA, seq_len  # noqa: E402
+from bench.suite.fixtures import CORPUS, LESSON_SAMPLES, QA, seq_len  # noqa: E402
 
 
 def save(out: Path, name: str, data: dict) -> None:
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--fast-variants", default="",
                         help='phase fast: comma-separated variants, e.g. "b4:lr2e-4,b2"')
     parser.add_argument("--models", type=Path,
-                        help="reuse models another process built there (bench/explore.sh)")
+                        help="reuse models another process built there (bench/device/explore.sh)")
     parser.add_argument("--save-steps", type=int, default=150,
                         help="lesson_full: checkpoint every N steps (the next call resumes)")
     parser.add_argument("--stop-before-end-s", type=float, default=150,
@@ -74,10 +74,10 @@ def main() -> None:
     parser.add_argument("--report", nargs="+", type=Path)
     args = parser.parse_args()
     if args.report:
-        from bench.report import write_report
+        from bench.report.write import write_report
         print(write_report(args.report, REPO / "bench" / "RESULTS.md"))
         return
-    from bench import flows
+    from bench.suite import flows
 
     started = time.monotonic()
     args.out.mkdir(parents=True, exist_ok=True)

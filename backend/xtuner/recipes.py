@@ -36,7 +36,7 @@ class Recipe:
     compile_mode: str = ""
     # False: CLIP stays frozen without LoRA (the image encoder then needs no
     # backward pass): 41% fewer operator calls per batch-1 step, measured on
-    # 24-layer narrow models on the CPU (bench/op_count.py).
+    # 24-layer narrow models on the CPU (bench/probes/op_count.py).
     visual_lora: bool = True
     lora_dropout: float | None = None  # None: the built-in config's 0.05
     description: str = ""

@@ -1,4 +1,4 @@
-"""bench/multi_gpu_app.py, the issue's 2-GPU run through the app's backend, run
+"""bench/suite/multi_gpu_app.py, the issue's 2-GPU run through the app's backend, run
 here on CPU with toy sizes and one process: what a scarce device call needs
 from us (dataset, run, train + both pth_to_hf, the rank lines) works."""
 import json
@@ -19,7 +19,7 @@ def test_multi_gpu_script_completes_a_run_through_the_backend(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "multi_gpu_app.py"), "--tiny", "--out", str(out),
+        [sys.executable, str(ROOT / "bench" / "suite" / "multi_gpu_app.py"), "--tiny", "--out", str(out),
          "--work", str(tmp_path / "work"), "--budget-s", "600"],
         env=env, capture_output=True, text=True, timeout=900, start_new_session=True)
     result = json.loads((out / "results_multi_gpu.json").read_text())

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from bench.pick_probe import pick
-from bench.report_compile import compile_section
-from bench.report_lesson_full import _how_call_ended, _loss_rows, losses_csv
-from bench.report_multi_gpu import step_durations
-from bench.step_profile import summarise
+from bench.probes.pick_probe import pick
+from bench.report.compile import compile_section
+from bench.report.lesson_full import _how_call_ended, _loss_rows, losses_csv
+from bench.report.multi_gpu import step_durations
+from bench.suite.step_profile import summarise
 
 
 def test_step_durations_are_the_gaps_between_the_jobmanagers_step_lines():
@@ -91,7 +91,7 @@ def test_compile_section_has_a_row_per_run_with_its_note(tmp_path):
 
 
 def test_pace_extrapolation_keeps_the_whole_runs_other_costs():
-    from bench.report_pace import end_to_end_at
+    from bench.report.pace import end_to_end_at
 
     whole = {"end_to_end_s": 383.0, "train": {"loop_s": 326.0}}
     assert end_to_end_at(0.1685, whole) == pytest.approx(57.0 + 1200 * 0.1685)

@@ -1,13 +1,13 @@
 """bench/results/pace/ (session 5: short batch-1 runs side by side on the two
 GPUs of one host, so they share its CPU alike) and op_count.json (CPU,
-bench/op_count.py) -> a RESULTS.md section, with the pace extrapolated to the
+bench/probes/op_count.py) -> a RESULTS.md section, with the pace extrapolated to the
 lesson's 1,200 steps on top of a measured whole-length run's other costs."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from bench.summarize import runs
+from bench.report.summarize import runs
 
 FULL_STEPS = 1200
 
@@ -42,7 +42,7 @@ def pace_section(folder: Path, whole_run: dict, cli_full_s: float | None) -> str
     if counts.is_file():
         rows = json.loads(counts.read_text())
         base = rows[0]["aten_calls_per_step"]
-        lines += ["", "Operator calls per step on the CPU (`python bench/op_count.py`: narrow "
+        lines += ["", "Operator calls per step on the CPU (`python bench/probes/op_count.py`: narrow "
                   "models of the real depth, fp32, no activation checkpointing):", "",
                   "| variant | operator calls per step | vs the lesson's LoRA shapes |",
                   "|---|---|---|"]

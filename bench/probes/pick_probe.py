@@ -2,7 +2,7 @@
 machine goes back after 30 s idle), so the second call picks for itself: the
 fastest fast-recipe probe of the first call that trained, by its s/iter.
 
-    python3 bench/pick_probe.py /tmp/probe-results FALLBACK_SPEC
+    python3 bench/probes/pick_probe.py /tmp/probe-results FALLBACK_SPEC
 prints that probe's variant spec, or FALLBACK_SPEC when none trained.
 """
 from __future__ import annotations
@@ -11,12 +11,12 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script
 
-from bench.summarize import runs  # noqa: E402
+from bench.report.summarize import runs  # noqa: E402
 
 MIN_STEPS = 20  # a probe that died early says nothing about its pace
-# Finished, or killed by its budget (bench/procs.py SIGKILLs it): both trained
+# Finished, or killed by its budget (bench/suite/procs.py SIGKILLs it): both trained
 # at the pace they logged. Any other ending is a crash.
 TRAINED = (0, -9)
 

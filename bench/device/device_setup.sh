@@ -1,4 +1,4 @@
-# Sourced by bench/device_run.sh, bench/explore.sh and bench/multi_gpu_app.sh
+# Sourced by bench/device/device_run.sh, bench/device/explore.sh and bench/device/multi_gpu_app.sh
 # on the device machine: installs the carried wheels (.whl/, see
 # bench/README.md) into /tmp/site once per machine, so scripts started side
 # by side in one call do not reinstall under each other's feet.

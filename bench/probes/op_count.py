@@ -5,10 +5,10 @@ their time follows the number of operator calls, which does not depend on the
 models' width. So the effect of a recipe change on that count can be measured
 here, with no GPU: narrow models of the real depth (24 LLM and 24 CLIP
 layers), the app's rendered config (fp32, no activation checkpointing), and
-bench/step_profile.py over a few steps. Each variant is config lines appended
+bench/suite/step_profile.py over a few steps. Each variant is config lines appended
 after the rendered ones (bench-only constants, no user text).
 
-    python bench/op_count.py            # all variants, about 3 minutes each
+    python bench/probes/op_count.py            # all variants, about 3 minutes each
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script
 
 VARIANTS = {
     "lesson LoRA shapes": [],
@@ -31,7 +31,7 @@ VARIANTS = {
 
 
 def count(work: Path, name: str, lines: list[str], paths, seq_len: int) -> dict:
-    from bench import flows
+    from bench.suite import flows
 
     out = work / name.replace(" ", "_").replace(",", "")
     out.mkdir(parents=True, exist_ok=True)
@@ -53,9 +53,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/studio-op-count"))
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     args = parser.parse_args()
-    from bench import build_models as bm
-    from bench import flows
-    from bench.fixtures import CORPUS, seq_len
+    from bench.suite import build_models as bm
+    from bench.suite import flows
+    from bench.suite.fixtures import CORPUS, seq_len
 
     flows.use_tiny_sizes()
     bm.INTERNLM2_1_8B.update(num_hidden_layers=24)

@@ -2,7 +2,7 @@
 # Here (not on the device): the cp312 wheels a device call carries as .whl/.
 # The device image has python 3.12 + torch 2.11 (CUDA 13) and nothing of ours;
 # a call may carry 64 MiB, so bitsandbytes is unpacked and trimmed to its
-# CUDA 13 library. Usage: bash bench/prepare_wheels.sh [PYTHON_WITH_TORCH]
+# CUDA 13 library. Usage: bash bench/device/prepare_wheels.sh [PYTHON_WITH_TORCH]
 # (the python builds deepspeed's wheel; default .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."

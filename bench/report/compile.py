@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.report_explore import reproduced
-from bench.summarize import runs
+from bench.report.explore import reproduced
+from bench.report.summarize import runs
 
 
 def compile_section(folder: Path) -> str:

@@ -7,10 +7,10 @@ line per rank (backend/studio_hooks.RankReportHook). The device has no gradio;
 the backend needs none, so only the page itself is left out.
 
 On a 2-GPU device (carry .whl, see bench/README.md):
-    bash bench/multi_gpu_app.sh --gpus 0,1 --deepspeed deepspeed_zero2
+    bash bench/device/multi_gpu_app.sh --gpus 0,1 --deepspeed deepspeed_zero2
 Here, the same code on CPU with toy sizes and one process (a plumbing check
 that tests/app/test_multi_gpu_app.py runs):
-    python bench/multi_gpu_app.py --tiny --out /tmp/multi-gpu
+    python bench/suite/multi_gpu_app.py --tiny --out /tmp/multi-gpu
 """
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bench.build_models import build_all  # noqa: E402
-from bench.fixtures import CORPUS, IMAGE, QA  # noqa: E402
+from bench.suite.build_models import build_all  # noqa: E402
+from bench.suite.fixtures import CORPUS, IMAGE, QA  # noqa: E402
 
 FINAL_STATES = ("done", "failed", "stopped")
 RANK_LINE = re.compile(r"\[studio\] rank (\d+) of (\d+) trains on (\S+)")
@@ -54,7 +54,7 @@ def run(args) -> dict:
 
     started = time.monotonic()
     if args.tiny:
-        from bench.flows import use_tiny_sizes
+        from bench.suite.flows import use_tiny_sizes
         use_tiny_sizes()
     device = "cpu" if args.tiny else "cuda"
     paths, build_s = build_all(args.work / "models", CORPUS, device)

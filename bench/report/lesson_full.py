@@ -4,7 +4,7 @@ its loss along the way, and its outcome check.
 
 losses.csv comes from the calls' training logs (app_lesson.log in each
 call's archive), in call order:
-    python3 bench/report_lesson_full.py CALL1_LOG CALL2_LOG > bench/results/lesson_full/losses.csv
+    python3 bench/report/lesson_full.py CALL1_LOG CALL2_LOG > bench/results/lesson_full/losses.csv
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.report_explore import reproduced  # noqa: E402
+from bench.report.explore import reproduced  # noqa: E402
 
 # mmengine's per-step line: the step, its lr, its time, its loss.
 STEP_RECORD = re.compile(r"Iter\(train\) \[\s*(\d+)/\d+\].*?\blr: ([\d.e+-]+).*?"

@@ -4,15 +4,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.report_compile import compile_section
-from bench.report_explore import THRESHOLD, explore_section, load_variants
-from bench.report_launch import launch_section
-from bench.report_lesson_full import lesson_full_section, partial_run_line
-from bench.report_multi_gpu import multi_gpu_section
-from bench.report_pace import pace_section
-from bench.report_profile import profile_section
+from bench.report.compile import compile_section
+from bench.report.explore import THRESHOLD, explore_section, load_variants
+from bench.report.launch import launch_section
+from bench.report.lesson_full import lesson_full_section, partial_run_line
+from bench.report.multi_gpu import multi_gpu_section
+from bench.report.pace import pace_section
+from bench.report.profile import profile_section
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 FULL = 1200  # the lesson's samples: 6 conversations x 200 repeats, batch 1 = iterations
 
@@ -82,11 +82,11 @@ iter_2181.pth). Longest sample {meta.get('seq_len')} LLM tokens (576 of them ima
 Commands: `python3 bench/run_bench.py --phase cli --out OUT --repeats 10` and
 `python3 bench/run_bench.py --phase app --out OUT --repeats 10 --fast-repeats 200` and
 `python3 bench/run_bench.py --phase fast --fast-variants lr1e-3,lr2e-3`, each in one device call
-through `bench/device_run.sh` (see bench/README.md); the fast-recipe exploration below:
-`bash bench/explore.sh SPEC...` (three device calls in session 2, one in session 4); session 4's
-2-GPU run: `bash bench/multi_gpu_app.sh --gpus 0,1 --deepspeed deepspeed_zero2`; the lesson
-recipe's full length and session 5's compile probes beside it: `bash bench/lesson_full_a.sh`
-then at once `bash bench/lesson_full_b.sh` (two chained calls); this file:
+through `bench/device/device_run.sh` (see bench/README.md); the fast-recipe exploration below:
+`bash bench/device/explore.sh SPEC...` (three device calls in session 2, one in session 4); session 4's
+2-GPU run: `bash bench/device/multi_gpu_app.sh --gpus 0,1 --deepspeed deepspeed_zero2`; the lesson
+recipe's full length and session 5's compile probes beside it: `bash bench/device/lesson_full_a.sh`
+then at once `bash bench/device/lesson_full_b.sh` (two chained calls); this file:
 `python3 bench/run_bench.py --report bench/results`.
 
 | flow | batch | iters run | s/iter | to 1st iter (s) | peak GiB (mmengine) | checkpoint GiB | end to end (s), as run | end to end (s), 1,200 samples |
@@ -151,7 +151,7 @@ CLI finetuned answer (60 samples) ROUGE-L {_f(cli.get('finetuned_rouge_l'), 2)}:
 ## Fast recipe: what reproduces the six trained answers (sessions 2 and 4)
 
 Same data (6 questions x 200 repeats, one epoch), bf16 LoRA with the lesson's LoRA shapes;
-`bench/explore.sh` ran several variants at once on the one GPU, so only their outcome counts here
+`bench/device/explore.sh` ran several variants at once on the one GPU, so only their outcome counts here
 (raw: bench/results/explore/). Call 4 ran on a 2-GPU host, two variants per GPU beside the
 2-GPU app run; its JSONs did not come back (a call returns at most 8 files; the scripts now
 pack one archive), so its rows are transcribed from the call's printed summary.
@@ -180,7 +180,7 @@ on these models, and the lesson's own recipe (next section) is no faster to conv
 
 The lesson's recipe (4-bit NF4 QLoRA, fp16 AMP, batch 1, xtuner's evaluation passes off: they
 change no weight) on the same data, through the app's code path, over two chained device calls
-(`bench/lesson_full_a.sh`, `bench/lesson_full_b.sh`: the second resumes from the first's
+(`bench/device/lesson_full_a.sh`, `bench/device/lesson_full_b.sh`: the second resumes from the first's
 checkpoint on the still-warm machine). GPU 1 ran the compile probes below at the same time.
 Raw: bench/results/lesson_full/.
 
@@ -199,7 +199,7 @@ between the calls.
 
 ## Where a fast-recipe step's time goes (session 4)
 
-`run_bench.py --profile START:STEPS` wraps those steps in torch.profiler (bench/step_profile.py;
+`run_bench.py --profile START:STEPS` wraps those steps in torch.profiler (bench/suite/step_profile.py;
 raw tables: bench/results/profile/). Both ran on GPU 1 while GPU 0 trained the lesson recipe, so
 their wall times are inflated by the shared CPU; the GPU-busy time and the launch counts are not.
 
@@ -235,7 +235,7 @@ early). So compilation is no way to a batch-1 recipe at 0.2x the CLI flow.
 If a batch-1 step's time is dispatch, it follows the number of operator calls, and that can be
 counted on a CPU. No LoRA on CLIP (frozen, so it needs no backward pass) removes 41% of them;
 LoRA dropout 0 another few percent. Two 120-step probes side by side on the two GPUs of one host
-(`EXPLORE_GPUS="0 1" EXPLORE_REPEATS=20 EXPLORE_TRAIN_ONLY=1 bash bench/explore.sh
+(`EXPLORE_GPUS="0 1" EXPLORE_REPEATS=20 EXPLORE_TRAIN_ONLY=1 bash bench/device/explore.sh
 b1:lr2e-4:nockpt b1:lr2e-4:nockpt:novis:drop0`; raw: bench/results/pace/) confirm it on the
 H200. The end-to-end estimate puts 1,200 steps at the probe's pace on top of the other costs
 (start-up, save, chat load and answers) of the whole-length batch-1 run of session 2 (section
@@ -250,7 +250,7 @@ the questions apart: all six share one image) is the next whole-length run to ma
 
 ## The 2-GPU run through the app (session 4)
 
-`bench/multi_gpu_app.py` runs the app's backend as app.py builds it (`build_services` with
+`bench/suite/multi_gpu_app.py` runs the app's backend as app.py builds it (`build_services` with
 `--gpus 0,1 --deepspeed deepspeed_zero2`), the DatasetStore, `TrainingService.start` and the
 JobManager: torchrun with two processes and ZeRO-2, then both pth_to_hf steps on the DeepSpeed
 checkpoint folder. Lesson recipe, on `nvidia-h200-x2`, in the same call as the four explore
@@ -261,7 +261,7 @@ run's own log).
 
 ## Launch probe on one GPU: DeepSpeed and torchrun (second session)
 
-No 2-GPU machine was lent, so `bench/launch_probe.sh` ran the app's launch code paths with one
+No 2-GPU machine was lent, so `bench/device/launch_probe.sh` ran the app's launch code paths with one
 process: lesson recipe, 6 x 2 samples, the argv from backend/training/gpu.py (raw:
 bench/results/launch/).
 

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import procs
-from bench import build_models as bm
-from bench.fixtures import MAX_NEW_TOKENS, QA, base_env, make_dataset
+from bench.suite import procs
+from bench.suite import build_models as bm
+from bench.suite.fixtures import MAX_NEW_TOKENS, QA, base_env, make_dataset
 
 PROMPT = ">>> "
 
@@ -222,12 +222,12 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     then the resident ChatModels answering base + finetuned in one loop.
     ``resume``: continue the run an earlier call left in ctx.work from its last
     saved checkpoint (a run longer than one device call). ``profile``
-    ("START:STEPS"): torch.profiler over those steps (bench/step_profile.py).
+    ("START:STEPS"): torch.profiler over those steps (bench/suite/step_profile.py).
     ``answer`` False: train only, up to the end of the budget (no chat after).
     ``stop_before_end_s``: that long before the budget ends, ask the trainer
     to stop as the app's Stop button does (it saves a checkpoint at that
     iteration, SaveOnStopHook), so a run split over calls loses no steps.
-    ``config_lines``: appended to the rendered config (bench/op_count.py's
+    ``config_lines``: appended to the rendered config (bench/probes/op_count.py's
     variants; bench constants only, never user text)."""
     from backend.xtuner import recipes
     from backend.models.chat import BASE, ChatModels, Dialogue
@@ -262,7 +262,7 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     extra = list(config_lines)
     if profile:
         start, steps = (int(x) for x in profile.split(":"))
-        extra += ["from bench.step_profile import StepProfileHook",
+        extra += ["from bench.suite.step_profile import StepProfileHook",
                   f"custom_hooks.append(dict(type=StepProfileHook, start={start}, "
                   f"steps={steps}, out_dir={str(ctx.out / ('profile_' + recipe_name))!r}))"]
     if extra:

@@ -1,4 +1,4 @@
-"""bench/results/explore/*.json (bench/explore.sh) -> a RESULTS.md section.
+"""bench/results/explore/*.json (bench/device/explore.sh) -> a RESULTS.md section.
 
 Those runs shared one GPU (several variants per device call), so only their
 outcome and their step count mean something; their s/iter do not.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from backend.data import dataset as ds
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # Six single-turn conversations about assets/example.jpg (the lesson: 6 x 200).
 QA = [

@@ -1,11 +1,11 @@
-"""bench/results/multi_gpu/ (bench/multi_gpu_app.sh) -> a RESULTS.md section."""
+"""bench/results/multi_gpu/ (bench/device/multi_gpu_app.sh) -> a RESULTS.md section."""
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
 
-from bench.procs import ITER_LINE
+from bench.suite.procs import ITER_LINE
 
 STEP_LINE = re.compile(r"^==> \[(\d\d):(\d\d):(\d\d)\] (\w+):")
 
@@ -35,7 +35,7 @@ def multi_gpu_section(folder: Path) -> str:
     peak_mib = max((int(i[3]) for i in iters if i[3]), default=0)
     return f"""| | |
 |---|---|
-| command | `bash bench/multi_gpu_app.sh --gpus {result['gpus']} --deepspeed {result['deepspeed']}` |
+| command | `bash bench/device/multi_gpu_app.sh --gpus {result['gpus']} --deepspeed {result['deepspeed']}` |
 | run state | **{result['state']}** {result['error']} (passed: {result['passed']}) |
 | processes | {result['world_size']}: {ranks} (RankReportHook lines in run.log) |
 | launch env | `{env}` |

@@ -1,4 +1,4 @@
-"""bench/results/launch/*.json (bench/launch_probe.sh) -> a RESULTS.md section."""
+"""bench/results/launch/*.json (bench/device/launch_probe.sh) -> a RESULTS.md section."""
 from __future__ import annotations
 
 import json

@@ -9,7 +9,7 @@ same code paths with one process, so a broken launch shows up before then:
                 with --nproc_per_node=1
   ddp_torchrun  the same without DeepSpeed (plain DDP)
 
-Lesson recipe (4-bit QLoRA), 6 x 2 samples. Usage on the device: bash bench/launch_probe.sh
+Lesson recipe (4-bit QLoRA), 6 x 2 samples. Usage on the device: bash bench/device/launch_probe.sh
 """
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bench import procs  # noqa: E402
-from bench.build_models import build_all  # noqa: E402
-from bench.fixtures import CORPUS, QA, base_env, make_dataset  # noqa: E402
+from bench.suite import procs  # noqa: E402
+from bench.suite.build_models import build_all  # noqa: E402
+from bench.suite.fixtures import CORPUS, QA, base_env, make_dataset  # noqa: E402
 
 CASES = {"ds_plain": ("deepspeed_zero2", False), "ds_torchrun": ("deepspeed_zero2", True),
          "ddp_torchrun": ("", True)}

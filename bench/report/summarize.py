@@ -3,7 +3,7 @@ the only thing read before the next decision): for every results_*.json
 under the given folders, each run's steps, s/iter, outcome answers; for every
 profile summary, where the step's time went.
 
-    python3 bench/summarize.py "$OUT"
+    python3 bench/report/summarize.py "$OUT"
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script
 
-from bench.report_explore import reproduced  # noqa: E402
+from bench.report.explore import reproduced  # noqa: E402
 
 
 def runs(results: dict):
