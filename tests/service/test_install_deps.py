@@ -21,6 +21,8 @@ from backend.training.torch_build import (BITSANDBYTES_DEFAULT, TORCH, TORCHVISI
 from tests.support.fakes.nvidia_smi import write_fake_nvidia_smi
 
 ROOT = Path(__file__).resolve().parents[2]
+# Every test runs scripts/install_deps.sh (with fake pip and nvidia-smi).
+pytestmark = pytest.mark.processes
 
 RECORDING_PYTHON = '''#!{python}
 import os, sys

@@ -13,6 +13,10 @@ from backend.access.rules import RunAccess
 from backend.runs.registry import RunRegistry
 from tests.support.jobs import wait_for
 from ui import api, compare_tab, train_tab
+from ui.guard import guarded as ui_guarded
+
+# The fixture's run is a real (one-line) subprocess.
+pytestmark = pytest.mark.processes
 
 ALICES = "run-00000000aa"
 NOBODYS = "run-00000000bb"
@@ -43,7 +47,7 @@ def refusal(call, run_id) -> str:
 
 @pytest.mark.parametrize("endpoint", sorted(api.READS_RUN | api.WRITES_RUN))
 def test_api_endpoints_read_the_same(services, endpoint):
-    guarded = api._guard(services, endpoint, lambda *args: "ran")
+    guarded = ui_guarded(lambda *args: "ran", api._access(services, endpoint))
     call = lambda run_id: guarded(run_id, as_user("bob"))  # noqa: E731
     assert refusal(call, ALICES) == refusal(call, NOBODYS)
     assert "Unknown run" in refusal(call, NOBODYS)
@@ -54,7 +58,7 @@ def test_compare_tab_handlers_read_the_same(services):
     def handler(run_id, request: gr.Request):
         return "ran"
 
-    guarded = compare_tab._guarded(services, handler)
+    guarded = ui_guarded(handler, compare_tab._readable_run(services))
     call = lambda run_id: guarded(run_id, as_user("bob"))  # noqa: E731
     assert refusal(call, ALICES) == refusal(call, NOBODYS)
     assert guarded(ALICES, as_user("alice")) == "ran"
