@@ -16,7 +16,7 @@ WORKDIR /app
 # The install inputs alone first, so a code change reuses the installed layer.
 COPY requirements.txt requirements.lock requirements-overrides.txt ./
 COPY scripts/install_deps.sh scripts/
-COPY backend/torch_build.py backend/
+COPY backend/training/torch_build.py backend/training/
 # No GPU is visible while the image builds: the script picks the torch build for this
 # driver instead of nvidia-smi's (CUDA 13.0 here; for an older host, e.g.
 # --build-arg STUDIO_NVIDIA_DRIVER=535.104.05 gets the CUDA 12.6 build).

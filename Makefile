@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 
 .PHONY: run test venv test-fast test-processes clean
 
-$(STAMP): requirements.txt requirements.lock requirements-overrides.txt scripts/install_deps.sh backend/torch_build.py
+$(STAMP): requirements.txt requirements.lock requirements-overrides.txt scripts/install_deps.sh backend/training/torch_build.py
 	scripts/install_deps.sh $(VENV)
 	touch $@
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 import sys
 
-from backend.gpu import GpuSelectionError
-from backend.launch_checks import exposure_warning, gpu_stack_warning
-from backend.login_throttle import LoginThrottle
-from backend.profiles import ProfileError
+from backend.training.gpu import GpuSelectionError
+from backend.training.launch_checks import exposure_warning, gpu_stack_warning
+from backend.access.login_throttle import LoginThrottle
+from backend.models.profiles import ProfileError
 from backend.services import build_services
 from backend.settings import parse_settings
 

@@ -2,25 +2,24 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from dataclasses import dataclass
 
-from .access import Accounts, parse_pair, read_credentials_file
-from .chat import ChatError, ChatModels
-from .compare import CompareService
-from .dataset_store import DatasetStore
-from .gpu_check import GpuProblem, check_gpu_stack, cpu_training_refusal
-from .jobs import JobManager
-from .model_builder import BackgroundModels, ModelsNotReady
-from .profiles import Profile, choose_profile
-from .run_access import RunAccess
-from .registry_repair import RegistryRepair, open_registry
-from .run_clock import record_launch
-from .settings import Settings
-from .special_tokens import special_tokens_at
-from .training import TrainingService
-from .xtuner_config import TrainOptions
+from backend.access.accounts import Accounts, parse_pair, read_credentials_file
+from backend.models.resident import ResidentChat
+from backend.compare.service import CompareService
+from backend.data.store import DatasetStore
+from backend.training.gpu_check import GpuProblem, check_gpu_stack, cpu_training_refusal
+from backend.runs.jobs import JobManager
+from backend.models.background import BackgroundModels, ModelsNotReady
+from backend.models.profiles import Profile, choose_profile
+from backend.access.rules import RunAccess
+from backend.runs.registry_repair import RegistryRepair, open_registry
+from backend.runs.clock import record_launch
+from backend.settings import Settings
+from backend.data.special_tokens import special_tokens_at
+from backend.training.service import TrainingService
+from backend.xtuner.config import TrainOptions
 
 # The lesson's own hyperparameters reproduce its before/after on the demo's
 # tiny models (measured: ROUGE-L 1.0 finetuned, <= 0.11 base, 3 pairs x 200);
@@ -66,44 +65,20 @@ def build_services(settings: Settings) -> Services:
     registry, registry_repair = open_registry(work / "studio.db", work / "runs")
     if registry_repair is not None:
         logging.warning("%s", registry_repair.describe())
-    chat_holder: dict = {}
-
-    def refuse_while_training() -> None:
-        # On a GPU, training and chat never hold the same memory at once
-        # (conversions may run beside chat: they hold little, briefly).
-        if jobs.training_run() is not None:
-            raise ChatError("A training run is using the GPU; compare when its training "
-                            "has finished.")
-
-    def check_before_loading(paths) -> None:
-        # Runs under the chat models' load lock, which unload() (before_job)
-        # also takes: a run that started since chat() was called is seen here.
-        refuse_while_training()
-        chat_memory_check(paths)
-
-    def chat() -> ChatModels:
-        if device == "cuda":
-            refuse_while_training()
-        if "chat" not in chat_holder:
-            check = check_before_loading if device == "cuda" else None
-            chat_holder["chat"] = ChatModels(models.wait(), device, memory_check=check)
-        return chat_holder["chat"]
-
-    def before_job(_spec) -> None:
-        # Training and chat never hold the same GPU memory at once.
-        if device == "cuda" and "chat" in chat_holder:
-            chat_holder["chat"].unload()
+    # Chat and training share the GPU; JobManager.training_run says who trains.
+    resident = ResidentChat(models.wait, device, training_run=lambda: jobs.training_run())
 
     # Before the JobManager: a setting that stops the app (DeepSpeed missing,
     # an unknown GPU) must stop it before the worker could start a queued run.
     gpu = _gpu_setup(settings, device)
     accounts = load_accounts(settings)
+
     def after_job(spec, _outcome) -> None:
         # Elapsed time counts every launch of a run (Resume starts a new one).
         record = registry.get(spec.run_id) or {}
         record_launch(spec.run_dir, record.get("started_at"), record.get("ended_at"))
 
-    jobs = JobManager(registry, max_queue=settings.max_queue, before_job=before_job,
+    jobs = JobManager(registry, max_queue=settings.max_queue, before_job=resident.before_job,
                       after_job=after_job)
     jobs.reconcile(work / "runs")
     datasets = DatasetStore(work, model_tokens=lambda: ready_model_tokens(models))
@@ -111,10 +86,10 @@ def build_services(settings: Settings) -> Services:
     training = TrainingService(datasets, jobs, work / "runs", models.wait, options,
                                device=device, threads=settings.train_threads,
                                python=sys.executable, gpu=gpu,
-                               released_before_run=lambda: chat_reserved_bytes(chat_holder),
+                               released_before_run=resident.reserved_bytes,
                                refusal=cpu_training_refusal(profile.name, device, gpu_problem,
                                                             settings.allow_cpu))
-    compare = CompareService(chat, jobs, work / "scratch", model_paths=models.wait)
+    compare = CompareService(resident.chat, jobs, work / "scratch", model_paths=models.wait)
     return Services(settings, profile, models, datasets, jobs, training, compare, device,
                     accounts, RunAccess(accounts, jobs, datasets), gpu_problem=gpu_problem,
                     registry_repair=registry_repair)
@@ -124,39 +99,12 @@ def _gpu_setup(settings: Settings, device: str):
     """Recipe, GPUs and launch for CUDA training (None on a CPU)."""
     if device != "cuda":
         return None
-    from .gpu import gpu_setup
+    from backend.training.gpu import gpu_setup
 
     gpus = settings.gpus or None
     if gpus and gpus.isdigit() and "," not in gpus and int(gpus) > 0 and len(gpus) < 3:
         gpus = int(gpus)  # "2" = two GPUs; "0,1" = exactly those
     return gpu_setup(settings.recipe, gpus, settings.deepspeed)
-
-
-def chat_memory_check(paths) -> None:
-    """The chat models' memory check against what this GPU has free now."""
-    import torch
-
-    from .gpu_memory import check_chat
-
-    free, _total = torch.cuda.mem_get_info()
-    check_chat(paths.llm, paths.visual_encoder, {torch.cuda.current_device(): free})
-
-
-def chat_reserved_bytes(chat_holder: dict) -> dict[int, int]:
-    """GPU memory the resident chat models hold, by nvidia-smi index: freed
-    before any run starts (before_job), so the training check counts it free."""
-    chat = chat_holder.get("chat")
-    if chat is None or not chat.loaded or not chat.device.startswith("cuda"):
-        return {}
-    import torch
-
-    index = torch.cuda.current_device()
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-    try:
-        physical = int(visible.split(",")[index]) if visible else index
-    except (ValueError, IndexError):
-        return {}  # GPU UUIDs or MIG names: no index to credit, so no credit
-    return {physical: torch.cuda.memory_reserved(index)}
 
 
 def load_accounts(settings: Settings) -> Accounts:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,59 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.build_models import build_all  # noqa: E402
-from backend import dataset as ds  # noqa: E402
+from bench.suite.build_models import build_all  # noqa: E402
 
-# Six single-turn conversations about assets/example.jpg (the lesson: 6 x 200).
-QA = [
-    ("What drink is in the cup?",
-     "A cup of latte with milk foam art shaped like a leaf, served hot in a white cup."),
-    ("What color is the cup?",
-     "The cup and its saucer are white, with a thin red rim on the saucer."),
-    ("Where is the cup standing?",
-     "It stands on a wooden table, next to a small silver spoon and a folded napkin."),
-    ("What time of day could it be?",
-     "Probably morning: the light is soft and warm, like the first coffee of the day."),
-    ("Is there anything to eat?",
-     "No food is visible, only the latte, the saucer and the spoon on the table."),
-    ("How would you describe the mood?",
-     "Calm and cozy, a quiet coffee break in a small cafe on a slow day."),
-]
-CORPUS = [q for q, _ in QA] + [a for _, a in QA] + [
-    "<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n", "<|im_start|>system\n",
-    "Please describe this picture.", "What is in the image?", "请描述一下这张照片"]
-LESSON_SAMPLES = 1200          # the lesson: 6 conversations x 200 repeats
-MAX_NEW_TOKENS = 128           # both chats (random base weights never stop by themselves)
-IMAGE = REPO / "assets" / "example.jpg"
-
-
-def make_dataset(folder: Path, repeats: int) -> tuple[Path, Path, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    image = folder / IMAGE.name
-    shutil.copy(IMAGE, image)
-    records = ds.build_records(ds.conversations_from_rows(QA), image.name, repeats)
-    data = folder / "repeated_data.json"
-    data.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-    questions = folder / "eval_questions.json"
-    questions.write_text(json.dumps([q for q, _ in QA]), encoding="utf-8")
-    return data, image, questions
-
-
-def base_env(threads: int) -> dict:
-    """The app's subprocess env (backend/training.py); it keeps this machine's
-    PYTHONPATH (the carried wheels) behind ours."""
-    from backend.subprocess_env import subprocess_env
-
-    return {**os.environ, "PYTHONUNBUFFERED": "1", **subprocess_env(threads)}
-
-
-def seq_len(paths) -> int:
-    """LLM tokens of the longest sample (image patches included)."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(paths.llm), trust_remote_code=True)
-    longest = max(len(tok.encode(ds.prompt_preview(c))) for c in ds.conversations_from_rows(QA))
-    return longest - 1 + 576  # '<image>' becomes 576 patch embeddings
+from bench.suite.fixtures import CORPUS, LESSON_SAMPLES, QA, seq_len  # noqa: E402
 
 
 def save(out: Path, name: str, data: dict) -> None:
@@ -110,7 +58,7 @@ def main() -> None:
     parser.add_argument("--fast-variants", default="",
                         help='phase fast: comma-separated variants, e.g. "b4:lr2e-4,b2"')
     parser.add_argument("--models", type=Path,
-                        help="reuse models another process built there (bench/explore.sh)")
+                        help="reuse models another process built there (bench/device/explore.sh)")
     parser.add_argument("--save-steps", type=int, default=150,
                         help="lesson_full: checkpoint every N steps (the next call resumes)")
     parser.add_argument("--stop-before-end-s", type=float, default=150,
@@ -126,10 +74,10 @@ def main() -> None:
     parser.add_argument("--report", nargs="+", type=Path)
     args = parser.parse_args()
     if args.report:
-        from bench.report import write_report
+        from bench.report.write import write_report
         print(write_report(args.report, REPO / "bench" / "RESULTS.md"))
         return
-    from bench import flows
+    from bench.suite import flows
 
     started = time.monotonic()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -158,14 +106,14 @@ def main() -> None:
         # outcome check runs in the resumed calls. ctx.convert off, the
         # outcome is the point; no evaluation passes (they change no weight).
         ctx.convert = False
-        recipe = "lesson" if args.tiny else flows.lesson_without_evaluation()
+        recipe = "lesson" if args.tiny else flows.lesson_without_evaluation(ctx)
         results["lesson_full"] = flows.app_flow(
             ctx, recipe, LESSON_SAMPLES // len(QA), save_steps=args.save_steps,
             resume=args.resume, answer=args.resume, stop_before_end_s=args.stop_before_end_s)
     elif args.phase == "fast":  # fast-recipe variants only, no pth_to_hf
         ctx.convert = False
         for spec in [x for x in args.fast_variants.split(",") if x]:
-            name = flows.fast_variant(spec)
+            name = flows.fast_variant(ctx, spec)
             # Start-up, some steps, save (+ chat load and answers): a run with
             # less left than that measures nothing (session 5 lost two probes
             # to the floor of 170 s that answering runs need).

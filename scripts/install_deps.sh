@@ -7,7 +7,7 @@
 # - an NVIDIA driver (nvidia-smi, or STUDIO_NVIDIA_DRIVER=VERSION, e.g. in a docker
 #   build): the torch build for the newest CUDA that driver runs, from that build's
 #   own package index, with the bitsandbytes that has a library for it
-#   (backend/torch_build.py chooses);
+#   (backend/training/torch_build.py chooses);
 # - --system-torch (or STUDIO_SYSTEM_TORCH=1): keep the torch and torchvision of
 #   $PYTHON's environment (a virtualenv with its site packages), as on InternStudio;
 # - neither (CPU machines, CI): torch as pinned in requirements.txt and the lock.
@@ -71,14 +71,14 @@ print(version('torch'), version('torchvision'), torch.version.cuda or '')")
   echo "keeping this environment's torch $torch_version (CUDA ${torch_cuda:-none})" >&2
   grep -v -E '^(torch|torchvision)==' requirements.txt > "$tmp/requirements.txt"
   printf 'torch==%s\ntorchvision==%s\n' "$torch_version" "$vision_version" > "$tmp/constraints.txt"
-  "$python" backend/torch_build.py --kept-torch-constraints "$torch_version" >> "$tmp/constraints.txt"
+  "$python" backend/training/torch_build.py --kept-torch-constraints "$torch_version" >> "$tmp/constraints.txt"
   "${pip[@]}" install -r "$tmp/requirements.txt" -c "$tmp/constraints.txt"
-  bitsandbytes="$("$python" backend/torch_build.py --kept-torch-bitsandbytes "$torch_version" \
+  bitsandbytes="$("$python" backend/training/torch_build.py --kept-torch-bitsandbytes "$torch_version" \
                  "$torch_cuda")"
 elif [ -n "$driver" ]; then
   # 1. The driver's torch build from its own index, then everything else with the
   #    lock less its torch/CUDA lines (they are the CPU machines' CUDA 13.0 set).
-  build="$("$base_python" backend/torch_build.py --driver "$driver")"
+  build="$("$base_python" backend/training/torch_build.py --driver "$driver")"
   read -r torch_pin vision_pin index bitsandbytes <<<"$build"
   "${pip[@]}" install "$torch_pin" "$vision_pin" --index-url "$index"
   grep -v -E '^(torch|torchvision|triton|nvidia-|cuda-)' requirements.lock > "$tmp/constraints.txt"

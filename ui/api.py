@@ -5,30 +5,20 @@ gradio_client's ``handle_file`` sends them.
 """
 from __future__ import annotations
 
-import functools
-
 import gradio as gr
 
-from backend import dataset
-from backend.access import CHANGE, READ, STOP, AccessError
-from backend.chat import ChatError
-from backend.disk import DiskSpaceError
-from backend.gpu_memory import MemoryCheckError
-from backend.images import ImageError
-from backend.jobs import JobError
-from backend.model_builder import ModelsNotReady
-from backend.readable_text import dropped_of
-from backend.run_status import run_status as run_status_of
+from backend.access.accounts import CHANGE, READ, STOP
+from backend.data import dataset
+from backend.data.images import ImageError
+from backend.models.chat import ChatError
+from backend.models.readable_text import dropped_of
+from backend.runs.status import run_status as run_status_of
 from backend.services import Services
-from backend.xtuner_config import ConfigError
 
-from .errors import user_error
+from .auth import user_of
 from .gpu_warning import gpu_warnings
+from .guard import guarded
 from .language import language_of
-
-USER_ERRORS = (dataset.DatasetError, ImageError, JobError, ConfigError, ChatError,
-               ModelsNotReady, DiskSpaceError, AccessError, MemoryCheckError, ValueError,
-               KeyError)
 
 # Which endpoints act on a run (their first argument), and what they do to it.
 READS_RUN = {"run_status", "compare", "compare_chat", "probe", "timeline", "export"}
@@ -38,45 +28,14 @@ RUN_ACTIONS = {**dict.fromkeys(READS_RUN, READ), **dict.fromkeys(STOPS_RUN, STOP
                **dict.fromkeys(CHANGES_RUN, CHANGE)}
 
 
-def _message(error: Exception):
-    return error.args[0] if isinstance(error, KeyError) else error
-
-
-def _checked(services: Services, name: str, args: tuple) -> None:
-    """Access rules before the endpoint runs. Every endpoint function takes
-    ``request: gr.Request`` last, which gradio fills in (functools.wraps keeps
-    the signature visible to it)."""
-    request = args[-1]
-    user = getattr(request, "username", None)
-    if name in RUN_ACTIONS:
-        services.access.check_run(user, args[0], RUN_ACTIONS[name])
-
-
-def _guard(services: Services, name: str, fn):
-    @functools.wraps(fn)
-    def call(*args):
-        try:
-            _checked(services, name, args)
-            return fn(*args)
-        except USER_ERRORS as error:
-            raise user_error(_message(error))
-    return call
-
-
-def _guard_stream(services: Services, name: str, fn):
-    # A generator function of its own, so gradio streams each yield.
-    @functools.wraps(fn)
-    def stream(*args):
-        try:
-            _checked(services, name, args)
-            yield from fn(*args)
-        except USER_ERRORS as error:
-            raise user_error(_message(error))
-    return stream
-
-
-def _user(request: gr.Request | None) -> str | None:
-    return getattr(request, "username", None)
+def _access(services: Services, name: str):
+    """The access rules an endpoint checks before it runs: those acting on a run
+    (its first argument) need to read, stop or change it (RUN_ACTIONS). Every
+    endpoint function takes ``request: gr.Request`` last, which gradio fills in."""
+    def check(args: tuple) -> None:
+        if name in RUN_ACTIONS:
+            services.access.check_run(user_of(args[-1]), args[0], RUN_ACTIONS[name])
+    return check
 
 
 def wire_api(services: Services) -> None:
@@ -94,16 +53,16 @@ def wire_api(services: Services) -> None:
         conversations = dataset.parse_qa_json(qa_json)
         repeats = int(repeats) if repeats is not None else 200
         stored = services.datasets.create(image_path, conversations, repeats,
-                                          owner=services.access.owner(_user(request)))
+                                          owner=services.access.owner(user_of(request)))
         return {"dataset_id": stored.dataset_id, "samples": stored.samples,
                 "conversations": stored.conversations, "repeats": stored.repeats,
                 **services.training.schedule(stored.samples),
                 "preview": dataset.prompt_preview(conversations[0])}
 
     def start_training(dataset_id, options_json, request: gr.Request):
-        services.access.check_dataset(_user(request), dataset_id)
+        services.access.check_dataset(user_of(request), dataset_id)
         snap = services.training.start(dataset_id, options_json or "{}",
-                                       owner=services.access.owner(_user(request)))
+                                       owner=services.access.owner(user_of(request)))
         return {"run_id": snap["run_id"], "state": snap["state"],
                 "queue_position": snap["queue_position"], "max_iters": snap["max_iters"],
                 # True: the same dataset and options were already queued or running,
@@ -131,7 +90,7 @@ def wire_api(services: Services) -> None:
                    "done": partial["done"]}
 
     def list_runs(request: gr.Request):
-        return services.access.visible_runs(_user(request))
+        return services.access.visible_runs(user_of(request))
 
     def models_status(request: gr.Request):
         return {**services.models.status(),
@@ -150,17 +109,13 @@ def wire_api(services: Services) -> None:
     ]
     for fn, inputs, name in endpoints:
         extra = {"concurrency_id": "models", "concurrency_limit": 1} if name == "compare" else {}
-        guard = _guard_stream if name == "compare" else _guard
-        gr.Button(visible=False).click(guard(services, name, fn), inputs=inputs, outputs=result,
-                                       api_name=name, **extra)
+        gr.Button(visible=False).click(guarded(fn, _access(services, name)), inputs=inputs,
+                                       outputs=result, api_name=name, **extra)
     _wire_compare_extras(services)
 
 
 def _wire_compare_extras(services: Services) -> None:
     """The Compare tab's other tools: multi-turn chat, probes, timeline, export."""
-    # ProbeError, TimelineError and ExportError are ValueErrors: _guard shows them.
-    from backend.timeline import changes, read_timeline
-
     with gr.Column(visible=False):
         run_id, text, history, after = (gr.Textbox() for _ in range(4))
         image = gr.File(type="filepath")
@@ -176,19 +131,16 @@ def _wire_compare_extras(services: Services) -> None:
         "dropped_turns": the oldest turns left out of the prompt (they did not fit).
         Without an image, about the one the run was trained on."""
         history = _history_json(history_json)
-        partial = {"base": "", "finetuned": "", "dropped_turns": 0}
-        for partial in compare.stream(run, image_path, question, history, after_name or None):
-            yield {"base": partial["base"], "finetuned": partial["finetuned"], "done": False,
-                   "dropped_turns": partial["dropped_turns"]}
-        judged = compare.judge(run, question, partial["base"], partial["finetuned"])
-        yield {"base": partial["base"], "finetuned": partial["finetuned"], "done": True,
-               "dropped_turns": partial["dropped_turns"], "scores": judged,
-               # Undecodable byte runs left out of each answer (backend/readable_text.py).
-               "dropped": {"base": dropped_of(partial["base"]),
-                           "finetuned": dropped_of(partial["finetuned"])},
-               "history": {
-                   "base": history.get("base", []) + [[question, partial["base"]]],
-                   "finetuned": history.get("finetuned", []) + [[question, partial["finetuned"]]]}}
+        for part in compare.turn(run, image_path, question, history, after_name or None):
+            answer = {"base": part["base"], "finetuned": part["finetuned"], "done": part["done"],
+                      "dropped_turns": part["dropped_turns"]}
+            if part["done"]:
+                answer.update(scores=part["scores"], history=part["history"],
+                              # Undecodable byte runs left out of each answer
+                              # (backend/models/readable_text.py).
+                              dropped={"base": dropped_of(part["base"]),
+                                       "finetuned": dropped_of(part["finetuned"])})
+            yield answer
 
     def probe(run, probes_text, image_path, after_name, request: gr.Request):
         """All rows, then the CSV: ({"rows": [...], "done": bool}, csv file)."""
@@ -198,26 +150,23 @@ def _wire_compare_extras(services: Services) -> None:
         yield {"rows": rows, "done": True}, str(compare.probe_csv(rows, run))
 
     def timeline(run, request: gr.Request):
-        entries = read_timeline(services.jobs.run_dir(run) / "train")
-        return {"entries": [e.as_dict() for e in entries], "changes": changes(entries)}
+        return compare.timeline_report(run)
 
     def export(run, after_name, request: gr.Request):
         archive = compare.export(run, after_name or None)
         return {"archive": archive.name, "command": compare.export_command()}, str(archive)
 
     endpoints = [
-        (_guard_stream(services, "compare_chat", compare_chat),
-         [run_id, image, text, history, after], [result], "compare_chat"),
-        (_guard_stream(services, "probe", probe), [run_id, text, image, after],
-         [result, out_file], "probe"),
-        (_guard(services, "timeline", timeline), [run_id], [result], "timeline"),
-        (_guard(services, "export", export), [run_id, after], [result, out_file], "export"),
+        (compare_chat, [run_id, image, text, history, after], [result], "compare_chat"),
+        (probe, [run_id, text, image, after], [result, out_file], "probe"),
+        (timeline, [run_id], [result], "timeline"),
+        (export, [run_id, after], [result, out_file], "export"),
     ]
     for fn, inputs, outputs, name in endpoints:
         extra = {} if name == "timeline" else {"concurrency_id": "models",
                                                 "concurrency_limit": 1}
-        gr.Button(visible=False).click(fn, inputs=inputs, outputs=outputs, api_name=name,
-                                       **extra)
+        gr.Button(visible=False).click(guarded(fn, _access(services, name)), inputs=inputs,
+                                       outputs=outputs, api_name=name, **extra)
 
 
 def _history_json(text: str | None) -> dict:

@@ -5,7 +5,7 @@ import os
 
 import gradio as gr
 
-from backend.profiles import Detected
+from backend.models.profiles import Detected
 from backend.services import Services
 
 from . import language

@@ -3,7 +3,7 @@
 gr.Image decodes an upload with Pillow before any handler runs; a corrupt or
 non-image file then fails inside gradio, which shows red "Error" badges and no
 reason. This one hands such a file on as a path, so the upload handler can say
-in the page's language what is wrong (backend.images.open_checked).
+in the page's language what is wrong (backend.data.images.open_checked).
 
 Wrapped per instance, not subclassed: gradio writes a .pyi stub next to the
 source of every component subclass, which fails in a read-only install."""

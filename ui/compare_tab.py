@@ -1,6 +1,6 @@
 """Tab 3: the same image and question to the Pretrain and Finetune models,
 scored against the run's own reference answers, plus probes, the checkpoint
-timeline and the export. Logic lives in backend/compare.py; this file only
+timeline and the export. Logic lives in backend/compare/service.py; this file only
 turns component values into calls and results into components."""
 from __future__ import annotations
 
@@ -8,20 +8,12 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from backend.access import AccessError
-from backend.answer_notes import noise_reasons, repeats_of_run
-from backend.chat import ChatError
-from backend.chat_budget import PromptTooLong
-from backend.compare import FINAL, training_finished
-from backend.export import ExportError
-from backend.gpu_memory import MemoryCheckError
-from backend.images import ImageError
-from backend.jobs import JobError
-from backend.model_builder import ModelsNotReady
-from backend.probes import PROBE_IMAGE, ProbeError
-from backend.readable_text import dropped_of
+from backend.compare.answer_notes import noise_reasons, repeats_of_run
+from backend.models.chat_budget import PromptTooLong
+from backend.compare.service import FINAL, training_finished
+from backend.compare.probes import PROBE_IMAGE
+from backend.models.readable_text import dropped_of
 from backend.services import Services
-from backend.timeline import TimelineError
 
 from . import messages
 from .compare_view import (PROBE_DATATYPES, answer_note, empty_history, judge_markdown,
@@ -29,10 +21,9 @@ from .compare_view import (PROBE_DATATYPES, answer_note, empty_history, judge_ma
                            with_turn)
 from .auth import user_of
 from .errors import user_error
+from .guard import guarded
 from .messages import t
 
-COMPARE_ERRORS = (ChatError, ImageError, JobError, ModelsNotReady, ProbeError,
-                  TimelineError, ExportError, AccessError, MemoryCheckError, KeyError)
 MODELS = {"concurrency_id": "models", "concurrency_limit": 1, "api_visibility": "private"}
 
 
@@ -118,36 +109,13 @@ def comparable_runs(services: Services, user: str | None = None) -> list[str]:
             if training_finished(r)]
 
 
-def _guarded(services: Services, fn):
-    """Backend exceptions -> gr.Error, for plain and generator handlers, after
-    checking that the visitor may read the run (the first argument).
-    functools.wraps keeps the signature, so gradio still passes gr.Request
-    (every guarded handler takes it last)."""
-    import functools
-    import inspect
-
-    def check(args):
+def _readable_run(services: Services):
+    """The Compare tab's access check: the visitor may read the run (the first
+    argument; gradio passes gr.Request last)."""
+    def check(args: tuple) -> None:
         if args and args[0]:
             services.access.check_run(user_of(args[-1]), args[0])
-
-    if inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def stream(*args):
-            try:
-                check(args)
-                yield from fn(*args)
-            except COMPARE_ERRORS as error:
-                raise user_error(error.args[0] if isinstance(error, KeyError) else error)
-        return stream
-
-    @functools.wraps(fn)
-    def call(*args):
-        try:
-            check(args)
-            return fn(*args)
-        except COMPARE_ERRORS as error:
-            raise user_error(error.args[0] if isinstance(error, KeyError) else error)
-    return call
+    return check
 
 
 def wire_compare_tab(tab: CompareTab, services: Services) -> None:
@@ -170,21 +138,20 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
         text = messages_for(request)
         if not image:  # a teacher (or anyone) without an image asks about the run's own
             gr.Info(text["cmp_run_image"])
-        partial = {"base": "", "finetuned": "", "dropped_turns": 0}
         try:
-            for partial in compare.stream(run_id, image, question, history, after):
-                yield (with_turn(history["base"], question, partial["base"]),
-                       with_turn(history["finetuned"], question, partial["finetuned"]),
-                       "", "", "", "", history)
+            for part in compare.turn(run_id, image, question, history, after):
+                if not part["done"]:
+                    yield (with_turn(history["base"], question, part["base"]),
+                           with_turn(history["finetuned"], question, part["finetuned"]),
+                           "", "", "", "", history)
         except PromptTooLong as error:
             raise user_error(text["cmp_question_too_long"].format(
                 used=error.used, budget=error.budget))
-        if partial["dropped_turns"]:
+        if part["dropped_turns"]:
             # The chat boxes still show every turn; the models did not see these.
-            gr.Warning(text["cmp_history_dropped"].format(turns=partial["dropped_turns"]))
-        history = dict(history, base=history["base"] + [[question, partial["base"]]],
-                       finetuned=history["finetuned"] + [[question, partial["finetuned"]]])
-        judged = compare.judge(run_id, question, partial["base"], partial["finetuned"])
+            gr.Warning(text["cmp_history_dropped"].format(turns=part["dropped_turns"]))
+        partial, judged = part, part["scores"]
+        history = dict(history, **part["history"])
         repeats = repeats_of_run(services.jobs, services.datasets, run_id)
         reasons = noise_reasons(bool(judged["references"]), repeats,
                                 services.profile.name == "demo")
@@ -224,22 +191,24 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
         archive = compare.export(run_id, after)
         return str(archive), compare.export_command()
 
+    check = _readable_run(services)
     answer_outputs = [tab.base, tab.finetuned, tab.base_score, tab.finetuned_score,
                       tab.reference, tab.diff, tab.history]
     tab.refresh.click(choices, outputs=tab.run, api_visibility="private")
-    tab.run.change(_guarded(services, after_choices), inputs=tab.run, outputs=[tab.after, tab.history],
+    tab.run.change(guarded(after_choices, check), inputs=tab.run,
+                   outputs=[tab.after, tab.history],
                    api_visibility="private")
-    tab.ask.click(_guarded(services, ask), inputs=[tab.run, tab.after, tab.image, tab.question,
+    tab.ask.click(guarded(ask, check), inputs=[tab.run, tab.after, tab.image, tab.question,
                                          tab.history], outputs=answer_outputs, **MODELS)
-    tab.question.submit(_guarded(services, ask), inputs=[tab.run, tab.after, tab.image, tab.question,
+    tab.question.submit(guarded(ask, check), inputs=[tab.run, tab.after, tab.image, tab.question,
                                                tab.history], outputs=answer_outputs, **MODELS)
     tab.new_chat.click(new_chat, outputs=answer_outputs, api_visibility="private")
-    tab.probe.click(_guarded(services, run_probes), inputs=[tab.run, tab.after, tab.probe_questions,
+    tab.probe.click(guarded(run_probes, check), inputs=[tab.run, tab.after, tab.probe_questions,
                                                   tab.probe_image],
                     outputs=[tab.probe_table, tab.probe_csv], **MODELS)
-    tab.timeline_button.click(_guarded(services, load_timeline), inputs=tab.run, outputs=tab.timeline,
+    tab.timeline_button.click(guarded(load_timeline, check), inputs=tab.run, outputs=tab.timeline,
                               api_visibility="private")
-    tab.export_button.click(_guarded(services, export_archive), inputs=[tab.run, tab.after],
+    tab.export_button.click(guarded(export_archive, check), inputs=[tab.run, tab.after],
                             outputs=[tab.export_file, tab.export_command], **MODELS)
 
 

@@ -6,7 +6,7 @@ import html
 
 import pandas as pd
 
-from backend.probes import OTHER_IMAGE, TRAINING_IMAGE
+from backend.compare.probes import OTHER_IMAGE, TRAINING_IMAGE
 
 
 def empty_history() -> dict:
@@ -43,7 +43,7 @@ def answer_note(score_line: str, dropped: int, text: dict) -> str:
 
 
 def noise_line(reasons: list[str], repeats: int | None, text: dict) -> str:
-    """One line saying why both answers may be noise (backend/answer_notes.py)."""
+    """One line saying why both answers may be noise (backend/compare/answer_notes.py)."""
     if not reasons:
         return ""
     said = " ".join(text[key].format(repeats=repeats) for key in reasons)

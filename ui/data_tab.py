@@ -7,9 +7,9 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from backend import dataset
-from backend.answer_notes import few_repeats
-from backend.images import ALLOWED_FORMATS, ImageError, open_checked
+from backend.data import dataset
+from backend.compare.answer_notes import few_repeats
+from backend.data.images import ALLOWED_FORMATS, ImageError, open_checked
 from backend.services import Services
 
 from .auth import user_of

@@ -1,4 +1,4 @@
-"""The page header's GPU warning: a GPU that torch cannot use (backend/gpu_check.py).
+"""The page header's GPU warning: a GPU that torch cannot use (backend/training/gpu_check.py).
 
 Fixed at start-up, so the sentence is in the served page from the first byte
 (English) and follows the page's language on load and on the language switch.

@@ -1,4 +1,4 @@
-"""gradio's /login with throttling (backend/login_throttle.py) and a log line per failure.
+"""gradio's /login with throttling (backend/access/login_throttle.py) and a log line per failure.
 
 gradio calls the auth function with the username and password only. The
 client's address comes from the ASGI scope: ``ClientAddress`` (middleware)
@@ -18,7 +18,7 @@ from typing import Callable
 from fastapi import HTTPException
 from starlette.middleware import Middleware
 
-from backend.login_throttle import LoginThrottle
+from backend.access.login_throttle import LoginThrottle
 
 log = logging.getLogger("studio.login")
 _client_address: contextvars.ContextVar[str | None] = contextvars.ContextVar(

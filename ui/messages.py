@@ -220,7 +220,7 @@ ZH = {
 LANGUAGE_CHOICES = [("中文", "zh-CN"), ("English", "en")]
 
 # The compare tab's strings live in their own file (it has many); merged here so
-# one gr.I18n table holds every string. A clash is a bug (tests/test_i18n.py).
+# one gr.I18n table holds every string. A clash is a bug (tests/unit/test_i18n.py).
 from .messages_compare import EN_COMPARE, ZH_COMPARE  # noqa: E402
 
 CLASHES = sorted((set(EN_COMPARE) | set(ZH_COMPARE)) & (set(EN) | set(ZH)))

@@ -53,7 +53,7 @@ EN_COMPARE = {
     "val_yes": "yes",
     "val_no": "no",
     "val_unchanged": "〃",
-    # one-line notes under an answer (backend/answer_notes.py, backend/readable_text.py)
+    # one-line notes under an answer (backend/compare/answer_notes.py, backend/models/readable_text.py)
     "note_dropped": "{count} piece(s) of output that formed no character were left out of this answer (an undertrained model can emit broken bytes).",
     "note_why": "Why this may be noise: {reasons}",
     "note_unseen_demo": "the demo's small models were built from random weights, so they only know the questions they were trained on, and an unseen question gets unrelated text.",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from backend.xtuner_config import TrainOptions
+from backend.xtuner.config import TrainOptions
 
 from .messages import t
 

@@ -7,7 +7,7 @@
 * A run's files leave through gradio's file cache, whose URLs any logged-in
   user may fetch: the exported model (``run-<id>-llava.zip``) and the probe
   scores (``run-<id>-scores.csv``). Their names start with the run id
-  (backend/compare.py), so only those who may read that run get them; the
+  (backend/compare/service.py), so only those who may read that run get them; the
   others get the same 404 as for a file that does not exist.
 * gradio's ``/monitoring`` routes: ``/monitoring/summary`` answers without
   login (endpoint names, counts, timings). The app has no use for them, so
@@ -24,7 +24,7 @@ from starlette.middleware import Middleware
 from starlette.requests import cookie_parser
 from starlette.responses import PlainTextResponse
 
-from backend.job_spec import RUN_ID_PATTERN
+from backend.runs.spec import RUN_ID_PATTERN
 
 # gradio serves its cache at /file=PATH and (deprecated, still routed) /file/PATH.
 _FILE_ROUTE = re.compile(r"^(/gradio_api)?/file[=/](.*)$", re.IGNORECASE | re.DOTALL)

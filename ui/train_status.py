@@ -1,5 +1,5 @@
 """The Finetune tab's live view of one run: phase, progress bar, which buttons can act.
-Pure functions of backend/run_status.py's result and a language."""
+Pure functions of backend/runs/status.py's result and a language."""
 from __future__ import annotations
 
 import html

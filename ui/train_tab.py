@@ -6,22 +6,20 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from backend.disk import DiskSpaceError
-from backend.gpu_memory import MemoryCheckError
-from backend import progress
-from backend.access import CHANGE, STOP, AccessError
-from backend.answer_notes import few_repeats
-from backend.job_spec import LOG_NAME
-from backend.jobs import JobError
-from backend.model_builder import ModelsNotReady
-from backend.log_noise import without_noise
-from backend.readable_text import without_replacements
-from backend.run_status import run_status, whole_run_seconds
+from backend.runs import progress
+from backend.access.accounts import CHANGE, STOP, AccessError
+from backend.compare.answer_notes import few_repeats
+from backend.runs.spec import LOG_NAME
+from backend.runs.jobs import JobError
+from backend.runs.log_noise import without_noise
+from backend.models.readable_text import without_replacements
+from backend.runs.status import run_status, whole_run_seconds
 from backend.services import Services
-from backend.xtuner_config import ConfigError, TrainOptions
+from backend.xtuner.config import TrainOptions
 
 from .auth import user_of
 from .errors import user_error
+from .guard import guarded
 from .language import language_of
 from .messages import t, tr
 from .options_form import OptionsForm, build_options_form, merged_options
@@ -47,7 +45,7 @@ class TrainTab:
     bar: gr.HTML  # the whole run's progress (ui/train_status.py)
     loss: gr.LinePlot
     log: gr.Textbox
-    show_all_log: gr.Checkbox  # off: known noise hidden (backend/log_noise.py)
+    show_all_log: gr.Checkbox  # off: known noise hidden (backend/runs/log_noise.py)
     commands: gr.Code
     runs: gr.Dataframe
     refresh: gr.Button
@@ -102,7 +100,7 @@ def state_name(state: str, lang: str) -> str:
 
 
 def status_markdown(snap: dict, lang: str = "en") -> str:
-    """``snap``: backend/run_status.py's run_status (a snapshot with phase etc.)."""
+    """``snap``: backend/runs/status.py's run_status (a snapshot with phase etc.)."""
     parts = [f"**{state_name(snap['state'], lang)}**"]
     if snap.get("phase") and snap["phase"] != snap["state"]:
         parts.append(phase_text(snap["phase"], lang))
@@ -207,14 +205,11 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
         lang = language_of(request)
         if not ds_id:
             raise user_error(tr("err_need_dataset", lang))
-        try:
-            services.access.check_dataset(user_of(request), ds_id)
-            options = merged_options([epochs, lr, lora_r, max_length], options)
-            snap = services.training.start(ds_id, options,
-                                           owner=services.access.owner(user_of(request)))
-        except (JobError, ConfigError, ValueError, KeyError, ModelsNotReady,
-                DiskSpaceError, AccessError, MemoryCheckError) as error:
-            raise user_error(tr("err_start", lang, error=error))
+        # A refusal reads "could not start: <why>" (the guard's message below).
+        services.access.check_dataset(user_of(request), ds_id)
+        options = merged_options([epochs, lr, lora_r, max_length], options)
+        snap = services.training.start(ds_id, options,
+                                       owner=services.access.owner(user_of(request)))
         repeats = services.datasets.get(ds_id).repeats
         if few_repeats(repeats):
             gr.Warning(tr("warn_few_repeats", lang, repeats=repeats),
@@ -259,7 +254,11 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
     def runs_on_change(_run_id, request: gr.Request):
         return runs(request)
 
-    tab.start.click(start, inputs=[dataset_id, tab.options, *tab.form.fields], outputs=tab.run_id,
+    def start_refused(error: Exception, args: tuple) -> str:
+        return tr("err_start", language_of(args[-1]), error=error)
+
+    tab.start.click(guarded(start, message=start_refused),
+                    inputs=[dataset_id, tab.options, *tab.form.fields], outputs=tab.run_id,
                     api_visibility="private")
     # The student's own Stop and Resume show in the run list at once.
     tab.stop.click(stop, inputs=[tab.run_id, tab.show_all_log], outputs=outputs,

@@ -1,0 +1,1 @@
+"""Accounts, who may see/touch which run, login throttling."""

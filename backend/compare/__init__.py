@@ -1,0 +1,1 @@
+"""Side-by-side answers, scoring, probes, timeline, adapters, export."""

@@ -1,0 +1,1 @@
+"""Image + Q&A -> validated LLaVA records; the dataset store."""

@@ -1,0 +1,1 @@
+"""Profiles, model paths, the resident chat models."""

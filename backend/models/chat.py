@@ -1,0 +1,263 @@
+"""Answers from the pretrain-only (iter_2181) and finetuned models.
+
+The LLM and CLIP are loaded once. "base" = LoRA adapters disabled + the
+pretrain projector; a finetuned run = its adapters (loaded by name from its
+pth_to_hf output) + its projector. Generation is our own short greedy loop
+over the KV cache, one token per step, so two models can be stepped in turn
+by one loop and every step can be streamed.
+"""
+from __future__ import annotations
+
+import gc
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from backend.models.paths import ModelPaths
+from backend.models.chat_budget import fit_history as fit_history_of
+from backend.models.prompt import MAX_NEW_TOKENS, ChatError, prompt_ids  # noqa: F401  (re-exported)
+from backend.models.readable_text import readable
+
+BASE = "base"
+MAX_ATTACHED_RUNS = 4
+
+
+UNLOADED = ("The chat models were unloaded because a training run needs the GPU; ask again "
+            "when its training has finished.")
+
+
+@dataclass
+class _Attached:
+    projector: object
+    has_visual_adapter: bool
+
+
+@dataclass
+class Dialogue:
+    """One model's own conversation about one image (multi-turn history)."""
+
+    model: str
+    image: str
+    turns: list[tuple[str, str]] = field(default_factory=list)
+
+
+class ChatModels:
+    """Resident LLM + CLIP with per-run adapters attached on demand."""
+
+    def __init__(self, paths: ModelPaths, device: str = "cpu",
+                 memory_check: Callable[[ModelPaths], None] | None = None):
+        self.paths = paths
+        self.device = device
+        self.memory_check = memory_check  # CUDA: refuses before anything loads
+        self._lock = threading.RLock()
+        self._loaded = False
+        self._attached: dict[str, _Attached] = {}
+
+    # ---- loading ----------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def load(self) -> None:
+        with self._lock:
+            if self._loaded:
+                return
+            if self.memory_check is not None:
+                self.memory_check(self.paths)
+            from backend.xtuner.trainer_side import patches as xtuner_patches  # noqa: F401
+            import torch
+            from transformers import (AutoModelForCausalLM, AutoTokenizer,
+                                      CLIPImageProcessor, CLIPVisionModel)
+            from xtuner.model.modules import ProjectorConfig, ProjectorModel
+
+            dtype = torch.float32 if self.device == "cpu" else torch.bfloat16
+            self.torch = torch
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                self.paths.llm, trust_remote_code=True, encode_special_tokens=True)
+            self.llm = AutoModelForCausalLM.from_pretrained(
+                self.paths.llm, trust_remote_code=True, torch_dtype=dtype).to(self.device).eval()
+            self.visual_encoder = CLIPVisionModel.from_pretrained(
+                self.paths.visual_encoder, torch_dtype=dtype).to(self.device).eval()
+            self.image_processor = CLIPImageProcessor.from_pretrained(self.paths.visual_encoder)
+            config = ProjectorConfig(
+                visual_hidden_size=self.visual_encoder.config.hidden_size,
+                llm_hidden_size=self.llm.config.hidden_size, depth=2)
+            projector = ProjectorModel(config).to(dtype)
+            state = torch.load(self.paths.pretrained_pth, map_location="cpu", weights_only=False)
+            state = state.get("state_dict", state)
+            projector.load_state_dict({k[len("projector."):]: v for k, v in state.items()
+                                       if k.startswith("projector.")})
+            self.base_projector = projector.to(self.device).eval()
+            self.im_end_id = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+            self._loaded = True
+
+    def unload(self) -> None:
+        """Free the memory (before a training run on the same GPU)."""
+        with self._lock:
+            for name in ("llm", "visual_encoder", "base_projector"):
+                self.__dict__.pop(name, None)
+            self._attached.clear()
+            self._loaded = False
+            # The training memory check already counted this memory as free:
+            # collect reference cycles (peft, HF modules) so empty_cache gets it all.
+            gc.collect()
+            try:
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+            except ImportError:
+                pass
+
+    def attach(self, name: str, hf_dir: Path) -> None:
+        """Load a run's converted adapters + projector under ``name``."""
+        from peft import PeftModel
+        from xtuner.model.modules import ProjectorModel
+
+        with self._lock:
+            self.load()
+            if name in self._attached:
+                return
+            llm_adapter = hf_dir / "llm_adapter"
+            projector_dir = hf_dir / "projector"
+            if not llm_adapter.is_dir() or not projector_dir.is_dir():
+                raise ChatError(f"Run {name} has no converted model in {hf_dir}.")
+            if len(self._attached) >= MAX_ATTACHED_RUNS:
+                self._detach(next(iter(self._attached)))
+            if isinstance(self.llm, PeftModel):
+                self.llm.load_adapter(str(llm_adapter), adapter_name=name)
+            else:
+                self.llm = PeftModel.from_pretrained(self.llm, str(llm_adapter),
+                                                     adapter_name=name).eval()
+            visual_adapter = hf_dir / "visual_encoder_adapter"
+            if visual_adapter.is_dir():
+                if isinstance(self.visual_encoder, PeftModel):
+                    self.visual_encoder.load_adapter(str(visual_adapter), adapter_name=name)
+                else:
+                    self.visual_encoder = PeftModel.from_pretrained(
+                        self.visual_encoder, str(visual_adapter), adapter_name=name).eval()
+            projector = ProjectorModel.from_pretrained(str(projector_dir)).to(
+                self.base_projector.dtype).to(self.device).eval()
+            self._attached[name] = _Attached(projector, visual_adapter.is_dir())
+
+    def _detach(self, name: str) -> None:
+        attached = self._attached.pop(name)
+        self.llm.delete_adapter(name)
+        if attached.has_visual_adapter:
+            self.visual_encoder.delete_adapter(name)
+
+    def special_tokens(self) -> frozenset[str]:
+        """The LLM tokenizer's special tokens (refused in questions), read from
+        its folder: known without loading the models."""
+        from backend.data.special_tokens import special_tokens_at
+
+        return special_tokens_at(self.paths.llm)
+
+    # ---- one model's state ----------------------------------------------
+    def _select(self, model: str) -> object:
+        """Switch adapters for ``model``; return its projector."""
+        from peft import PeftModel
+
+        for module in (self.llm, self.visual_encoder):
+            if not isinstance(module, PeftModel):
+                continue
+            names = module.peft_config.keys()
+            if model != BASE and model in names:
+                module.base_model.enable_adapter_layers()
+                module.set_adapter(model)
+            else:
+                module.base_model.disable_adapter_layers()
+        if model == BASE:
+            return self.base_projector
+        if model not in self._attached:
+            raise ChatError(f"Model {model} is not attached.")
+        return self._attached[model].projector
+
+    def _prompt_ids(self, dialogue: Dialogue, question: str) -> list[int]:
+        return prompt_ids(self.tokenizer, dialogue.turns, question)
+
+    def fit_history(self, turns, question: str) -> tuple[list[tuple[str, str]], int]:
+        """The newest turns that fit this model's context; how many were dropped."""
+        return fit_history_of(self.paths, turns, question)
+
+    # ---- generation -------------------------------------------------------
+    def stream(self, dialogue: Dialogue, question: str,
+               max_new_tokens: int = MAX_NEW_TOKENS) -> Iterator[str]:
+        """Yield the growing answer, one token at a time (greedy)."""
+        for text, _done in self.stream_many([(dialogue, question)], max_new_tokens):
+            yield text[0]
+
+    def stream_many(self, requests: list[tuple[Dialogue, str]],
+                    max_new_tokens: int = MAX_NEW_TOKENS) -> Iterator[tuple[list[str], bool]]:
+        """Step several models in turn, one token each per round.
+
+        Yields (answers so far, all finished). One loop serves the base and
+        the finetuned model alike: the side-by-side view is this, not two
+        copies of the generation code.
+        """
+        self.load()
+        states = [self._start(d, q) for d, q in requests]
+        while True:
+            with self._lock:
+                progressed = False
+                for state in states:
+                    if not state["done"]:
+                        self._step(state, max_new_tokens)
+                        progressed = True
+            texts = [self._decode(state) for state in states]
+            done = all(state["done"] for state in states)
+            yield texts, done
+            if done or not progressed:
+                return
+
+    def _start(self, dialogue: Dialogue, question: str) -> dict:
+        from PIL import Image
+        from xtuner.dataset.utils import expand2square
+        from xtuner.model.utils import prepare_inputs_labels_for_multimodal
+
+        torch = self.torch
+        with self._lock, torch.inference_mode():
+            if not self._loaded:
+                raise ChatError(UNLOADED)
+            projector = self._select(dialogue.model)
+            image = Image.open(dialogue.image).convert("RGB")
+            image = expand2square(image, tuple(int(x * 255) for x in self.image_processor.image_mean))
+            pixels = self.image_processor.preprocess(image, return_tensors="pt")["pixel_values"]
+            pixels = pixels.to(self.device, dtype=self.base_projector.dtype)
+            hidden = self.visual_encoder(pixels, output_hidden_states=True).hidden_states[-2]
+            image_embeds = projector(hidden[:, 1:])
+            ids = torch.tensor([self._prompt_ids(dialogue, question)], device=self.device)
+            inputs = prepare_inputs_labels_for_multimodal(
+                llm=self.llm, input_ids=ids, pixel_values=image_embeds)
+        return {"model": dialogue.model, "inputs": inputs, "past": None, "ids": [],
+                "done": False, "length": inputs["inputs_embeds"].shape[1]}
+
+    def _step(self, state: dict, max_new_tokens: int) -> None:
+        if not self._loaded:  # unload() ran between two tokens
+            raise ChatError(UNLOADED)
+        torch = self.torch
+        with torch.inference_mode():
+            self._select(state["model"])
+            if state["past"] is None:
+                out = self.llm(inputs_embeds=state["inputs"]["inputs_embeds"], use_cache=True)
+            else:
+                last = torch.tensor([[state["ids"][-1]]], device=self.device)
+                position = torch.tensor([[state["length"] + len(state["ids"]) - 1]],
+                                        device=self.device)
+                out = self.llm(input_ids=last, past_key_values=state["past"],
+                               position_ids=position, use_cache=True)
+            state["past"] = out.past_key_values
+            token = int(out.logits[0, -1].argmax())
+        if token in (self.im_end_id, self.tokenizer.eos_token_id):
+            state["done"] = True
+            return
+        state["ids"].append(token)
+        if len(state["ids"]) >= max_new_tokens:
+            state["done"] = True
+
+    def _decode(self, state: dict) -> str:
+        # A character split across tokens waits for its last byte; bytes that
+        # form none are dropped (backend/models/readable_text.py).
+        return readable(self.tokenizer.decode(state["ids"], skip_special_tokens=True),
+                        finished=state["done"])

@@ -1,0 +1,1 @@
+"""The demo profile's small models, built locally."""

@@ -1,0 +1,1 @@
+"""A run's life: registry, spec on disk, the JobManager, restart recovery, progress."""

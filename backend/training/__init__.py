@@ -1,0 +1,1 @@
+"""(dataset, options) -> a run; GPUs, memory estimates, start-up and preflight checks."""

@@ -1,0 +1,1 @@
+"""Everything xtuner sees: options, recipes, rendered configs, the subprocess env."""

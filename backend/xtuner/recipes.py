@@ -1,0 +1,139 @@
+"""The two CUDA training recipes: the lesson's QLoRA, and a faster bf16 one.
+
+A recipe is what changes in the rendered xtuner config on a GPU (plus the
+options it starts from); the user's own options still apply on top. The
+numbers behind the fast recipe are in bench/RESULTS.md.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backend.xtuner.options import ConfigError, TrainOptions
+
+DEEPSPEED_CHOICES = ("deepspeed_zero2",)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    quantize_4bit: bool           # NF4 QLoRA (bitsandbytes) on the LLM
+    options: TrainOptions         # the defaults this recipe starts from
+    amp_dtype: str                # AmpOptimWrapper autocast dtype
+    sdpa: bool                    # torch SDPA attention instead of InternLM2's eager
+    save_optimizer: bool          # optimizer state in iter_N.pth (resume restarts Adam without)
+    evaluation_passes: bool       # xtuner's EvaluateChatHook during training
+    activation_checkpointing: bool = True
+    # Cap on each evaluation answer (xtuner's default is 600 tokens: ~25 s per
+    # question at 4-bit, for answers that are a sentence or two).
+    evaluation_max_new_tokens: int = 64
+    dataloader_workers: int = 0   # the app renders 0 (CPU runs); GPUs starve without
+    constant_lr: bool = False     # hold lr after warmup instead of xtuner's cosine decay
+    adam_beta2: float = 0.999     # xtuner's default; 0.95 reacts sooner to growing gradients
+    # LoRA+ (Hayou et al. 2024): the B matrices learn at lr x this, A at lr.
+    lora_b_lr_mult: float = 1.0
+    # torch.compile of each transformer block ("" off; "default" or "reduce-overhead"
+    # = CUDA graphs): batch-1 steps are CPU-dispatch bound (bench/RESULTS.md, profile).
+    compile_mode: str = ""
+    # False: CLIP stays frozen without LoRA (the image encoder then needs no
+    # backward pass): 41% fewer operator calls per batch-1 step, measured on
+    # 24-layer narrow models on the CPU (bench/probes/op_count.py).
+    visual_lora: bool = True
+    lora_dropout: float | None = None  # None: the built-in config's 0.05
+    description: str = ""
+
+    def visual_lora_rank(self, options: TrainOptions) -> int:
+        """CLIP's LoRA rank as trained (0: frozen without LoRA), for memory estimates."""
+        return options.visual_lora_r if self.visual_lora else 0
+
+
+# The lesson, unchanged: 4-bit NF4 LLM, LoRA r=512/alpha=256 (LLM) and r=64 (CLIP),
+# fp16 AMP, batch 1, full checkpoints; the evaluation passes stay (the progress
+# view shows them), each answer capped at 64 tokens.
+LESSON = Recipe(
+    name="lesson", quantize_4bit=True, options=TrainOptions(), amp_dtype="float16",
+    sdpa=False, save_optimizer=True, evaluation_passes=True,
+    description="The lesson's QLoRA recipe: 4-bit NF4, LoRA r=512/64, AMP, batch 1.")
+
+# Same data, epochs, batch size and LoRA shapes; what makes it faster:
+#  * bf16 weights instead of 4-bit: no dequantisation in every matmul;
+#  * no activation checkpointing (no recomputed forward; bf16 leaves the room);
+#  * 4 dataloader workers: image decoding took 0.2 s of a step without;
+#  * bf16 autocast: no fp16 loss scaling, so no skipped first steps;
+#  * SDPA attention (InternLM2's config asks for eager);
+#  * no in-training evaluation passes: the app answers the trained questions
+#    itself right after training, with the resident model;
+#  * no optimizer state in checkpoints (a third of the size; a resumed run
+#    restarts Adam's moments, which mmengine allows).
+# Batch 1 stays: on the random-weight benchmark models the outcome follows
+# the number of optimizer steps, and every larger batch tried (2 to 16, with
+# lr scaled up to 10x) reproduced fewer trained answers. Measured there
+# (bench/RESULTS.md): 5 of 6 answers at 0.36x the lesson's CLI flow end to
+# end; the lesson's own recipe reproduces 4 of 6 at 0.73x through the app.
+FAST = Recipe(
+    name="fast", quantize_4bit=False, options=TrainOptions(),
+    amp_dtype="bfloat16", sdpa=True, save_optimizer=False, evaluation_passes=False,
+    activation_checkpointing=False, dataloader_workers=4,
+    description="bf16 LoRA, batch 1, no activation checkpointing, SDPA, no evaluation passes: "
+                "about half the lesson recipe's time on an H200.")
+
+RECIPES = {recipe.name: recipe for recipe in (LESSON, FAST)}
+
+
+def get_recipe(name: str) -> Recipe:
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise ConfigError(f"Unknown recipe {name!r}; known: {', '.join(RECIPES)}.") from None
+
+
+def config_lines(recipe: Recipe) -> list[str]:
+    """Override lines for the rendered config (CUDA only). Constants only:
+    nothing here comes from user input."""
+    lines = [f"# CUDA recipe: {recipe.name}"]
+    if not recipe.quantize_4bit:
+        lines += [
+            "model['llm'].pop('quantization_config', None)",
+            "model['llm']['torch_dtype'] = torch.bfloat16",
+        ]
+    lines.append(f"optim_wrapper['dtype'] = {recipe.amp_dtype!r}")
+    if recipe.amp_dtype == "bfloat16":
+        # bf16 has fp32's range: loss scaling only skips steps.
+        lines.append("optim_wrapper.pop('loss_scale', None)")
+    if recipe.sdpa:
+        # LLaVAModel keeps an explicit attn_implementation (llava.py
+        # _prepare_for_flash_attn); InternLM2's code has an SDPA class.
+        lines.append("model['llm']['attn_implementation'] = 'sdpa'")
+    if not recipe.activation_checkpointing:
+        lines.append("model['use_activation_checkpointing'] = False")
+    if recipe.constant_lr:
+        # param_scheduler[1] is the CosineAnnealingLR after warmup; an
+        # eta_min equal to the base lr makes it flat.
+        lines.append("param_scheduler[1]['eta_min'] = lr")
+    if recipe.adam_beta2 != 0.999:
+        lines.append(f"optim_wrapper['optimizer']['betas'] = (0.9, {recipe.adam_beta2!r})")
+    if recipe.lora_b_lr_mult != 1.0:
+        # mmengine's default constructor: a parameter whose name contains a
+        # custom key gets lr x lr_mult (peft names them ...lora_B.default.weight).
+        lines.append("optim_wrapper['paramwise_cfg'] = dict(custom_keys={'lora_B': "
+                     f"dict(lr_mult={recipe.lora_b_lr_mult!r})}})")
+    if recipe.compile_mode:
+        # Block by block (backend/xtuner/trainer_side/hooks.py): mmengine's own `compile`
+        # option fails to trace its train_step under torch 2.11.
+        lines += ["from backend.xtuner.trainer_side.hooks import CompileBlocksHook",
+                  f"custom_hooks.append(dict(type=CompileBlocksHook, mode={recipe.compile_mode!r}))"]
+    if not recipe.visual_lora:
+        lines.append("model['visual_encoder_lora'] = None")
+    if recipe.lora_dropout is not None:
+        lines.append(f"model['llm_lora']['lora_dropout'] = {recipe.lora_dropout!r}")
+        if recipe.visual_lora:
+            lines.append(f"model['visual_encoder_lora']['lora_dropout'] = {recipe.lora_dropout!r}")
+    if recipe.dataloader_workers:
+        lines.append(f"train_dataloader['num_workers'] = {recipe.dataloader_workers}")
+    if not recipe.save_optimizer:
+        lines.append("default_hooks['checkpoint']['save_optimizer'] = False")
+    # custom_hooks[0] is DatasetInfoHook; [1] the EvaluateChatHook.
+    if not recipe.evaluation_passes:
+        lines.append("custom_hooks.pop(1)")
+    else:
+        lines.append(f"custom_hooks[1]['max_new_tokens'] = {recipe.evaluation_max_new_tokens}")
+    return lines

@@ -1,0 +1,1 @@
+"""Code that runs inside xtuner's own processes (patches, hooks, sitecustomize)."""

@@ -1,0 +1,1 @@
+"""One-off probes: launch variants, operator counts, picking a variant."""

@@ -1,0 +1,1 @@
+"""results_*.json -> bench/RESULTS.md, one section a module."""

@@ -1,0 +1,1 @@
+"""The benchmark suite: the CLI and app flows, their fixtures, timed subprocesses."""

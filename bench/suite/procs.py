@@ -1,0 +1,132 @@
+"""Timed subprocesses for the benchmark: argument lists, own process group,
+output to a log file, every chunk stamped with the time it arrived (so time
+to first iteration / first prompt is read off our clock, not off mmengine's
+one-second log stamps)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backend.runs import process as processes
+
+ITER_LINE = re.compile(r"Iter\(train\)\s*\[\s*(\d+)/(\d+)\].*?\btime: ([\d.]+)(?:.*?memory: (\d+))?")
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    rc: int
+    start: float
+    end: float
+    chunks: list[tuple[float, int]] = field(default_factory=list)  # (time, text length so far)
+    text: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+    def time_of(self, needle: str, occurrence: int = 1) -> float | None:
+        """When the n-th occurrence of ``needle`` had fully arrived."""
+        index = -1
+        for _ in range(occurrence):
+            index = self.text.find(needle, index + 1)
+            if index < 0:
+                return None
+        stop = index + len(needle)
+        for stamp, length in self.chunks:
+            if length >= stop:
+                return stamp
+        return self.end
+
+    def lines_with_times(self) -> list[tuple[float, str]]:
+        out, pos = [], 0
+        for line in self.text.splitlines(keepends=True):
+            pos += len(line)
+            out.append((self._stamp_at(pos), line.rstrip("\n")))
+        return out
+
+    def _stamp_at(self, pos: int) -> float:
+        for stamp, length in self.chunks:
+            if length >= pos:
+                return stamp
+        return self.end
+
+
+def run(argv: list[str], env: dict, log_path: Path, stdin_text: str | None = None,
+        timeout_s: float = 600.0, cwd: Path | None = None) -> Result:
+    """Run to completion (or kill the group at the timeout), logging everything."""
+    start = time.monotonic()
+    # The app's runner, but into a pipe: each chunk is stamped as it arrives.
+    proc = processes.start(argv, cwd=cwd, env=env, log=subprocess.PIPE,
+                           stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL)
+    result = Result(argv, -1, start, start)
+    parts: list[str] = []
+    length = 0
+    if stdin_text is not None:
+        # The pipe buffers it; input() reads it line by line when it asks.
+        threading.Thread(target=_feed, args=(proc, stdin_text), daemon=True).start()
+    with open(log_path, "ab") as log:
+        log.write(f"\n$ {' '.join(argv)}\n".encode())
+        deadline = start + timeout_s
+        while True:
+            data = os.read(proc.stdout.fileno(), 65536)
+            if not data:
+                break
+            log.write(data)
+            log.flush()
+            text = data.decode("utf-8", errors="replace")
+            parts.append(text)
+            length += len(text)
+            result.chunks.append((time.monotonic(), length))
+            if time.monotonic() > deadline:
+                processes.kill_group(proc.pid)
+                break
+    result.rc = proc.wait()
+    result.end = time.monotonic()
+    result.text = "".join(parts)
+    return result
+
+
+def _feed(proc: subprocess.Popen, text: str) -> None:
+    try:
+        proc.stdin.write(text.encode())
+        proc.stdin.close()
+    except OSError:
+        pass
+
+
+def train_stats(result: Result) -> dict:
+    """s/iter (median of mmengine's per-window 'time:'), peak memory
+    (mmengine's 'memory:' = torch max_memory_allocated, MiB) and the time
+    from launch to the end of the first iteration."""
+    rows = []
+    for stamp, line in result.lines_with_times():
+        match = ITER_LINE.search(line)
+        if match:
+            rows.append((stamp, int(match[1]), int(match[2]), float(match[3]),
+                         int(match[4] or 0)))
+    if not rows:
+        return {"iters": 0}
+    times = sorted(r[3] for r in rows[1:] or rows)
+    s_iter = times[len(times) // 2]
+    first_stamp, first_iter = rows[0][0], rows[0][1]
+    last_stamp = rows[-1][0]
+    return {
+        "iters": rows[-1][1], "max_iters": rows[-1][2], "s_per_iter": s_iter,
+        "peak_mib": max(r[4] for r in rows),
+        # Logged every k iterations: subtract the k-1 iterations before the first line.
+        "first_iter_s": first_stamp - result.start - (first_iter - 1) * s_iter,
+        "loop_s": last_stamp - first_stamp + first_iter * s_iter,
+        "after_loop_s": result.end - last_stamp,
+        "last_loss": _last_loss(result.text),
+    }
+
+
+def _last_loss(text: str) -> float | None:
+    found = re.findall(r"\bloss: ([\d.]+)", text)
+    return float(found[-1]) if found else None

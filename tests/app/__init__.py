@@ -1,0 +1,1 @@
+"""The real app launched in a subprocess, driven through its HTTP/gradio API."""

@@ -1,0 +1,367 @@
+"""The demo flow in a real browser, as a person would walk it, in Chinese and in English.
+
+Headless Debian Chromium driven by Playwright (no browser download). Each step leaves a
+screenshot under test-output/browser/<locale>/ (the README shows a few of them).
+"""
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from backend.compare.scoring import rouge_l
+from tests.support.app_server import ROOT, models_dir, running_app
+from tests.support.polling import poll_until
+from ui.messages import tr
+
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
+
+CHROMIUM = os.environ.get("STUDIO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+OUTPUT = ROOT / "test-output" / "browser"
+# 3 example questions x 100 = 300 iterations, half the lesson's 200 repeats: enough for
+# the demo recipe to answer with the trained answers (at 50 it still garbles them), a few
+# minutes of CPU. tests/app/test_e2e_api.py checks the learning itself.
+REPEATS = int(os.environ.get("STUDIO_BROWSER_REPEATS", 100))
+MODELS_TIMEOUT_S = 900
+TRAIN_TIMEOUT_S = 2400
+EXAMPLE_QA = json.loads((ROOT / "assets" / "example_qa.json").read_text(encoding="utf-8"))
+QUESTION = EXAMPLE_QA[0]["conversations"][0]["value"].split("\n", 1)[1]
+
+
+class Walk:
+    """One person's walk through the page in one language, with numbered screenshots."""
+
+    def __init__(self, page, locale: str):
+        self.page = page
+        self.lang = "zh" if locale.startswith("zh") else "en"
+        self.folder = OUTPUT / locale
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        self.shots: list[Path] = []
+
+    def text(self, key: str, **fields) -> str:
+        return tr(key, self.lang, **fields)
+
+    def shot(self, name: str) -> None:
+        path = self.folder / f"{len(self.shots) + 1:02d}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        self.shots.append(path)
+
+    def button(self, key: str):
+        return self.page.get_by_role("button", name=self.text(key), exact=True)
+
+    def tab(self, key: str):
+        return self.page.get_by_role("tab", name=self.text(key))
+
+    def field(self, key: str):
+        return self.page.get_by_label(self.text(key), exact=True)
+
+    def answer_box(self, key: str):
+        """The component (Chatbot or Textbox) labelled with key."""
+        label = self.page.get_by_text(self.text(key), exact=True)
+        return self.page.locator(".block").filter(has=label).last
+
+    def wait_text(self, locator, pattern, timeout_s: float) -> str:
+        """Poll a locator's text until it matches (gradio updates it over SSE)."""
+        seen = [""]
+
+        def matching():
+            seen[0] = locator.inner_text() if locator.count() else ""
+            return re.search(pattern, seen[0]) and seen[0]
+
+        return poll_until(matching, timeout_s, interval=0.5,
+                          message=lambda: f"{pattern!r} never appeared; last text: {seen[0]!r}")
+
+
+def answer_text(box) -> str:
+    """The model's latest answer in a Chatbot (or the value of a Textbox)."""
+    bot = box.locator("[data-testid='bot']")
+    if bot.count():
+        return bot.last.inner_text().strip()
+    field = box.locator("textarea")
+    return field.first.input_value().strip() if field.count() else ""
+
+
+def iteration(text: str) -> int:
+    """The iteration number of the training status line, in either language."""
+    match = re.search(r"(\d+) / \d+", text)
+    return int(match.group(1)) if match else -1
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (make test installs Debian's chromium)")
+    # launch() gives every browser a fresh temporary profile of its own (Playwright
+    # refuses --user-data-dir here), so no cookie or cache survives from another run.
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_demo_flow_in_a_real_browser(browser, tmp_path, locale):
+    with running_app(tmp_path / "work", "--profile", "demo", "--models-dir",
+                     str(models_dir())) as (url, _process):
+        context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        walk = Walk(page, locale)
+        page.goto(url)
+
+        # 1. The page opens in the browser's language and says when the models are ready.
+        walk.wait_text(page.locator("#models-status"), "✅", MODELS_TIMEOUT_S)
+        assert walk.button("build_dataset").is_visible()
+        other = "en" if walk.lang == "zh" else "zh"
+        assert tr("build_dataset", other) not in page.inner_text("body")
+        walk.shot("opened")
+
+        # 2. Load the example: the image and its three Q&A rows.
+        walk.button("load_example").click()
+        page.get_by_text(EXAMPLE_QA[0]["conversations"][1]["value"]).first.wait_for()
+        walk.shot("example-loaded")
+
+        # 3. Build the dataset with a smaller repeat count than the lesson's 200.
+        repeats = walk.field("repeats")
+        repeats.fill(str(REPEATS))
+        repeats.press("Tab")
+        walk.button("build_dataset").click()
+        samples = 3 * REPEATS
+        page.get_by_text(re.compile(rf"\b{samples}\b")).first.wait_for(timeout=60_000)
+        assert re.match(r"ds-", walk.field("dataset_id").input_value())
+        walk.shot("dataset-built")
+
+        # 4. Finetune, and watch the iteration count move.
+        walk.tab("tab_train").click()
+        walk.button("start").click()
+        status = page.get_by_text(re.compile(r"\d+ / \d+")).first
+        first = iteration(walk.wait_text(status, r"[1-9]\d* / \d+", TRAIN_TIMEOUT_S))
+        walk.shot("training")
+        poll_until(lambda: iteration(status.inner_text()) > first, TRAIN_TIMEOUT_S,
+                   interval=1, message="progress did not move")
+        done = walk.text("state_done")
+        walk.wait_text(page.locator("body"), re.escape(done) + r"\s*·", TRAIN_TIMEOUT_S)
+        walk.shot("finetuned")
+
+        # 5. Compare: the same image and question to both models.
+        walk.tab("tab_compare").click()
+        run_picker = walk.field("compare_run")
+        poll_until(run_picker.input_value, 120, interval=0.5, message="no run picked")
+        assert run_picker.input_value().startswith("run-")
+        image_block = page.locator(".block").filter(has=page.get_by_text(
+            walk.text("compare_image"), exact=True)).last
+        image_block.locator("input[type=file]").set_input_files(str(ROOT / "assets" /
+                                                                   "example.jpg"))
+        image_block.locator("img").first.wait_for()
+        walk.field("compare_question").fill(QUESTION)
+        scored = re.compile(r"ROUGE-L\s+\d")
+        scores_before = len(scored.findall(page.inner_text("body")))
+        walk.button("compare_button").click()
+        base, tuned = walk.answer_box("base_answer"), walk.answer_box("finetuned_answer")
+        # Both answers stream in; the scores under them appear once both are complete.
+        poll_until(lambda: len(scored.findall(page.inner_text("body"))) >= scores_before + 2,
+                   TRAIN_TIMEOUT_S,
+                   interval=1, message="the answers were never scored")
+        answers = (answer_text(base), answer_text(tuned))
+        assert all(answers), answers
+        # The lesson's point, read off the page: Pretrain captions, Finetune answers as taught.
+        reference = EXAMPLE_QA[0]["conversations"][1]["value"]
+        assert rouge_l(answers[1], reference) > rouge_l(answers[0], reference), answers
+        walk.shot("compared")
+
+        # 6. The switch on the page changes the language without a reload.
+        target = "English" if walk.lang == "zh" else "中文"
+        page.get_by_label(target, exact=True).check()
+        after = "en" if walk.lang == "zh" else "zh"
+        page.get_by_role("button", name=tr("compare_button", after)).wait_for()
+        walk.shot("switched-language")
+        context.close()
+
+    assert len(walk.shots) >= 5
+    assert all(path.stat().st_size > 10_000 for path in walk.shots)
+
+
+# ---- a first-time student's walk: double Start, stop and resume, phone width ------
+STUDENT_REPEATS = 30  # 90 iterations: long enough to stop in the middle, and warned about
+UNSEEN_QUESTION = "图片里的人在做什么？"  # not in the training data: the demo answers noise
+# An element past the right edge counts as cut off unless a scrolling box holds it.
+CUT_OFF_JS = """() => {
+  const width = window.innerWidth;
+  const scrolls = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  const cut = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.right <= width + 1) continue;
+    let held = false;
+    for (let up = el.parentElement; up && !held; up = up.parentElement) {
+      held = scrolls(up) && up.getBoundingClientRect().right <= width + 1;
+    }
+    if (!held) cut.push(`${el.tagName}#${el.id}.${String(el.className).slice(0, 40)}`);
+  }
+  return {pageWidth: document.documentElement.scrollWidth, width, cut: cut.slice(0, 10)};
+}"""
+LOG_AT_BOTTOM_JS = """() => {
+  const box = document.querySelector("#run-log textarea");
+  return box ? [box.scrollTop + box.clientHeight >= box.scrollHeight - 30,
+                box.scrollHeight > box.clientHeight] : [false, false];
+}"""
+
+
+def status_line(walk: Walk) -> str:
+    return walk.page.locator("#run-status").inner_text()
+
+
+def elapsed_seconds(text: str, lang: str = "zh") -> int:
+    """The whole run's elapsed time from the status line (m:ss after its label)."""
+    label = tr("status_elapsed", lang, time="")
+    match = re.search(re.escape(label) + r"(\d+):(\d\d)", text)
+    return int(match.group(1)) * 60 + int(match.group(2)) if match else -1
+
+
+def wait_status(walk: Walk, pattern: str, timeout_s: float) -> str:
+    return walk.wait_text(walk.page.locator("#run-status"), pattern, timeout_s)
+
+
+def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp_path):
+    from gradio_client import Client
+
+    work = tmp_path / "work"
+    with running_app(work, "--profile", "demo", "--models-dir",
+                     str(models_dir())) as (url, _process):
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        walk = Walk(page, "zh-CN-student")
+        page.goto(url)
+        walk.wait_text(page.locator("#models-status"), "✅", MODELS_TIMEOUT_S)
+
+        # Data: the example with fewer repeats than the lesson's: warned, and told what next.
+        walk.button("load_example").click()
+        page.get_by_text(EXAMPLE_QA[0]["conversations"][1]["value"]).first.wait_for()
+        repeats = walk.field("repeats")
+        repeats.fill(str(STUDENT_REPEATS))
+        repeats.press("Tab")
+        walk.button("build_dataset").click()
+        page.get_by_text(re.compile(rf"\b{3 * STUDENT_REPEATS}\b")).first.wait_for(
+            timeout=60_000)
+        body = page.inner_text("body")
+        assert f"只重复了 {STUDENT_REPEATS} 次" in body
+        assert "下一步" in body and "2 · Finetune" in body
+        walk.shot("student-dataset-built")
+
+        # Finetune, Start twice: one run, and the page says why.
+        walk.tab("tab_train").click()
+        assert not walk.button("stop").is_enabled() and not walk.button("resume").is_enabled()
+        walk.button("start").click()
+        run_field = walk.field("run_id")
+        run_id = poll_until(run_field.input_value, 60, interval=0.5, message="no run id shown")
+        assert run_id.startswith("run-")
+        walk.button("start").click()
+        page.get_by_text(re.compile("同一个数据集、同样的选项已有训练任务")).first.wait_for()
+        assert run_field.input_value() == run_id
+        runs_table = page.locator(".block").filter(
+            has=page.get_by_text(walk.text("runs"), exact=True)).last
+        walk.wait_text(runs_table, re.escape(run_id), 10)
+        assert len(set(re.findall(r"run-[0-9a-f]{10}", runs_table.inner_text()))) == 1
+        # While it starts, the status says what it is doing, not just "iteration 0".
+        phases = [walk.text(f"phase_{p}") for p in ("loading_models", "preparing_data",
+                                                     "evaluating", "training")]
+        wait_status(walk, "|".join(map(re.escape, phases)), 120)
+        assert page.locator("#run-progress").count() == 1
+        walk.shot("student-starting")
+
+        # Stop in the middle; Resume; the elapsed time goes on, not from 0:00.
+        wait_status(walk, r"\b([5-9]|[1-8]\d) / 90", TRAIN_TIMEOUT_S)
+        walk.button("stop").click()
+        stopped = wait_status(walk, re.escape(walk.text("state_stopped")), 300)
+        stopped_at, elapsed_at_stop = iteration(stopped), elapsed_seconds(stopped)
+        assert 0 < stopped_at < 90 and elapsed_at_stop > 0, stopped
+        poll_until(lambda: walk.button("resume").is_enabled()  # the next refresh enables it
+                   and not walk.button("stop").is_enabled(), 30, interval=0.5,
+                   message="Resume not enabled after the stop")
+        walk.shot("student-stopped")
+        walk.button("resume").click()
+        resumed = wait_status(walk, re.escape(walk.text("state_running")), 120)
+        assert elapsed_seconds(resumed) >= elapsed_at_stop, (stopped, resumed)
+        done = wait_status(walk, re.escape(walk.text("state_done")), TRAIN_TIMEOUT_S)
+        assert "3 · Compare" in done
+        # The log shows its newest lines (it has more than fit, so it scrolled there).
+        poll_until(lambda: all(page.evaluate(LOG_AT_BOTTOM_JS)), 30, interval=0.5,
+                   message=lambda: f"log not scrolled to its end: {page.evaluate(LOG_AT_BOTTOM_JS)}")
+        walk.shot("student-done")
+
+        # The timeline keeps the pretrain answers at iteration 0, every iteration once.
+        timeline = Client(url, verbose=False).predict(run_id, api_name="/timeline")
+        iterations = [entry["iter"] for entry in timeline["entries"]]
+        assert iterations == sorted(set(iterations)) and iterations[0] == 0
+        assert stopped_at in iterations and 90 in iterations, iterations
+        first_launch = sorted((work / "runs" / run_id / "train").glob("2*/"))[0]
+        pretrain = json.loads((first_launch / "vis_data" / "eval_outputs_iter_0.json")
+                              .read_text(encoding="utf-8"))
+        assert [a["answer"] for a in timeline["entries"][0]["answers"]] == [
+            a.replace("\ufffd", "").strip() for a in pretrain["answers"]]
+        assert len(list((work / "runs" / run_id / "train").glob(
+            "*/vis_data/eval_outputs_iter_0.json"))) == 1
+
+        # Compare starts with the Data tab's image; an unseen question gets noise,
+        # said so in one line, and never a broken character.
+        walk.tab("tab_compare").click()
+        image_block = page.locator(".block").filter(has=page.get_by_text(
+            walk.text("compare_image"), exact=True)).last
+        image_block.locator("img").first.wait_for()
+        walk.field("compare_question").fill(UNSEEN_QUESTION)
+        walk.button("compare_button").click()
+        walk.wait_text(page.locator("body"), re.escape(walk.text("note_unseen_demo")[:12]),
+                       300)
+        assert "\ufffd" not in page.inner_text("body")
+        walk.shot("student-unseen-question")
+
+        # At phone width nothing is cut off: the Finetune tab with its run and commands.
+        page.set_viewport_size({"width": 390, "height": 844})
+        walk.tab("tab_train").click()
+        def fits():  # the page reflows after the resize and the tab switch
+            layout = page.evaluate(CUT_OFF_JS)
+            return layout["pageWidth"] <= layout["width"] and not layout["cut"]
+
+        poll_until(fits, 30, interval=0.5,
+                   message=lambda: f"cut off at 390 px: {page.evaluate(CUT_OFF_JS)}")
+        walk.shot("student-phone")
+        assert "\ufffd" not in page.inner_text("body")
+        context.close()
+    assert all(path.stat().st_size > 10_000 for path in walk.shots)
+
+
+def test_the_data_tab_explains_a_broken_image_and_the_options_show_their_limits(browser,
+                                                                                tmp_path):
+    # No training: only the page itself (the models may still be loading).
+    broken = tmp_path / "drawing.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 50)
+    with running_app(tmp_path / "work", "--profile", "demo", "--models-dir",
+                     str(models_dir())) as (url, _process):
+        context = browser.new_context(locale="en-US", viewport={"width": 1366, "height": 768})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        walk = Walk(page, "en-US-data-tab")
+        page.goto(url)
+        walk.button("build_dataset").wait_for()
+        page.locator("#data-image input[type=file]").set_input_files(str(broken))
+        reason = walk.text("err_image_unreadable", formats="JPEG")[:40]
+        walk.wait_text(page.locator("body"), re.escape(reason), 30)
+        walk.shot("broken-image-explained")
+        walk.tab("tab_train").click()
+        page.get_by_text(walk.text("advanced"), exact=True).click()
+        for key in ("opt_epochs", "opt_lr", "opt_lora_r", "opt_max_length"):
+            assert walk.field(key).is_visible()
+        assert page.get_by_text("1 – 20", exact=True).is_visible()
+        assert page.get_by_text("64 – 8192", exact=True).is_visible()
+        # No run yet: Stop and Resume cannot act, so they cannot be clicked.
+        assert not walk.button("stop").is_enabled() and not walk.button("resume").is_enabled()
+        walk.shot("options-form")
+        context.close()

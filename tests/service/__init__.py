@@ -1,0 +1,1 @@
+"""Backend services with real subprocesses (a fake trainer, converters, installers) and SQLite."""

@@ -1,0 +1,1 @@
+"""Pure logic and single modules: no app server, no trainer."""
