@@ -8,6 +8,7 @@ reads ``snapshot()``; closing a browser changes nothing here.
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -18,11 +19,14 @@ from pathlib import Path
 from typing import Callable
 
 from . import progress
+from .disk_budget import explain_failure
 from .job_recovery import RestartRecovery
 # Re-exported: callers import a run's description from here.
 from .job_spec import (LATEST_CHECKPOINT, JobSpec, Step, clear_stop_request,  # noqa: F401
                        latest_checkpoint, request_stop)
 from .run_registry import ACTIVE_STATES, RunRegistry
+
+log = logging.getLogger(__name__)
 
 
 class JobError(RuntimeError):
@@ -312,13 +316,21 @@ class JobManager(RestartRecovery):
                 outcome = self._run(spec)
             except Exception as error:  # never let the worker die
                 outcome = "failed"
-                self.registry.update(spec.run_id, state="failed", ended_at=time.time(),
-                                     error=f"Internal error: {error}")
+                log.exception("run %s: the job worker caught", spec.run_id)
+                try:
+                    self.registry.update(spec.run_id, state="failed", ended_at=time.time(),
+                                         error=explain_failure(f"Internal error: {error}",
+                                                               spec.run_dir, error))
+                except Exception:  # the registry itself fails: logged, the worker goes on
+                    log.exception("run %s: its failure could not be recorded", spec.run_id)
             finally:
                 with self._cond:
                     self._current = None
                     self._stop_requested.discard(spec.run_id)
-                    self._dispatch()
+                    try:
+                        self._dispatch()
+                    except Exception:
+                        log.exception("the next run could not be started")
             if self.after_job is not None:
                 try:
                     self.after_job(spec, outcome)
@@ -355,8 +367,8 @@ class JobManager(RestartRecovery):
                 if spec.run_id in self._stop_requested:
                     break
                 if code != 0:
-                    self._finish(spec, "failed",
-                                 progress.step_failure(step.name, code, spec.log_file))
+                    self._finish(spec, "failed", explain_failure(
+                        progress.step_failure(step.name, code, spec.log_file), spec.run_dir))
                     return "failed"
         if spec.run_id in self._stop_requested:
             self._finish(spec, "stopped", "")

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import dataset
+from . import dataset, user_json
 from .scoring import AnswerScore, diff_html, score_answer
 from .special_tokens import first_reserved, reserved_message
 
@@ -73,7 +73,7 @@ def parse_probes(text: str | list[str] | None, model_tokens=frozenset()) -> list
     Reserved tokens are refused as in any question (backend/special_tokens.py)."""
     if isinstance(text, str) and text.strip().startswith("["):
         try:
-            text = json.loads(text)
+            text = user_json.loads(text)
         except json.JSONDecodeError as error:
             raise ProbeError(f"The probe questions do not parse as JSON: {error}") from None
     if isinstance(text, list):
