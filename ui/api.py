@@ -5,6 +5,7 @@ gradio_client's ``handle_file`` sends them.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import gradio as gr
@@ -54,9 +55,10 @@ def _guard(services: Services, name: str, fn):
     def call(*args):
         try:
             _checked(services, name, args)
-            return fn(*args)
+            with _holding(services, args):
+                return fn(*args)
         except USER_ERRORS as error:
-            raise user_error(_message(error))
+            raise user_error(_message(error), language_of(args[-1]))
     return call
 
 
@@ -66,10 +68,18 @@ def _guard_stream(services: Services, name: str, fn):
     def stream(*args):
         try:
             _checked(services, name, args)
-            yield from fn(*args)
+            with _holding(services, args):
+                yield from fn(*args)
         except USER_ERRORS as error:
-            raise user_error(_message(error))
+            raise user_error(_message(error), language_of(args[-1]))
     return stream
+
+
+def _holding(services: Services, args: tuple):
+    """The request's uploaded files stay in gradio's cache while it runs."""
+    if getattr(services, "uploads", None) is None:
+        return contextlib.nullcontext()
+    return services.uploads.holding(args)
 
 
 def _user(request: gr.Request | None) -> str | None:
@@ -120,6 +130,11 @@ def wire_api(services: Services) -> None:
         services.jobs.delete(run_id)
         return {"run_id": run_id, "deleted": True}
 
+    def delete_dataset(dataset_id, request: gr.Request):
+        services.access.check_dataset(_user(request), dataset_id)  # owner only
+        services.datasets.delete(dataset_id)
+        return {"dataset_id": dataset_id, "deleted": True}
+
     def compare(run_id, image_path, question, request: gr.Request):
         """Streams {"base", "finetuned", "done"}: partial answers, then the final."""
         if not image_path:
@@ -142,6 +157,7 @@ def wire_api(services: Services) -> None:
         (stop_training, [text_a], "stop_training"),
         (resume_training, [text_a], "resume_training"),
         (delete_run, [text_a], "delete_run"),
+        (delete_dataset, [text_a], "delete_dataset"),
         (compare, [text_a, image, text_b], "compare"),
         (list_runs, [], "list_runs"),
         (models_status, [], "models_status"),
@@ -223,10 +239,12 @@ def _history_json(text: str | None) -> dict:
     """The history argument: empty, or a JSON object."""
     import json
 
+    from backend import user_json
+
     if not text:
         return {}
     try:
-        value = json.loads(text)
+        value = user_json.loads(text)
     except json.JSONDecodeError as error:
         raise ChatError(f"history_json does not parse: {error}") from None
     if not isinstance(value, dict):

@@ -21,7 +21,7 @@ from backend.services import Services
 from backend.xtuner_config import ConfigError, TrainOptions
 
 from .auth import user_of
-from .errors import user_error
+from .errors import localized, user_error
 from .language import language_of
 from .messages import t, tr
 from .options_form import OptionsForm, build_options_form, merged_options
@@ -209,7 +209,7 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
                                            owner=services.access.owner(user_of(request)))
         except (JobError, ConfigError, ValueError, KeyError, ModelsNotReady,
                 DiskSpaceError, AccessError, MemoryCheckError) as error:
-            raise user_error(tr("err_start", lang, error=error))
+            raise user_error(tr("err_start", lang, error=localized(error, lang)))
         repeats = services.datasets.get(ds_id).repeats
         if few_repeats(repeats):
             gr.Warning(tr("warn_few_repeats", lang, repeats=repeats),
