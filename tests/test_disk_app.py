@@ -2,12 +2,12 @@
 quotas, limits named in the page's language, deleting a dataset."""
 import json
 import shutil
-import subprocess
 
 import pytest
 from gradio_client import Client, handle_file
 
 from tests.app_server import running_app
+from tests.support.tmpfs import small_tmpfs
 from tests.test_e2e_api import make_star_image
 
 pytestmark = [pytest.mark.processes, pytest.mark.slow]  # slow: an app start per test
@@ -18,14 +18,8 @@ QA = json.dumps([{"question": "What is drawn?", "answer": "A yellow star."}])
 
 @pytest.fixture
 def tmpfs_work(tmp_path):
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    yield mount / "work"
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with small_tmpfs(tmp_path / "disk", "160m") as mount:
+        yield mount / "work"
 
 
 def refused(call, *fragments):

@@ -4,7 +4,6 @@ job worker surviving a registry that cannot write."""
 import json
 import shutil
 import sqlite3
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -22,6 +21,7 @@ from backend.run_access import RunAccess
 from backend.run_registry import RunRegistry
 from backend.user_quota import QuotaError, UserQuota
 from tests.support.polling import poll_until
+from tests.support.tmpfs import small_tmpfs
 from tests.test_jobs import spec_for, wait_for
 
 MB = 1024 * 1024
@@ -34,15 +34,9 @@ FILL = ("import sys\n"
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 24 MB tmpfs: a disk that really fills (ENOSPC from the kernel)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    """A 24 MB tmpfs."""
+    with small_tmpfs(tmp_path / "disk", "24m") as mount:
+        yield mount
 
 
 def image_file(path: Path) -> Path:
