@@ -526,7 +526,7 @@ def test_the_models_line_names_the_gpus_recipe_and_deepspeed():
     status = {"error": "", "ready": True, "profile": "internstudio", "description": "lesson paths"}
     gpu = GpuSetup(LESSON, Launch((0, 1), deepspeed="deepspeed_zero2"), {0: 0, 1: 0})
     services = SimpleNamespace(models=SimpleNamespace(status=lambda: status), device="cuda",
-                               training=SimpleNamespace(gpu=gpu))
+                               training=SimpleNamespace(gpu=gpu), registry_repair=None)
     line = models_markdown(services)
     assert "cuda · GPUs 0,1 (torchrun) · recipe lesson · DeepSpeed deepspeed_zero2" in line
     services.training.gpu, services.device = None, "cpu"

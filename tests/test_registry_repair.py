@@ -92,6 +92,7 @@ def no_state_column(db):
         connection.execute("CREATE TABLE runs (run_id TEXT PRIMARY KEY, dataset_id TEXT)")
 
 
+@pytest.mark.processes  # the rebuilt registry's JobManager resumes a run ("python -c pass")
 @pytest.mark.parametrize("damage", [half_truncated, last_page_cut, random_bytes, zero_length,
                                     a_directory, no_runs_table, no_state_column])
 def test_a_damaged_registry_is_moved_aside_and_rebuilt(work, damage):
