@@ -162,8 +162,8 @@ class JobManager(RestartRecovery):
             record = self._require(run_id)
             if record["state"] in ACTIVE_STATES or record["state"] == "queued":
                 raise JobError("Stop the run before deleting it.")
+            self.registry.delete(run_id)  # first: on a full disk it refuses, the run stays
             spec = self._specs.pop(run_id, None)
-            self.registry.delete(run_id)
         if spec is not None:
             shutil.rmtree(spec.run_dir, ignore_errors=True)
 

@@ -290,3 +290,25 @@ def test_a_dataset_is_deleted_by_its_owner_only(tmp_path):
         store.get(stored.dataset_id)
     with pytest.raises(KeyError):
         store.delete(stored.dataset_id)
+
+
+class NoDeleteRegistry(RunRegistry):
+    def delete(self, run_id):
+        raise sqlite3.OperationalError("database or disk is full")
+
+
+def test_a_delete_the_full_disk_refuses_leaves_the_run_whole(tmp_path):
+    registry = BufferedRegistry(NoDeleteRegistry(tmp_path / "studio.db"),
+                                disk_full=lambda error: DiskFullError(0))
+    manager = JobManager(registry, max_queue=1)
+    try:
+        spec = spec_for(tmp_path, "run-d")
+        manager._orphans.add("run-before")  # the device is held: run-d stays queued
+        manager.submit(spec)
+        manager.stop("run-d")
+        with pytest.raises(DiskFullError, match="The disk holding WORK_DIR is full: 0 MB"):
+            manager.delete("run-d")
+        assert manager.snapshot("run-d")["state"] == "stopped"
+        assert spec.run_dir.exists()
+    finally:
+        manager.shutdown()

@@ -14,8 +14,9 @@ from .messages import tr
 GB = 1e9
 
 
-def _gb(value: int) -> str:
-    return f"{value / GB:.2f}"
+def size_text(value: int) -> str:
+    """Bytes as a person reads them: MB below a GB (the demo's runs), else GB."""
+    return f"{value / GB:.2f} GB" if value >= GB else f"{value / MB:.1f} MB"
 
 
 def usage_markdown(services: Services, owner: str, lang: str = "en") -> str:
@@ -23,12 +24,11 @@ def usage_markdown(services: Services, owner: str, lang: str = "en") -> str:
     if getattr(services, "quota", None) is None or getattr(services, "budget", None) is None:
         return ""
     usage = services.quota.usage(owner)
+    sizes = {"datasets": size_text(usage.datasets), "runs": size_text(usage.runs)}
     if usage.quota:
-        return tr("usage_line", lang, used_gb=_gb(usage.total), quota_gb=f"{usage.quota / GB:g}",
-                  datasets_gb=_gb(usage.datasets), runs_gb=_gb(usage.runs),
-                  reserved_gb=_gb(usage.reserved))
-    return tr("usage_line_no_quota", lang, datasets_gb=_gb(usage.datasets),
-              runs_gb=_gb(usage.runs), free_gb=_gb(services.budget.free()))
+        return tr("usage_line", lang, used=size_text(usage.total),
+                  quota=f"{usage.quota / GB:g} GB", reserved=size_text(usage.reserved), **sizes)
+    return tr("usage_line_no_quota", lang, free=size_text(services.budget.free()), **sizes)
 
 
 def disk_notice(services: Services, lang: str = "en") -> str:
