@@ -22,6 +22,7 @@ FULL_BELOW_BYTES = 64 * 1024 * 1024
 # Below this the page warns (before the disk is full).
 LOW_BELOW_BYTES = 2 * 1024 ** 3
 RESERVING_STATES = ("queued", "running", "converting")
+ESTIMATE_FILE = "disk_estimate.txt"  # in the run folder: its reservation, in bytes
 MB = 1024 * 1024
 
 
@@ -136,6 +137,18 @@ class DiskBudget:
                 self._runs.pop(run_id, None)
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
+        try:  # so a restarted server reserves it again (load_reservations)
+            (run_dir / ESTIMATE_FILE).write_text(str(needed))
+        except OSError:
+            pass
+
+    def load_reservations(self, runs_root: Path) -> None:
+        """After a restart: the estimates of the runs accepted before it."""
+        for file in runs_root.glob(f"*/{ESTIMATE_FILE}"):
+            try:
+                self._runs[file.parent.name] = (file.parent, int(file.read_text()))
+            except (OSError, ValueError):
+                continue
 
 
 

@@ -80,6 +80,7 @@ def build_services(settings: Settings) -> Services:
     # A full disk must not kill the job worker: state writes wait in memory.
     registry = BufferedRegistry(registry, disk_full=lambda error: budget.full_now(error))
     budget = DiskBudget(work, registry_state(registry))
+    budget.load_reservations(work / "runs")
     chat_holder: dict = {}
 
     def refuse_while_training() -> None:

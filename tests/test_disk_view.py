@@ -41,3 +41,27 @@ def test_a_users_disk_use_against_the_quota(tmp_path):
     # No quota for this user (login off): the line says the disk's free space instead.
     quota.applies = lambda owner: False
     assert "free on the disk" in usage_markdown(services_with(budget, quota), "amy", "en")
+
+
+def test_the_data_tabs_delete_button_deletes_the_owners_dataset_only(tmp_path):
+    import gradio as gr
+    import pytest
+
+    from backend.access import Accounts, parse_pair
+    from backend.run_access import RunAccess
+    from ui.disk_view import delete_dataset_ui
+
+    store = DatasetStore(tmp_path)
+    image = tmp_path / "cat.png"
+    Image.new("RGB", (32, 32)).save(image)
+    stored = store.create(image, dataset.conversations_from_rows([("Q?", "A.")]), 2,
+                          owner="amy")
+    accounts = Accounts([parse_pair("amy:a"), parse_pair("ben:b")])
+    services = SimpleNamespace(access=RunAccess(accounts, None, store), datasets=store)
+    with pytest.raises(gr.Error, match="数据集没有删除"):
+        delete_dataset_ui(services, stored.dataset_id, "zh", "ben")
+    assert stored.folder.exists()
+    summary, preview, dataset_id, _usage = delete_dataset_ui(services, stored.dataset_id,
+                                                             "en", "amy")
+    assert summary.startswith(f"Dataset `{stored.dataset_id}` deleted") and dataset_id == ""
+    assert not stored.folder.exists()

@@ -90,3 +90,20 @@ def test_the_second_of_two_starts_sees_the_first_ones_reservation(studio, monkey
         svc.jobs.stop(second["run_id"])
     finally:
         svc.jobs.shutdown()
+
+
+def test_a_restarted_server_reserves_the_queued_runs_again(studio, monkeypatch):
+    service, stored, runs, budget = studio
+    svc = service(max_queue=4)
+    svc.jobs._orphans.add("run-from-before")  # the device is held: the run stays queued
+    try:
+        first = svc.start(stored.dataset_id, "{}", owner="alice")
+        before = budget.outstanding()
+        assert before > 0
+        again = DiskBudget(budget.root, budget.state_of, full_below=0)
+        assert again.outstanding() == 0
+        again.load_reservations(runs)
+        assert again.outstanding() == before
+        svc.jobs.stop(first["run_id"])
+    finally:
+        svc.jobs.shutdown()
