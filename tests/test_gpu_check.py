@@ -62,11 +62,13 @@ def test_the_fix_names_this_environment():
     assert venv_hint("/opt/envs/studio", "/usr") == "/opt/envs/studio"
 
 
+@pytest.mark.processes
 def test_nvidia_smi_is_read_for_gpu_driver_and_cuda(fake_gpu):
     assert read_nvidia_smi() == SmiReport((fake_gpu["name"],), fake_gpu["driver_version"],
                                           fake_gpu["cuda"])
 
 
+@pytest.mark.processes
 def test_this_machines_torch_behind_a_fake_gpu_is_reported(fake_gpu):
     problem = check_gpu_stack()
     assert problem is not None and problem.torch_version == torch.__version__
@@ -105,6 +107,7 @@ def custom_settings(tmp_path, allow_cpu=False) -> Settings:
                     allow_cpu=allow_cpu)
 
 
+@pytest.mark.processes
 def test_a_real_size_profile_refuses_to_train_before_loading_anything(tmp_path, fake_gpu):
     services = build_services(custom_settings(tmp_path))
     try:
@@ -118,6 +121,7 @@ def test_a_real_size_profile_refuses_to_train_before_loading_anything(tmp_path, 
         services.close()
 
 
+@pytest.mark.processes
 def test_allow_cpu_lets_the_same_start_go_on(tmp_path, fake_gpu):
     services = build_services(custom_settings(tmp_path, allow_cpu=True))
     try:

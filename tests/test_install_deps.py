@@ -54,6 +54,7 @@ def run_install(tmp_path: Path, *options: str, env: dict | None = None) -> list[
     return log.read_text(encoding="utf-8").splitlines()
 
 
+@pytest.mark.processes
 def test_a_driver_gets_its_torch_build_from_that_builds_index(tmp_path):
     fake = write_fake_nvidia_smi(tmp_path / "gpu", driver_version="535.104.05")
     calls = run_install(tmp_path, env={"PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"})
@@ -65,12 +66,14 @@ def test_a_driver_gets_its_torch_build_from_that_builds_index(tmp_path):
     assert f"install --no-deps bitsandbytes=={bitsandbytes_for('12.6')}" in calls
 
 
+@pytest.mark.processes
 def test_a_newer_driver_given_by_variable_gets_cuda_13(tmp_path):
     calls = run_install(tmp_path, env={"STUDIO_NVIDIA_DRIVER": "580.95.05"})
     assert any("torch==2.14.1+cu130" in c and "whl/cu130" in c for c in calls)
     assert "install --no-deps bitsandbytes==0.48.2" in calls
 
 
+@pytest.mark.processes
 def test_system_torch_keeps_the_environments_torch(tmp_path):
     calls = run_install(tmp_path, "--system-torch")
     assert not any(c.startswith("install torch") for c in calls)
@@ -83,6 +86,7 @@ def test_system_torch_keeps_the_environments_torch(tmp_path):
     assert f"install --no-deps bitsandbytes=={bnb}" in calls
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(shutil.which("nvidia-smi", path="/usr/bin:/bin") is not None,
                     reason="this machine has a real nvidia-smi")
 def test_no_driver_installs_as_pinned_for_ci(tmp_path):

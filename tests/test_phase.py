@@ -95,6 +95,7 @@ def test_elapsed_counts_every_launch(tmp_path):
     assert total_elapsed(tmp_path / "new", None, None) == 0.0
 
 
+@pytest.mark.processes
 def test_run_status_through_a_real_manager(tmp_path):
     registry = RunRegistry(tmp_path / "studio.db")
 
@@ -138,6 +139,7 @@ def test_run_status_through_a_real_manager(tmp_path):
         jobs.shutdown()
 
 
+@pytest.mark.processes
 def test_run_status_log_tail_has_no_replacement_character(tmp_path):
     jobs = JobManager(RunRegistry(tmp_path / "studio.db"), stop_grace_s=2)
     try:

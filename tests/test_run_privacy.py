@@ -41,6 +41,7 @@ def refusal(call, run_id) -> str:
     return str(caught.value.message).replace(run_id, "RUN")
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("endpoint", sorted(api.READS_RUN | api.WRITES_RUN))
 def test_api_endpoints_read_the_same(services, endpoint):
     guarded = api._guard(services, endpoint, lambda *args: "ran")
@@ -50,6 +51,7 @@ def test_api_endpoints_read_the_same(services, endpoint):
     assert guarded(ALICES, as_user("alice")) == "ran"
 
 
+@pytest.mark.processes
 def test_compare_tab_handlers_read_the_same(services):
     def handler(run_id, request: gr.Request):
         return "ran"
@@ -60,6 +62,7 @@ def test_compare_tab_handlers_read_the_same(services):
     assert guarded(ALICES, as_user("alice")) == "ran"
 
 
+@pytest.mark.processes
 def test_the_train_tabs_timer_and_view_read_the_same(services):
     # The timer shows view(): it must not tell bob that alice's run exists.
     views = [train_tab.view(services, run, "en", "bob") for run in (ALICES, NOBODYS)]

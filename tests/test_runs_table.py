@@ -1,12 +1,15 @@
 """The runs table is a live view of the registry (real JobManager, fake trainer)."""
 from types import SimpleNamespace
 
+import pytest
+
 from backend.jobs import JobManager
 from backend.run_registry import RunRegistry
 from tests.test_jobs import spec_for, wait_for
 from ui.train_tab import frame_signature, runs_frame
 
 
+@pytest.mark.processes
 def test_every_change_of_any_run_changes_what_the_table_shows(tmp_path):
     jobs = JobManager(RunRegistry(tmp_path / "studio.db"), max_queue=4, stop_grace_s=2)
     services = SimpleNamespace(jobs=jobs, access=SimpleNamespace(

@@ -4,6 +4,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from backend import progress
 from backend.jobs import JobManager, JobSpec, Step
 from backend.run_registry import RunRegistry
@@ -19,6 +21,7 @@ def killed_by(name: str) -> int:
                           stdout=subprocess.DEVNULL).returncode
 
 
+@pytest.mark.processes
 def test_sigkill_names_the_signal_and_the_likely_out_of_memory(tmp_path):
     code = killed_by("SIGKILL")
     assert code == -signal.SIGKILL
@@ -27,6 +30,7 @@ def test_sigkill_names_the_signal_and_the_likely_out_of_memory(tmp_path):
     assert "code -9" not in text
 
 
+@pytest.mark.processes
 def test_another_signal_is_named_with_the_log(tmp_path):
     log = tmp_path / "run.log"
     log.write_text("RuntimeError: CUDA error\n")
@@ -47,6 +51,7 @@ def test_a_plain_exit_code_is_reported_as_before(tmp_path):
         "convert exited with code 2: ValueError: bad config"
 
 
+@pytest.mark.processes
 def test_the_run_error_of_a_trainer_killed_by_sigkill(tmp_path):
     manager = JobManager(RunRegistry(tmp_path / "studio.db"))
     try:

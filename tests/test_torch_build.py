@@ -74,6 +74,7 @@ def test_each_build_installs_a_bitsandbytes_with_its_library():
             assert build.bitsandbytes == bitsandbytes_for(build.cuda) is not None
 
 
+@pytest.mark.processes
 def test_the_install_script_reads_one_line_and_a_refusal_as_an_exit_code():
     run = [sys.executable, str(ROOT / "backend" / "torch_build.py"), "--driver"]
     ok = subprocess.run(run + ["535.104.05"], capture_output=True, text=True, check=True)
