@@ -18,12 +18,12 @@ from .run_access import RunAccess
 from .registry_repair import RegistryRepair, open_registry
 from .run_clock import record_launch
 from .settings import Settings
+from .special_tokens import special_tokens_at
+from .training import TrainingService
 from .disk_budget import DiskBudget, registry_state
 from .registry_writes import BufferedRegistry
 from .upload_cleaner import UploadCleaner
 from .user_quota import UserQuota
-from .special_tokens import special_tokens_at
-from .training import TrainingService
 from .xtuner_config import TrainOptions
 
 # The lesson's own hyperparameters reproduce its before/after on the demo's
@@ -121,6 +121,7 @@ def build_services(settings: Settings) -> Services:
     jobs = JobManager(registry, max_queue=settings.max_queue, before_job=before_job,
                       after_job=after_job)
     jobs.reconcile(work / "runs")
+
     def admit_dataset(owner: str, size: int) -> None:
         budget.check_writable()
         quota.check(owner, size)
