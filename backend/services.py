@@ -16,6 +16,10 @@ from backend.models.profiles import Profile, choose_profile
 from backend.access.rules import RunAccess
 from backend.runs.registry_repair import RegistryRepair, open_registry
 from backend.runs.clock import record_launch
+from backend.runs.registry_writes import BufferedRegistry
+from backend.training.disk_budget import DiskBudget, registry_state
+from backend.training.user_quota import UserQuota
+from backend.data.upload_cleaner import UploadCleaner
 from backend.settings import Settings
 from backend.data.special_tokens import special_tokens_at
 from backend.training.service import TrainingService
@@ -44,9 +48,16 @@ class Services:
     gpu_problem: GpuProblem | None = None
     # Set when studio.db was damaged and rebuilt at start-up (the page says so).
     registry_repair: RegistryRepair | None = None
+    # The work dir's disk: reservations, "full", "low" (training/disk_budget.py).
+    budget: DiskBudget | None = None
+    quota: UserQuota | None = None
+    # Cleans gradio's upload cache of old files no request holds.
+    uploads: UploadCleaner | None = None
 
     def close(self) -> None:
         self.jobs.shutdown()
+        if self.uploads is not None:
+            self.uploads.stop()
 
 
 def _device() -> str:
@@ -65,6 +76,10 @@ def build_services(settings: Settings) -> Services:
     registry, registry_repair = open_registry(work / "studio.db", work / "runs")
     if registry_repair is not None:
         logging.warning("%s", registry_repair.describe())
+    # A full disk must not kill the job worker: state writes wait in memory.
+    registry = BufferedRegistry(registry, disk_full=lambda error: budget.full_now(error))
+    budget = DiskBudget(work, registry_state(registry))
+    budget.load_reservations(work / "runs")
     # Chat and training share the GPU; JobManager.training_run says who trains.
     resident = ResidentChat(models.wait, device, training_run=lambda: jobs.training_run())
 
@@ -81,18 +96,28 @@ def build_services(settings: Settings) -> Services:
     jobs = JobManager(registry, max_queue=settings.max_queue, before_job=resident.before_job,
                       after_job=after_job)
     jobs.reconcile(work / "runs")
-    datasets = DatasetStore(work, model_tokens=lambda: ready_model_tokens(models))
+
+    def admit_dataset(owner: str, size: int) -> None:
+        budget.check_writable()
+        quota.check(owner, size)
+
+    datasets = DatasetStore(work, model_tokens=lambda: ready_model_tokens(models),
+                            admit=admit_dataset)
+    quota = UserQuota(settings.user_quota_gb, datasets, jobs, budget,
+                      applies=lambda owner: accounts.enabled and bool(owner))
     options = DEMO_OPTIONS if profile.name == "demo" else LESSON_OPTIONS
     training = TrainingService(datasets, jobs, work / "runs", models.wait, options,
                                device=device, threads=settings.train_threads,
                                python=sys.executable, gpu=gpu,
                                released_before_run=resident.reserved_bytes,
                                refusal=cpu_training_refusal(profile.name, device, gpu_problem,
-                                                            settings.allow_cpu))
+                                                            settings.allow_cpu),
+                               budget=budget, quota=quota)
     compare = CompareService(resident.chat, jobs, work / "scratch", model_paths=models.wait)
     return Services(settings, profile, models, datasets, jobs, training, compare, device,
                     accounts, RunAccess(accounts, jobs, datasets), gpu_problem=gpu_problem,
-                    registry_repair=registry_repair)
+                    registry_repair=registry_repair, budget=budget, quota=quota,
+                    uploads=UploadCleaner().start())
 
 
 def _gpu_setup(settings: Settings, device: str):

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.training.user_quota import DEFAULT_QUOTA_GB
+
 PROFILES = ("auto", "demo", "internstudio", "custom")
 
 
@@ -31,6 +33,7 @@ class Settings:
     auth_file: Path | None = None
     allow_cpu: bool = False
     login_failures: int = 10
+    user_quota_gb: float = DEFAULT_QUOTA_GB
 
 
 def _env(name: str, default=None):
@@ -94,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="failed logins for one username or one client address within 5 minutes "
              "before login answers HTTP 429 for a cool-down that doubles each time "
              "(1 minute first); 0 = no limit (env STUDIO_LOGIN_FAILURES)")
+    add("--user-quota-gb", type=float,
+        default=float(_env("STUDIO_USER_QUOTA_GB", DEFAULT_QUOTA_GB)),
+        help="disk each logged-in user may fill with datasets and runs (queued runs count "
+             f"their estimate); 0 = no quota (env STUDIO_USER_QUOTA_GB; default {DEFAULT_QUOTA_GB:g})")
     return parser
 
 
@@ -107,4 +114,5 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
                     max_upload_mb=args.max_upload_mb, max_waiting=args.max_waiting, train_threads=args.train_threads,
                     recipe=args.recipe, gpus=args.gpus, deepspeed=args.deepspeed,
                     auth=tuple(args.auth), auth_file=args.auth_file,
-                    allow_cpu=args.allow_cpu, login_failures=args.login_failures)
+                    allow_cpu=args.allow_cpu, login_failures=args.login_failures,
+                    user_quota_gb=args.user_quota_gb)

@@ -5,6 +5,8 @@ gradio_client's ``handle_file`` sends them.
 """
 from __future__ import annotations
 
+import contextlib
+
 import gradio as gr
 
 from backend.access.accounts import CHANGE, READ, STOP
@@ -36,6 +38,16 @@ def _access(services: Services, name: str):
         if name in RUN_ACTIONS:
             services.access.check_run(user_of(args[-1]), args[0], RUN_ACTIONS[name])
     return check
+
+
+def _holding(services: Services):
+    """While an endpoint runs, the request's uploaded files stay in gradio's
+    cache (data/upload_cleaner.py sweeps only files no request holds)."""
+    def hold(args: tuple):
+        if getattr(services, "uploads", None) is None:
+            return contextlib.nullcontext()
+        return services.uploads.holding(args)
+    return hold
 
 
 def wire_api(services: Services) -> None:
@@ -82,6 +94,11 @@ def wire_api(services: Services) -> None:
         services.jobs.delete(run_id)
         return {"run_id": run_id, "deleted": True}
 
+    def delete_dataset(dataset_id, request: gr.Request):
+        services.access.check_dataset(user_of(request), dataset_id)  # owner only
+        services.datasets.delete(dataset_id)
+        return {"dataset_id": dataset_id, "deleted": True}
+
     def compare(run_id, image_path, question, request: gr.Request):
         """Streams {"base", "finetuned", "done"}: partial answers, then the final.
         Without an image, about the one the run was trained on."""
@@ -103,13 +120,15 @@ def wire_api(services: Services) -> None:
         (stop_training, [text_a], "stop_training"),
         (resume_training, [text_a], "resume_training"),
         (delete_run, [text_a], "delete_run"),
+        (delete_dataset, [text_a], "delete_dataset"),
         (compare, [text_a, image, text_b], "compare"),
         (list_runs, [], "list_runs"),
         (models_status, [], "models_status"),
     ]
     for fn, inputs, name in endpoints:
         extra = {"concurrency_id": "models", "concurrency_limit": 1} if name == "compare" else {}
-        gr.Button(visible=False).click(guarded(fn, _access(services, name)), inputs=inputs,
+        gr.Button(visible=False).click(guarded(fn, _access(services, name),
+                                               hold=_holding(services)), inputs=inputs,
                                        outputs=result, api_name=name, **extra)
     _wire_compare_extras(services)
 
@@ -165,7 +184,8 @@ def _wire_compare_extras(services: Services) -> None:
     for fn, inputs, outputs, name in endpoints:
         extra = {} if name == "timeline" else {"concurrency_id": "models",
                                                 "concurrency_limit": 1}
-        gr.Button(visible=False).click(guarded(fn, _access(services, name)), inputs=inputs,
+        gr.Button(visible=False).click(guarded(fn, _access(services, name),
+                                               hold=_holding(services)), inputs=inputs,
                                        outputs=outputs, api_name=name, **extra)
 
 
@@ -173,10 +193,12 @@ def _history_json(text: str | None) -> dict:
     """The history argument: empty, or a JSON object."""
     import json
 
+    from backend.data import user_json
+
     if not text:
         return {}
     try:
-        value = json.loads(text)
+        value = user_json.loads(text)
     except json.JSONDecodeError as error:
         raise ChatError(f"history_json does not parse: {error}") from None
     if not isinstance(value, dict):

@@ -13,6 +13,7 @@ from .api import wire_api
 from .auth import user_of
 from .compare_tab import build_compare_tab, comparable_runs, wire_compare_tab
 from .data_tab import build_data_tab, empty_table, relabel_table, wire_data_tab
+from .disk_view import disk_notice
 from .gpu_warning import build_gpu_warning, wire_gpu_warning
 from .messages import LANGUAGE_CHOICES, t, tr
 from .train_tab import build_train_tab, latest_run, runs_frame, wire_train_tab
@@ -20,7 +21,8 @@ from .who import who_markdown
 
 
 def models_markdown(services: Services, lang: str = "en") -> str:
-    return _models_line(services, lang) + registry_notice(services, lang)
+    return _models_line(services, lang) + registry_notice(services, lang) \
+        + disk_notice(services, lang)
 
 
 def registry_notice(services: Services, lang: str = "en") -> str:

@@ -22,6 +22,7 @@ from .compare_view import (PROBE_DATATYPES, answer_note, empty_history, judge_ma
 from .auth import user_of
 from .errors import user_error
 from .guard import guarded
+from .language import language_of
 from .messages import t
 
 MODELS = {"concurrency_id": "models", "concurrency_limit": 1, "api_visibility": "private"}
@@ -131,7 +132,7 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
 
     def ask(run_id, after, image, question, history, request: gr.Request):
         if not run_id:
-            raise user_error(messages_for(request)["cmp_pick_run"])
+            raise user_error(messages_for(request)["cmp_pick_run"], language_of(request))
         key = [run_id, after, image]
         if history.get("key") != key:  # another run, checkpoint or image: start over
             history = dict(empty_history(), key=key)
@@ -146,7 +147,7 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
                            "", "", "", "", history)
         except PromptTooLong as error:
             raise user_error(text["cmp_question_too_long"].format(
-                used=error.used, budget=error.budget))
+                used=error.used, budget=error.budget), language_of(request))
         if part["dropped_turns"]:
             # The chat boxes still show every turn; the models did not see these.
             gr.Warning(text["cmp_history_dropped"].format(turns=part["dropped_turns"]))
@@ -170,7 +171,7 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
 
     def run_probes(run_id, after, questions, other_image, request: gr.Request):
         if not run_id:
-            raise user_error(messages_for(request)["cmp_pick_run"])
+            raise user_error(messages_for(request)["cmp_pick_run"], language_of(request))
         text = messages_for(request)
         rows = []
         for rows in compare.probe_table(run_id, questions, other_image or None, after):
@@ -179,7 +180,7 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
 
     def load_timeline(run_id, request: gr.Request):
         if not run_id:
-            raise user_error(messages_for(request)["cmp_pick_run"])
+            raise user_error(messages_for(request)["cmp_pick_run"], language_of(request))
         frame = timeline_frame(compare.timeline(run_id), messages_for(request))
         if frame.empty:
             gr.Info(messages_for(request)["cmp_timeline_empty"])
@@ -187,7 +188,7 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
 
     def export_archive(run_id, after, request: gr.Request):
         if not run_id:
-            raise user_error(messages_for(request)["cmp_pick_run"])
+            raise user_error(messages_for(request)["cmp_pick_run"], language_of(request))
         archive = compare.export(run_id, after)
         return str(archive), compare.export_command()
 
@@ -215,6 +216,4 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
 def messages_for(request: gr.Request | None) -> dict:
     """Strings built into values (tables, scores) follow the page's language:
     the on-page switch's cookie, else the browser's, like the labels."""
-    from .language import language_of
-
     return messages.TABLES.get(language_of(request), messages.TABLES["en"])

@@ -10,11 +10,13 @@ import pandas as pd
 from backend.data import dataset
 from backend.compare.answer_notes import few_repeats
 from backend.data.images import ALLOWED_FORMATS, ImageError, open_checked
+from backend.training.disk import DiskSpaceError
 from backend.services import Services
 
 from .auth import user_of
 from .checked_image import checked_image
-from .errors import user_error
+from .disk_view import delete_dataset_ui, usage_markdown
+from .errors import localized, user_error
 from .language import language_of
 from .messages import t, tr
 
@@ -34,6 +36,9 @@ class DataTab:
     summary: gr.Markdown
     preview: gr.Code
     dataset_id: gr.Textbox
+    delete: gr.Button | None = None
+    usage: gr.Markdown | None = None       # the user's disk use and quota
+    usage_timer: gr.Timer | None = None
 
 
 def build_data_tab() -> DataTab:
@@ -58,8 +63,11 @@ def build_data_tab() -> DataTab:
     summary = gr.Markdown()
     preview = gr.Code(label=t("preview"), language=None, interactive=False)
     dataset_id = gr.Textbox(label=t("dataset_id"), interactive=False)
+    delete = gr.Button(t("delete_dataset"), variant="stop", size="sm", elem_id="delete-dataset")
+    usage = gr.Markdown(elem_id="disk-usage")
     return DataTab(image, table, import_file, repeats, load_example, build, summary,
-                   preview, dataset_id)
+                   preview, dataset_id, delete=delete, usage=usage,
+                   usage_timer=gr.Timer(15.0))
 
 
 def table_columns(lang: str) -> list[str]:
@@ -95,20 +103,21 @@ def import_json(path: str | None, request: gr.Request):
         text = Path(path).read_text(encoding="utf-8")
         return _table_of(dataset.parse_qa_json(text), lang)
     except (dataset.DatasetError, UnicodeDecodeError) as error:
-        raise user_error(tr("err_import", lang, error=error))
+        raise user_error(tr("err_import", lang, error=error), lang)
 
 
 def build_dataset_ui(services: Services, image: str | None, table, repeats, lang: str = "en",
                      owner: str = ""):
     if not image:
-        raise user_error(tr("err_need_image", lang))
+        raise user_error(tr("err_need_image", lang), lang)
     rows = table.values.tolist() if isinstance(table, pd.DataFrame) else list(table or [])
     try:
         conversations = dataset.conversations_from_rows([tuple(r) for r in rows])
         stored = services.datasets.create(image, conversations, int(repeats or 0), owner=owner)
-    except (dataset.DatasetError, ImageError, ValueError) as error:
-        # The backend explains what is wrong (in English); the frame says it in lang.
-        raise user_error(tr("err_dataset", lang, error=error))
+    except (dataset.DatasetError, ImageError, ValueError, DiskSpaceError) as error:
+        # The backend explains what is wrong (in English, limits and the disk in
+        # lang too); the frame says it in lang.
+        raise user_error(tr("err_dataset", lang, error=localized(error, lang)), lang)
     return describe(stored, services.training.schedule(stored.samples), lang), \
         dataset.prompt_preview(conversations[0]), stored.dataset_id
 
@@ -149,3 +158,18 @@ def wire_data_tab(tab: DataTab, services: Services) -> None:
                            api_visibility="private")
     tab.build.click(build, inputs=[tab.image, tab.table, tab.repeats],
                     outputs=[tab.summary, tab.preview, tab.dataset_id], api_visibility="private")
+
+    def usage(request: gr.Request):
+        return usage_markdown(services, services.access.owner(user_of(request)),
+                              language_of(request))
+
+    def delete(dataset_id, request: gr.Request):
+        return delete_dataset_ui(services, dataset_id, language_of(request), user_of(request))
+
+    tab.delete.click(delete, inputs=tab.dataset_id,
+                     outputs=[tab.summary, tab.preview, tab.dataset_id, tab.usage],
+                     api_visibility="private")
+    tab.dataset_id.change(usage, outputs=tab.usage, api_visibility="private",
+                          show_progress="hidden")
+    tab.usage_timer.tick(usage, outputs=tab.usage, api_visibility="private",
+                         show_progress="hidden")

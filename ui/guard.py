@@ -7,13 +7,17 @@ an unknown key); anything else is a bug and keeps gradio's generic error.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from typing import Callable
+from typing import Callable, ContextManager
+
+import gradio as gr
 
 from backend.errors import StudioError
 
 from .errors import user_error
+from .language import language_of
 
 USER_ERRORS = (StudioError, ValueError, KeyError)
 
@@ -24,13 +28,20 @@ def message_of(error: Exception):
 
 
 def guarded(fn: Callable, check: Callable[[tuple], None] | None = None,
-            message: Callable[[Exception, tuple], str] | None = None) -> Callable:
-    """``fn`` (a plain or a generator handler) with ``check(args)`` before it and
-    user errors shown as gr.Error (``message(error, args)`` words them, when given).
+            message: Callable[[Exception, tuple], str] | None = None,
+            hold: Callable[[tuple], ContextManager] | None = None) -> Callable:
+    """``fn`` (a plain or a generator handler) with ``check(args)`` before it,
+    inside ``hold(args)`` while it runs, and user errors shown as gr.Error in the
+    page's language (``message(error, args)`` words them, when given).
     functools.wraps keeps the signature, so gradio still passes gr.Request."""
 
     def shown(error: Exception, args: tuple):
-        return user_error(message(error, args) if message else message_of(error))
+        request = args[-1] if args and isinstance(args[-1], gr.Request) else None
+        return user_error(message(error, args) if message else message_of(error),
+                          language_of(request) if request is not None else "en")
+
+    def holding(args: tuple):
+        return hold(args) if hold is not None else contextlib.nullcontext()
 
     if inspect.isgeneratorfunction(fn):
         # A generator function of its own, so gradio streams each yield.
@@ -39,7 +50,8 @@ def guarded(fn: Callable, check: Callable[[tuple], None] | None = None,
             try:
                 if check is not None:
                     check(args)
-                yield from fn(*args)
+                with holding(args):
+                    yield from fn(*args)
             except USER_ERRORS as error:
                 raise shown(error, args)
         return stream
@@ -49,7 +61,8 @@ def guarded(fn: Callable, check: Callable[[tuple], None] | None = None,
         try:
             if check is not None:
                 check(args)
-            return fn(*args)
+            with holding(args):
+                return fn(*args)
         except USER_ERRORS as error:
             raise shown(error, args)
     return call

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from backend.data import user_json
 from backend.xtuner.config import TrainOptions
 
 from .messages import t
@@ -45,7 +46,7 @@ def merged_options(form_values: list, options_json: str) -> str:
     JSON text TrainingService.start takes. Bad JSON is left for it to explain."""
     text = (options_json or "").strip() or "{}"
     try:
-        typed = json.loads(text)
+        typed = user_json.loads(text)
     except json.JSONDecodeError:
         return text
     if not isinstance(typed, dict):

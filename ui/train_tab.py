@@ -18,7 +18,7 @@ from backend.services import Services
 from backend.xtuner.config import TrainOptions
 
 from .auth import user_of
-from .errors import user_error
+from .errors import localized, user_error
 from .guard import guarded
 from .language import language_of
 from .messages import t, tr
@@ -204,7 +204,7 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
     def start(ds_id, options, epochs, lr, lora_r, max_length, request: gr.Request):
         lang = language_of(request)
         if not ds_id:
-            raise user_error(tr("err_need_dataset", lang))
+            raise user_error(tr("err_need_dataset", lang), lang)
         # A refusal reads "could not start: <why>" (the guard's message below).
         services.access.check_dataset(user_of(request), ds_id)
         options = merged_options([epochs, lr, lora_r, max_length], options)
@@ -228,7 +228,7 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
                 services.access.check_run(user, run_id, access)
                 action(run_id)
             except (JobError, AccessError) as error:
-                raise user_error(tr(error_key, lang, error=error))
+                raise user_error(tr(error_key, lang, error=error), lang)
         return view(services, run_id, lang, user, show_all)
 
     def stop(run_id, show_all, request: gr.Request):
@@ -255,7 +255,8 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
         return runs(request)
 
     def start_refused(error: Exception, args: tuple) -> str:
-        return tr("err_start", language_of(args[-1]), error=error)
+        lang = language_of(args[-1])
+        return tr("err_start", lang, error=localized(error, lang))
 
     tab.start.click(guarded(start, message=start_refused),
                     inputs=[dataset_id, tab.options, *tab.form.fields], outputs=tab.run_id,

@@ -10,6 +10,7 @@ from backend.data import dataset
 from backend.compare.scoring import AnswerScore, diff_html, score_answer
 from backend.data.special_tokens import first_reserved, reserved_message
 from backend.errors import StudioError
+from backend.data import user_json
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 # skimage's "astronaut" photo, 160 px: a picture the demo's pretrain stage has
@@ -74,7 +75,7 @@ def parse_probes(text: str | list[str] | None, model_tokens=frozenset()) -> list
     Reserved tokens are refused as in any question (backend/data/special_tokens.py)."""
     if isinstance(text, str) and text.strip().startswith("["):
         try:
-            text = json.loads(text)
+            text = user_json.loads(text)
         except json.JSONDecodeError as error:
             raise ProbeError(f"The probe questions do not parse as JSON: {error}") from None
     if isinstance(text, list):

@@ -18,10 +18,20 @@ from backend.errors import StudioError
 MAX_TEXT_CHARS = 2000
 MAX_CONVERSATIONS = 200
 MAX_REPEATS = 2000
+MAX_TURNS = 20                        # question/answer turns in one conversation
+MAX_DATASET_BYTES = 64 * 1024 * 1024  # the repeated dataset file (200 repeats of it)
 
 
 class DatasetError(StudioError, ValueError):
     """Bad Q&A input; the message names the row so a student can fix it."""
+
+
+class LimitError(DatasetError):
+    """Over one of the limits above; names it, in the page's language (ui/messages.py)."""
+
+    def __init__(self, key: str, text: str, **fields):
+        self.message_key, self.message_fields = key, fields
+        super().__init__(text)
 
 
 @dataclass(frozen=True)
@@ -90,8 +100,9 @@ def _checked_count(conversations: list[Conversation]) -> list[Conversation]:
     if not conversations:
         raise DatasetError("Add at least one question with its answer.")
     if len(conversations) > MAX_CONVERSATIONS:
-        raise DatasetError(f"At most {MAX_CONVERSATIONS} conversations are allowed; "
-                           f"got {len(conversations)}.")
+        raise LimitError("err_limit_rows", f"At most {MAX_CONVERSATIONS} conversations "
+                         f"(rows) are allowed; got {len(conversations)}.",
+                         limit=MAX_CONVERSATIONS, got=len(conversations))
     return conversations
 
 
@@ -112,6 +123,11 @@ def _lesson_item_to_conversation(item: dict, number: int) -> Conversation:
     _check_image_name(item.get("image"), where)
     if not isinstance(messages, list) or not messages:
         raise DatasetError(f"{where}: needs a non-empty 'conversations' list.")
+    if len(messages) > 2 * MAX_TURNS:
+        raise LimitError("err_limit_turns", f"{where}: at most {MAX_TURNS} turns (question "
+                         f"and answer) are allowed in one conversation; got "
+                         f"{(len(messages) + 1) // 2}.", where=number, limit=MAX_TURNS,
+                         got=(len(messages) + 1) // 2)
     turns = []
     for index in range(0, len(messages), 2):
         pair = messages[index:index + 2]
@@ -137,6 +153,10 @@ def parse_qa_json(text: str) -> list[Conversation]:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError) as error:
         raise DatasetError(f"The Q&A JSON does not parse: {error}") from None
+    except RecursionError:
+        raise LimitError("err_json_nesting", "The Q&A JSON is nested too deeply to read; "
+                         "the lesson's format needs 3 levels (list, conversation, message).",
+                         what="Q&A JSON") from None
     if not isinstance(data, list):
         raise DatasetError("The Q&A JSON must be a list.")
     conversations = []

@@ -8,6 +8,7 @@ reads ``snapshot()``; closing a browser changes nothing here.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -18,13 +19,16 @@ from typing import Callable
 
 from backend.errors import StudioError
 from backend.runs import process as processes, progress
-from backend.runs.checkpoints import latest_checkpoint, resume_argv
+from backend.runs.checkpoints import latest_checkpoint
 from backend.runs.fair_queue import FairQueue
 from backend.runs.recovery import RestartRecovery
-from backend.runs.snapshot import run_row, run_snapshot
-from backend.runs.spec import (LATEST_CHECKPOINT, JobSpec, Step,  # noqa: F401  (re-exported)
-                               clear_stop_request, request_stop)
 from backend.runs.registry import ACTIVE_STATES, RunRegistry
+from backend.runs.snapshot import run_row, run_snapshot
+from backend.runs.spec import LATEST_CHECKPOINT, JobSpec, Step  # noqa: F401  (re-exported)
+from backend.runs.spec import clear_stop_request, request_stop, resume_from_latest
+from backend.training.disk_budget import explain_failure
+
+log = logging.getLogger(__name__)
 
 
 class JobError(StudioError, RuntimeError):
@@ -41,8 +45,7 @@ class JobManager:
         self.registry = registry
         self.max_queue = max_queue
         self.stop_grace_s = stop_grace_s
-        # How long a stopped training step may take to save its checkpoint
-        # and exit before it is killed (a 4-bit run saves 6.5 GB on a GPU).
+        # How long a stopped trainer may take to save and exit (4-bit: 6.5 GB on a GPU).
         self.save_grace_s = save_grace_s
         self.before_job = before_job
         self.after_job = after_job
@@ -133,29 +136,18 @@ class JobManager:
                                f"{record['state']}).")
             if len(self._queue) >= self.max_queue:
                 raise JobError("The queue is full; try again later.")
-            self._prepare_resume(self._spec(run_id))
+            resume_from_latest(self._spec(run_id))
             self.registry.update(run_id, state="queued", error="", ended_at=None)
             self.enqueue(self._specs[run_id])
         return self.snapshot(run_id)
-
-    @staticmethod
-    def _prepare_resume(spec: JobSpec) -> None:
-        """The training step continues from the run's latest checkpoint."""
-        checkpoint = latest_checkpoint(spec.train_dir)
-        steps = list(spec.steps)
-        if checkpoint is not None:
-            first = steps[0]
-            steps[0] = Step(first.name, resume_argv(first.argv, checkpoint), first.state)
-        spec.steps = steps
-        spec.save()
 
     def delete(self, run_id: str) -> None:
         with self._cond:
             record = self._require(run_id)
             if record["state"] in ACTIVE_STATES or record["state"] == "queued":
                 raise JobError("Stop the run before deleting it.")
+            self.registry.delete(run_id)  # first: on a full disk it refuses, the run stays
             spec = self._specs.pop(run_id, None)
-            self.registry.delete(run_id)
         if spec is not None:
             shutil.rmtree(spec.run_dir, ignore_errors=True)
 
@@ -282,13 +274,21 @@ class JobManager:
                 outcome = self._run(spec)
             except Exception as error:  # never let the worker die
                 outcome = "failed"
-                self.registry.update(spec.run_id, state="failed", ended_at=time.time(),
-                                     error=f"Internal error: {error}")
+                log.exception("run %s: the job worker caught", spec.run_id)
+                try:
+                    self.registry.update(spec.run_id, state="failed", ended_at=time.time(),
+                                         error=explain_failure(f"Internal error: {error}",
+                                                               spec.run_dir, error))
+                except Exception:  # the registry itself fails: logged, the worker goes on
+                    log.exception("run %s: its failure could not be recorded", spec.run_id)
             finally:
                 with self._cond:
                     self._current = None
                     self._stop_requested.discard(spec.run_id)
-                    self._dispatch()
+                    try:
+                        self._dispatch()
+                    except Exception:
+                        log.exception("the next run could not be started")
             if self.after_job is not None:
                 try:
                     self.after_job(spec, outcome)
@@ -323,8 +323,8 @@ class JobManager:
                 if spec.run_id in self._stop_requested:
                     break
                 if code != 0:
-                    self._finish(spec, "failed",
-                                 progress.step_failure(step.name, code, spec.log_file))
+                    self._finish(spec, "failed", explain_failure(
+                        progress.step_failure(step.name, code, spec.log_file), spec.run_dir))
                     return "failed"
         if spec.run_id in self._stop_requested:
             self._finish(spec, "stopped", "")

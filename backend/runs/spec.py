@@ -7,6 +7,8 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from backend.runs.checkpoints import latest_checkpoint, resume_argv
+
 LOG_NAME = "run.log"
 JOB_FILE = "job.json"
 LATEST_CHECKPOINT = "{latest_checkpoint}"
@@ -93,3 +95,14 @@ def alive(pid: int | None) -> bool:
             return handle.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def resume_from_latest(spec: JobSpec) -> None:
+    """The training step continues from the run's latest checkpoint."""
+    checkpoint = latest_checkpoint(spec.train_dir)
+    steps = list(spec.steps)
+    if checkpoint is not None:
+        first = steps[0]
+        steps[0] = Step(first.name, resume_argv(first.argv, checkpoint), first.state)
+    spec.steps = steps
+    spec.save()

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Callable
 
 from backend.data import dataset as dataset_rules
-from backend.training.disk import check_free_space, estimate_run_bytes
+from backend.training.disk import estimate_run_bytes
+from backend.training.disk_budget import DiskBudget, registry_state
 from backend.training.gpu_check import CpuTrainingRefused
 from backend.data.length_check import check_lengths
 from backend.data.special_tokens import special_tokens_at
+from backend.data import user_json
 from backend.data.store import DatasetStore
 from backend.runs.spec import new_run_id
 from backend.runs.jobs import LATEST_CHECKPOINT, JobManager, JobSpec, Step
@@ -27,7 +29,7 @@ from backend.xtuner.config import (TrainConfig, TrainOptions, convert_command, t
 def parse_options(options_json: str, defaults: TrainOptions) -> TrainOptions:
     """User options as JSON (``"{}"`` for the profile's defaults)."""
     try:
-        updates = json.loads(options_json or "{}")
+        updates = user_json.loads(options_json or "{}")
     except json.JSONDecodeError as error:
         raise ValueError(f"options_json does not parse: {error}") from None
     if not isinstance(updates, dict):
@@ -56,8 +58,14 @@ class TrainingService:
                  model_paths, default_options: TrainOptions, device: str = "cpu",
                  threads: int = 1, python: str = sys.executable, gpu=None,
                  released_before_run: Callable[[], dict[int, int]] = dict,
-                 refusal: str | None = None):
+                 refusal: str | None = None, budget: DiskBudget | None = None,
+                 quota=None):
         self.store = store
+        # Free disk less what accepted runs may still write (training/disk_budget.py).
+        self.budget = budget or DiskBudget(
+            runs_root, lambda run_id: registry_state(self.jobs.registry)(run_id))
+        # Per-user disk quota (training/user_quota.py); None = none.
+        self.quota = quota
         # Why no run may start here (real-size models on a CPU: gpu_check); None = may.
         self.refusal = refusal
         # CUDA only: a backend.training.gpu.GpuSetup (recipe, GPUs, launch); None = as on CPU.
@@ -139,10 +147,19 @@ class TrainingService:
         dataset_rules.refuse_model_tokens(conversations, special_tokens_at(config.llm_path))
         check_lengths(conversations, config.llm_path,
                       config.visual_encoder_path, options.max_length)
-        check_free_space(self.runs_root, estimate_run_bytes(config.llm_path,
-                                                            options.save_total_limit))
+        needed = estimate_run_bytes(config.llm_path, options.save_total_limit)
+        if self.quota is not None:
+            self.quota.check(owner, needed)
         # Refuse before anything is written (MemoryCheckError; nothing to check on a CPU).
         self.check_gpu_memory(config.llm_path, config.visual_encoder_path, options)
+        # Reserved until the run ends; a refusal from here on (full queue,
+        # full disk) removes the run's folder again.
+        with self.budget.reserve(run_id, run_dir, needed):
+            return self._write_and_submit(run_id, run_dir, config, dataset_id, stored,
+                                          options, owner)
+
+    def _write_and_submit(self, run_id: str, run_dir: Path, config: TrainConfig,
+                          dataset_id: str, stored, options: TrainOptions, owner: str) -> dict:
         # The run keeps its own copy of the data: deleting a dataset or editing
         # it later never changes what a finished run was trained on.
         data_dir = run_dir / "data"

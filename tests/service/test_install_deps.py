@@ -88,6 +88,7 @@ def test_system_torch_keeps_the_environments_torch(tmp_path):
     assert f"install --no-deps bitsandbytes=={bnb}" in calls
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(shutil.which("nvidia-smi", path="/usr/bin:/bin") is not None,
                     reason="this machine has a real nvidia-smi")
 @pytest.mark.processes

@@ -92,7 +92,7 @@ def no_state_column(db):
         connection.execute("CREATE TABLE runs (run_id TEXT PRIMARY KEY, dataset_id TEXT)")
 
 
-@pytest.mark.processes
+@pytest.mark.processes  # the rebuilt registry's JobManager resumes a run ("python -c pass")
 @pytest.mark.parametrize("damage", [half_truncated, last_page_cut, random_bytes, zero_length,
                                     a_directory, no_runs_table, no_state_column])
 @pytest.mark.processes

@@ -35,7 +35,7 @@ def service(tmp_path):
     jobs.shutdown()
 
 
-@pytest.mark.processes
+@pytest.mark.processes  # the fake trainer
 def test_second_start_while_running_or_queued_returns_that_run(service):
     first = service.start("ds-1", "{}", owner="ann")
     assert first["already_started"] is False
@@ -55,7 +55,7 @@ def test_second_start_while_running_or_queued_returns_that_run(service):
     assert len(service.jobs.list_runs()) == 4
 
 
-@pytest.mark.processes
+@pytest.mark.processes  # the fake trainer
 def test_a_stopped_run_is_not_reused(service):
     first = service.start("ds-1", "{}", owner="ann")
     wait_for(service.jobs, first["run_id"], {"running"})
