@@ -164,5 +164,17 @@ def test_the_board_follows_a_real_manager_a_training_run_and_a_queued_one(tmp_pa
             ("run-b1", "done", "run-a1", "stopped")
         assert done.device == stopped.device == NO_DEVICE
         assert done.iter == done.max_iters == 3 and len(done.losses) == 3
+        # Nothing changed, nothing to resend: the same board renders the same HTML.
+        assert board_html(board_rows(jobs, "cpu"), "zh") == board_html(board_rows(jobs, "cpu"),
+                                                                      "zh")
     finally:
         jobs.shutdown()
+
+
+def test_an_unchanged_board_is_not_resent():
+    import gradio as gr
+
+    from ui.class_board import _changed
+
+    assert _changed("<p>a</p>", "<p>a</p>") == (gr.skip(), gr.skip())
+    assert _changed("<p>b</p>", "<p>a</p>") == ("<p>b</p>", "<p>b</p>")

@@ -94,8 +94,14 @@ def test_the_teacher_sees_the_class_and_presents_it_students_do_not(browser, tmp
         assert page.get_by_role("button", name=walk.text("stop")).count() == 0
         walk.shot("presenter-class")
 
-        # One run alone.
+        # One run alone, also after the timer has refreshed it (each refresh reads the
+        # page's ?run= again).
         page.goto(url + f"board?run={runs['amy']}")
+        board_text(page, "#presenter-board", runs["amy"], "amy")
+        for _tick in range(2):  # two refreshes: the first one's answer has arrived
+            with page.expect_request(lambda r: "queue/join" in r.url, timeout=60_000) as tick:
+                pass
+            assert f"run={runs['amy']}" in tick.value.url
         text = board_text(page, "#presenter-board", runs["amy"], "amy")
         assert runs["ben"] not in text
         walk.shot("presenter-one-run")
