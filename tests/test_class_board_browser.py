@@ -81,6 +81,10 @@ def test_the_teacher_sees_the_class_and_presents_it_students_do_not(browser, tmp
         owners = [rows.nth(i).locator("td").nth(1).inner_text() for i in range(2)]
         assert sorted(owners) == ["amy", "ben"]
         walk.shot("class-tab")
+        # Live: the training run's loss curve appears once it has logged two losses.
+        poll_until(lambda: page.locator("#class-board svg.sparkline polyline").count(), 900,
+                   interval=1, message="no loss curve on the board while a run trains")
+        walk.shot("class-tab-training")
 
         # Presenter mode: the whole class in large type, no controls.
         page.goto(url + "board")
