@@ -29,14 +29,16 @@ def sparkline_svg(losses, width: int = 120, height: int = 28, label: str = "") -
         return "–"
     low, high = min(values), max(values)
     span = (high - low) or 1.0
-    pad = 2
+    stroke = 2 if height < 100 else 4  # the projector's wide curve, read from the back row
+    pad = stroke
     step = (width - 2 * pad) / (len(values) - 1)
     points = " ".join(
         f"{pad + i * step:.1f},{pad + (high - v) / span * (height - 2 * pad):.1f}"
         for i, v in enumerate(values))
     return (f'<svg class="sparkline" width="{width}" height="{height}" '
+            'style="max-width:100%;height:auto" '
             f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(label)}">'
-            f'<polyline fill="none" stroke="currentColor" stroke-width="2" '
+            f'<polyline fill="none" stroke="currentColor" stroke-width="{stroke}" '
             f'points="{points}"/></svg>')
 
 
