@@ -11,6 +11,7 @@ from backend.services import Services
 from . import language
 from .api import wire_api
 from .auth import user_of
+from .class_board import build_class_tab, build_presenter_page, hide_navbar, wire_class_tab
 from .compare_tab import build_compare_tab, comparable_runs, wire_compare_tab
 from .data_tab import build_data_tab, empty_table, relabel_table, wire_data_tab
 from .disk_view import disk_notice
@@ -65,6 +66,7 @@ def internstudio_markdown(detected: tuple[Detected, ...], profile: str,
 
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title=t("page_title")) as app:
+        hide_navbar(app)  # the presenter page (/board) is reached by its link
         with gr.Row(equal_height=True):
             with gr.Column(scale=5):
                 gr.Markdown(t("title"))
@@ -84,9 +86,13 @@ def build_app(services: Services) -> gr.Blocks:
                 train = build_train_tab(services.training.run_defaults)
             with gr.Tab(t("tab_compare")) as compare_tab:
                 compare = build_compare_tab()
+            # Teachers only (and the single local user without logins): on load.
+            with gr.Tab(t("tab_class"), visible=False) as class_tab:
+                class_board = build_class_tab()
         wire_data_tab(data, services)
         wire_train_tab(train, services, data.dataset_id)
         wire_compare_tab(compare, services)
+        wire_class_tab(class_board, class_tab, services, app)
         wire_api(services)
 
         def header(request: gr.Request):
@@ -144,4 +150,5 @@ def build_app(services: Services) -> gr.Blocks:
         lang_switch.input(relabel, inputs=[lang_switch, data.table],
                           outputs=[models, internstudio, data.table, train.runs, who],
                           api_visibility="private", show_progress="hidden")
+    build_presenter_page(app, services)
     return app

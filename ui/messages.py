@@ -252,11 +252,13 @@ LANGUAGE_CHOICES = [("中文", "zh-CN"), ("English", "en")]
 
 # The compare tab's strings live in their own file (it has many); merged here so
 # one gr.I18n table holds every string. A clash is a bug (tests/unit/test_i18n.py).
+from .messages_board import EN_BOARD, ZH_BOARD  # noqa: E402
 from .messages_compare import EN_COMPARE, ZH_COMPARE  # noqa: E402
 
-CLASHES = sorted((set(EN_COMPARE) | set(ZH_COMPARE)) & (set(EN) | set(ZH)))
-EN = {**EN_COMPARE, **EN}
-ZH = {**ZH_COMPARE, **ZH}
+CLASHES = sorted((set(EN_COMPARE) | set(ZH_COMPARE)) & (set(EN) | set(ZH))
+                 | (set(EN_BOARD) | set(ZH_BOARD)) & (set(EN) | set(ZH) | set(EN_COMPARE)))
+EN = {**EN_BOARD, **EN_COMPARE, **EN}
+ZH = {**ZH_BOARD, **ZH_COMPARE, **ZH}
 TABLES = {"en": EN, "zh": ZH}
 I18N = gr.I18n(en=TABLES["en"], zh=TABLES["zh"])
 

@@ -6,76 +6,24 @@ screenshot under test-output/browser/<locale>/ (the README shows a few of them).
 import json
 import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
 from backend.compare.scoring import rouge_l
 from tests.support.app_server import ROOT, models_dir, running_app
+from tests.support.browser import MODELS_TIMEOUT_S, Walk
 from tests.support.polling import poll_until
 from ui.messages import tr
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
-CHROMIUM = os.environ.get("STUDIO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-OUTPUT = ROOT / "test-output" / "browser"
 # 3 example questions x 100 = 300 iterations, half the lesson's 200 repeats: enough for
 # the demo recipe to answer with the trained answers (at 50 it still garbles them), a few
 # minutes of CPU. tests/app/test_e2e_api.py checks the learning itself.
 REPEATS = int(os.environ.get("STUDIO_BROWSER_REPEATS", 100))
-MODELS_TIMEOUT_S = 900
 TRAIN_TIMEOUT_S = 2400
 EXAMPLE_QA = json.loads((ROOT / "assets" / "example_qa.json").read_text(encoding="utf-8"))
 QUESTION = EXAMPLE_QA[0]["conversations"][0]["value"].split("\n", 1)[1]
-
-
-class Walk:
-    """One person's walk through the page in one language, with numbered screenshots."""
-
-    def __init__(self, page, locale: str):
-        self.page = page
-        self.lang = "zh" if locale.startswith("zh") else "en"
-        self.folder = OUTPUT / locale
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True)
-        self.shots: list[Path] = []
-
-    def text(self, key: str, **fields) -> str:
-        return tr(key, self.lang, **fields)
-
-    def shot(self, name: str) -> None:
-        path = self.folder / f"{len(self.shots) + 1:02d}-{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        self.shots.append(path)
-
-    def button(self, key: str):
-        return self.page.get_by_role("button", name=self.text(key), exact=True)
-
-    def tab(self, key: str):
-        return self.page.get_by_role("tab", name=self.text(key))
-
-    def field(self, key: str):
-        return self.page.get_by_label(self.text(key), exact=True)
-
-    def answer_box(self, key: str):
-        """The component (Chatbot or Textbox) labelled with key."""
-        label = self.page.get_by_text(self.text(key), exact=True)
-        return self.page.locator(".block").filter(has=label).last
-
-    def wait_text(self, locator, pattern, timeout_s: float) -> str:
-        """Poll a locator's text until it matches (gradio updates it over SSE)."""
-        seen = [""]
-
-        def matching():
-            seen[0] = locator.inner_text() if locator.count() else ""
-            return re.search(pattern, seen[0]) and seen[0]
-
-        return poll_until(matching, timeout_s, interval=0.5,
-                          message=lambda: f"{pattern!r} never appeared; last text: {seen[0]!r}")
 
 
 def answer_text(box) -> str:
@@ -91,19 +39,6 @@ def iteration(text: str) -> int:
     """The iteration number of the training status line, in either language."""
     match = re.search(r"(\d+) / \d+", text)
     return int(match.group(1)) if match else -1
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (make test installs Debian's chromium)")
-    # launch() gives every browser a fresh temporary profile of its own (Playwright
-    # refuses --user-data-dir here), so no cookie or cache survives from another run.
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
