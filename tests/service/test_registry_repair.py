@@ -191,6 +191,7 @@ def test_the_page_says_the_registry_was_rebuilt(work, lang, words):
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_the_app_starts_on_a_damaged_registry_and_lists_every_run(work):
     from gradio_client import Client
 
