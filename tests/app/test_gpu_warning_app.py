@@ -14,8 +14,8 @@ from PIL import Image
 from tests.support.app_server import models_dir, running_app
 from tests.support.fakes.nvidia_smi import A100, write_fake_nvidia_smi
 
-pytestmark = [pytest.mark.slow, pytest.mark.processes, pytest.mark.skipif(torch.cuda.is_available(),
-                                                   reason="torch uses a real GPU here")]
+pytestmark = [pytest.mark.slow, pytest.mark.processes,
+              pytest.mark.skipif(torch.cuda.is_available(), reason="torch uses a real GPU here")]
 ROOT = Path(__file__).resolve().parents[2]
 FACTS = (A100["name"], A100["driver_version"], "CUDA " + A100["cuda"], torch.__version__,
          "scripts/install_deps.sh")

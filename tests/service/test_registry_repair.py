@@ -95,7 +95,6 @@ def no_state_column(db):
 @pytest.mark.processes  # the rebuilt registry's JobManager resumes a run ("python -c pass")
 @pytest.mark.parametrize("damage", [half_truncated, last_page_cut, random_bytes, zero_length,
                                     a_directory, no_runs_table, no_state_column])
-@pytest.mark.processes
 def test_a_damaged_registry_is_moved_aside_and_rebuilt(work, damage):
     db = work / "studio.db"
     damage(db)
