@@ -91,7 +91,6 @@ def test_system_torch_keeps_the_environments_torch(tmp_path):
 @pytest.mark.processes
 @pytest.mark.skipif(shutil.which("nvidia-smi", path="/usr/bin:/bin") is not None,
                     reason="this machine has a real nvidia-smi")
-@pytest.mark.processes
 def test_no_driver_installs_as_pinned_for_ci(tmp_path):
     calls = run_install(tmp_path, env={"PATH": "/usr/bin:/bin"})
     assert "install -r requirements.txt -c requirements.lock" in calls
