@@ -10,13 +10,13 @@ import pandas as pd
 from backend.data import dataset
 from backend.compare.answer_notes import few_repeats
 from backend.data.images import ALLOWED_FORMATS, ImageError, open_checked
-from backend.training.disk import DiskSpaceError
 from backend.services import Services
 
 from .auth import user_of
 from .checked_image import checked_image
 from .disk_view import delete_dataset_ui, usage_markdown
-from .errors import localized, user_error
+from .errors import user_error
+from .guard import guarded, worded
 from .language import language_of
 from .messages import t, tr
 
@@ -98,12 +98,9 @@ def load_example(request: gr.Request):
 def import_json(path: str | None, request: gr.Request):
     if not path:
         return gr.skip()
-    lang = language_of(request)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        return _table_of(dataset.parse_qa_json(text), lang)
-    except (dataset.DatasetError, UnicodeDecodeError) as error:
-        raise user_error(tr("err_import", lang, error=error), lang)
+    # A file that does not parse (DatasetError, UnicodeDecodeError) is worded by the guard.
+    text = Path(path).read_text(encoding="utf-8")
+    return _table_of(dataset.parse_qa_json(text), language_of(request))
 
 
 def build_dataset_ui(services: Services, image: str | None, table, repeats, lang: str = "en",
@@ -111,13 +108,9 @@ def build_dataset_ui(services: Services, image: str | None, table, repeats, lang
     if not image:
         raise user_error(tr("err_need_image", lang), lang)
     rows = table.values.tolist() if isinstance(table, pd.DataFrame) else list(table or [])
-    try:
-        conversations = dataset.conversations_from_rows([tuple(r) for r in rows])
-        stored = services.datasets.create(image, conversations, int(repeats or 0), owner=owner)
-    except (dataset.DatasetError, ImageError, ValueError, DiskSpaceError) as error:
-        # The backend explains what is wrong (in English, limits and the disk in
-        # lang too); the frame says it in lang.
-        raise user_error(tr("err_dataset", lang, error=localized(error, lang)), lang)
+    # A refusal (DatasetError, ImageError, a full disk…) is worded by the guard.
+    conversations = dataset.conversations_from_rows([tuple(r) for r in rows])
+    stored = services.datasets.create(image, conversations, int(repeats or 0), owner=owner)
     return describe(stored, services.training.schedule(stored.samples), lang), \
         dataset.prompt_preview(conversations[0]), stored.dataset_id
 
@@ -154,9 +147,9 @@ def wire_data_tab(tab: DataTab, services: Services) -> None:
     tab.image.upload(check_image, inputs=tab.image, outputs=[tab.image, tab.summary],
                      api_visibility="private")
     tab.load_example.click(load_example, outputs=[tab.image, tab.table], api_visibility="private")
-    tab.import_file.upload(import_json, inputs=tab.import_file, outputs=tab.table,
+    tab.import_file.upload(guarded(import_json, message=worded("err_import")), inputs=tab.import_file, outputs=tab.table,
                            api_visibility="private")
-    tab.build.click(build, inputs=[tab.image, tab.table, tab.repeats],
+    tab.build.click(guarded(build, message=worded("err_dataset")), inputs=[tab.image, tab.table, tab.repeats],
                     outputs=[tab.summary, tab.preview, tab.dataset_id], api_visibility="private")
 
     def usage(request: gr.Request):

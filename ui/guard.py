@@ -16,8 +16,9 @@ import gradio as gr
 
 from backend.errors import StudioError
 
-from .errors import user_error
+from .errors import localized, user_error
 from .language import language_of
+from .messages import tr
 
 USER_ERRORS = (StudioError, ValueError, KeyError)
 
@@ -25,6 +26,16 @@ USER_ERRORS = (StudioError, ValueError, KeyError)
 def message_of(error: Exception):
     """What to show: a KeyError's own text, not its quoted repr."""
     return error.args[0] if isinstance(error, KeyError) and error.args else error
+
+
+def worded(key: str) -> Callable[[Exception, tuple], str]:
+    """A ``message`` for guarded: the page's sentence ``key`` ("could not start:
+    {error}") around the error, both in the page's language."""
+    def message(error: Exception, args: tuple) -> str:
+        request = args[-1] if args and isinstance(args[-1], gr.Request) else None
+        lang = language_of(request) if request is not None else "en"
+        return tr(key, lang, error=localized(message_of(error), lang))
+    return message
 
 
 def guarded(fn: Callable, check: Callable[[tuple], None] | None = None,

@@ -18,8 +18,8 @@ from backend.services import Services
 from backend.xtuner.config import TrainOptions
 
 from .auth import user_of
-from .errors import localized, user_error
-from .guard import guarded
+from .errors import user_error
+from .guard import guarded, worded
 from .language import language_of
 from .messages import t, tr
 from .options_form import OptionsForm, build_options_form, merged_options
@@ -219,23 +219,18 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
                        state=state_name(snap["state"], lang)), title=tr("toast_note", lang))
         return snap["run_id"]
 
-    def change(action, access: str, error_key: str, run_id: str, show_all: bool,
-               request: gr.Request):
+    def changing(action, access: str):
         """Stop or resume if the visitor may (access.STOP / CHANGE), then show the run."""
-        lang, user = language_of(request), user_of(request)
-        if run_id:
-            try:
+        def handler(run_id, show_all, request: gr.Request):
+            user = user_of(request)
+            if run_id:
                 services.access.check_run(user, run_id, access)
                 action(run_id)
-            except (JobError, AccessError) as error:
-                raise user_error(tr(error_key, lang, error=error), lang)
-        return view(services, run_id, lang, user, show_all)
+            return view(services, run_id, language_of(request), user, show_all)
+        return handler
 
-    def stop(run_id, show_all, request: gr.Request):
-        return change(services.jobs.stop, STOP, "err_run", run_id, show_all, request)
-
-    def resume(run_id, show_all, request: gr.Request):
-        return change(services.jobs.resume, CHANGE, "err_resume", run_id, show_all, request)
+    stop = guarded(changing(services.jobs.stop, STOP), message=worded("err_run"))
+    resume = guarded(changing(services.jobs.resume, CHANGE), message=worded("err_resume"))
 
     def tick(run_id, show_all, request: gr.Request):
         return view(services, run_id, language_of(request), user_of(request), show_all)
@@ -254,11 +249,7 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
     def runs_on_change(_run_id, request: gr.Request):
         return runs(request)
 
-    def start_refused(error: Exception, args: tuple) -> str:
-        lang = language_of(args[-1])
-        return tr("err_start", lang, error=localized(error, lang))
-
-    tab.start.click(guarded(start, message=start_refused),
+    tab.start.click(guarded(start, message=worded("err_start")),
                     inputs=[dataset_id, tab.options, *tab.form.fields], outputs=tab.run_id,
                     api_visibility="private")
     # The student's own Stop and Resume show in the run list at once.
