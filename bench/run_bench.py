@@ -115,8 +115,8 @@ def main() -> None:
         for spec in [x for x in args.fast_variants.split(",") if x]:
             name = flows.fast_variant(ctx, spec)
             # Start-up, some steps, save (+ chat load and answers): a run with
-            # less left than that measures nothing (session 5 lost two probes
-            # to the floor of 170 s that answering runs need).
+            # less left than that measures nothing (answering runs need at
+            # least 170 s).
             if ctx.left() < (60 if args.train_only else 170):
                 results[name] = {"skipped": f"only {ctx.left():.0f} s of the call left"}
                 continue

@@ -1,4 +1,4 @@
-"""bench/results/compile/ (session 5: torch.compile of the batch-1 bf16
+"""bench/results/compile/ (torch.compile of the batch-1 bf16
 recipe, the one that reproduced most answers) -> a RESULTS.md section. All
 ran on GPU 1 of a 2-GPU host while GPU 0 trained the lesson recipe, so their
 step times share a CPU with it; notes.json says what each run's log showed."""

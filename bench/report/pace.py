@@ -1,4 +1,4 @@
-"""bench/results/pace/ (session 5: short batch-1 runs side by side on the two
+"""bench/results/pace/ (short batch-1 runs side by side on the two
 GPUs of one host, so they share its CPU alike) and op_count.json (CPU,
 bench/probes/op_count.py) -> a RESULTS.md section, with the pace extrapolated to the
 lesson's 1,200 steps on top of a measured whole-length run's other costs."""

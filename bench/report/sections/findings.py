@@ -1,0 +1,50 @@
+"""The device runs' own sections: each a table computed from its raw folder under
+bench/results/, between the words of bench/report/prose/<section>.md."""
+from __future__ import annotations
+
+from bench.report.compile import compile_section
+from bench.report.explore import explore_section, load_variants
+from bench.report.launch import launch_section
+from bench.report.lesson_full import lesson_full_section, partial_run_line
+from bench.report.multi_gpu import multi_gpu_section
+from bench.report.pace import pace_section
+from bench.report.profile import profile_section
+from bench.report.prose import prose
+from bench.report.results import Results, full
+
+# The lesson recipe's first, checkpoint-losing attempt at its full length.
+PARTIAL_RUN = "lesson_full_session4"
+
+
+def explore(r: Results) -> str:
+    return prose("explore", table=explore_section(r.folder / "explore"))
+
+
+def lesson_full(r: Results) -> str:
+    return prose("lesson_full", table=lesson_full_section(r.folder / "lesson_full"),
+                 partial_run=partial_run_line(r.folder / PARTIAL_RUN))
+
+
+def profile(r: Results) -> str:
+    return prose("profile", table=profile_section(r.folder / "profile"))
+
+
+def compile_(r: Results) -> str:
+    return prose("compile", table=compile_section(r.folder / "compile"))
+
+
+def pace(r: Results) -> str:
+    # The whole-length batch-1 run whose other costs the pace probes add to.
+    batch1 = next((v for v in load_variants(r.folder / "explore")
+                   if v.get("recipe") == "fast_b1_lr2e-4_nockpt"), None)
+    table = (pace_section(r.folder / "pace", batch1, full(r.cli)) if batch1
+             else "No whole-length batch-1 run.")
+    return prose("pace", table=table)
+
+
+def multi_gpu(r: Results) -> str:
+    return prose("multi_gpu", table=multi_gpu_section(r.folder / "multi_gpu"))
+
+
+def launch(r: Results) -> str:
+    return prose("launch", table=launch_section(r.folder / "launch"))
