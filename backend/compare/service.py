@@ -18,6 +18,7 @@ from backend.compare import probes
 from backend.compare import timeline
 from backend.models.chat import BASE, ChatError, ChatModels, Dialogue
 from backend.compare.export import build_archive, chat_command
+from backend.runs.checkpoints import iteration_of_label, label_of, name_of
 from backend.runs.jobs import JobManager
 from backend.models.paths import ModelPaths
 from backend.compare.scoring import diff_html, score_answer
@@ -79,7 +80,7 @@ class CompareService:
     def after_choices(self, run_id: str) -> list[str]:
         """"final" plus every checkpoint still on disk ("iter_50", ...)."""
         run_dir = self.jobs.run_dir(run_id)
-        return [FINAL] + [f"iter_{i}" for i in timeline.checkpoints(run_dir / "train")]
+        return [FINAL] + [label_of(i) for i in timeline.checkpoints(run_dir / "train")]
 
     def _after_iteration(self, run_dir: Path, run_id: str, after: str | None) -> int:
         saved = timeline.checkpoints(run_dir / "train")
@@ -87,13 +88,14 @@ class CompareService:
             raise ChatError(f"Run {run_id} has no checkpoint on disk.")
         if not after or after == FINAL:
             return saved[-1]
-        if not after.startswith("iter_") or not after[5:].isdigit():
+        iteration = iteration_of_label(after)
+        if iteration is None:
             raise ChatError(f"Unknown checkpoint {after!r}; pick one of "
                             f"{', '.join(self.after_choices(run_id))}.")
-        if int(after[5:]) not in saved:
-            raise ChatError(f"Checkpoint {after}.pth is not on disk (saved checkpoints: "
-                            f"{', '.join(f'iter_{i}' for i in saved)}).")
-        return int(after[5:])
+        if iteration not in saved:
+            raise ChatError(f"Checkpoint {name_of(iteration)} is not on disk (saved checkpoints: "
+                            f"{', '.join(label_of(i) for i in saved)}).")
+        return iteration
 
     def _finetuned_name(self, run_id: str, after: str | None = None) -> str:
         """Attach the chosen checkpoint's adapters + projector to the resident

@@ -18,6 +18,16 @@ def name_of(iteration: int) -> str:
     return f"iter_{iteration}.pth"
 
 
+def label_of(iteration: int) -> str:
+    """``iter_N``: a checkpoint as the page and the API name it (Compare's "after")."""
+    return name_of(iteration)[:-len(".pth")]
+
+
+def iteration_of_label(label: str) -> int | None:
+    """N of ``iter_N``; None for any other label."""
+    return iteration_of(label + ".pth") if "/" not in label else None
+
+
 def iteration_of(path: Path | str) -> int | None:
     """N of ``iter_N.pth`` (a file or a DeepSpeed folder); None for any other name."""
     match = _NAME.match(Path(path).name)
