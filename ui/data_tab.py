@@ -159,7 +159,7 @@ def wire_data_tab(tab: DataTab, services: Services) -> None:
     def delete(dataset_id, request: gr.Request):
         return delete_dataset_ui(services, dataset_id, language_of(request), user_of(request))
 
-    tab.delete.click(delete, inputs=tab.dataset_id,
+    tab.delete.click(guarded(delete, message=worded("err_delete_dataset")), inputs=tab.dataset_id,
                      outputs=[tab.summary, tab.preview, tab.dataset_id, tab.usage],
                      api_visibility="private")
     tab.dataset_id.change(usage, outputs=tab.usage, api_visibility="private",

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from backend.access.accounts import AccessError
 from backend.training.disk_budget import MB
 from backend.services import Services
 
-from .errors import localized, user_error
 from .messages import tr
 
 GB = 1e9
@@ -47,12 +45,9 @@ def delete_dataset_ui(services: Services, dataset_id: str, lang: str, username: 
     """Data tab's Delete: (summary, preview, dataset id, usage line)."""
     if not dataset_id:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    try:
-        services.access.check_dataset(username, dataset_id)  # owner only
-        services.datasets.delete(dataset_id)
-    except (AccessError, KeyError, OSError) as error:
-        text = error.args[0] if isinstance(error, KeyError) else localized(error, lang)
-        raise user_error(tr("err_delete_dataset", lang, error=text), lang)
+    # A refusal (not the owner, unknown id) is worded by the guard (ui/guard.py).
+    services.access.check_dataset(username, dataset_id)  # owner only
+    services.datasets.delete(dataset_id)
     owner = services.access.owner(username)
     return (tr("dataset_deleted", lang, dataset_id=dataset_id), "", "",
             usage_markdown(services, owner, lang))

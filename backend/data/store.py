@@ -79,7 +79,11 @@ class DatasetStore:
         no run (queued, training or done) depends on it."""
         stored = self.get(dataset_id)
         # meta.json first: a half-deleted folder is no longer a dataset.
-        stored.folder.joinpath("meta.json").unlink()
+        try:
+            stored.folder.joinpath("meta.json").unlink()
+        except OSError as error:
+            raise dataset.DatasetError(f"{dataset_id} could not be removed: "
+                                       f"{error.strerror}") from None
         shutil.rmtree(stored.folder, ignore_errors=True)
 
     def get(self, dataset_id: str) -> StoredDataset:

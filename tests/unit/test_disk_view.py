@@ -49,7 +49,9 @@ def test_the_data_tabs_delete_button_deletes_the_owners_dataset_only(tmp_path):
 
     from backend.access.accounts import Accounts, parse_pair
     from backend.access.rules import RunAccess
+    from tests.support.requests import request_in
     from ui.disk_view import delete_dataset_ui
+    from ui.guard import guarded, worded
 
     store = DatasetStore(tmp_path)
     image = tmp_path / "cat.png"
@@ -58,8 +60,11 @@ def test_the_data_tabs_delete_button_deletes_the_owners_dataset_only(tmp_path):
                           owner="amy")
     accounts = Accounts([parse_pair("amy:a"), parse_pair("ben:b")])
     services = SimpleNamespace(access=RunAccess(accounts, None, store), datasets=store)
+    # As the Data tab wires it: through the one guard, worded in the page's language.
+    delete = guarded(lambda dataset_id, request: delete_dataset_ui(
+        services, dataset_id, "zh", request.username), message=worded("err_delete_dataset"))
     with pytest.raises(gr.Error, match="数据集没有删除"):
-        delete_dataset_ui(services, stored.dataset_id, "zh", "ben")
+        delete(stored.dataset_id, request_in("zh-CN", "ben"))
     assert stored.folder.exists()
     summary, preview, dataset_id, _usage = delete_dataset_ui(services, stored.dataset_id,
                                                              "en", "amy")

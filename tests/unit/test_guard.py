@@ -2,17 +2,11 @@
 handler's sentence, titled in that language; anything else stays a bug."""
 import gradio as gr
 import pytest
-from starlette.requests import Request
 
 from backend.runs.jobs import JobError
+from tests.support.requests import request_in
 from ui.guard import guarded, worded
 from ui.messages import tr
-
-
-def request_in(language: str) -> gr.Request:
-    scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
-             "headers": [(b"accept-language", language.encode())]}
-    return gr.Request(request=Request(scope))
 
 
 def stop(run_id, request: gr.Request):
