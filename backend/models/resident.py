@@ -33,7 +33,7 @@ class ResidentChat:
             self._chat = ChatModels(self._model_paths(), self.device, memory_check=check)
         return self._chat
 
-    def before_job(self, _spec) -> None:
+    def before_job(self, _spec, _placement=None) -> None:
         """JobManager's before_job: training and chat never hold the same GPU memory."""
         if self.device == "cuda" and self._chat is not None:
             self._chat.unload()
