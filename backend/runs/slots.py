@@ -109,6 +109,8 @@ class DevicePool:
                  capacity: dict[int, int] | None = None):
         if not devices:
             raise ValueError("A device pool needs at least one device.")
+        if max_active_per_user < 1:
+            raise ValueError(f"--max-active-per-user must be 1 or more; got {max_active_per_user}.")
         self.devices = tuple(devices)
         self.slots = slots
         self.max_active_per_user = max_active_per_user

@@ -180,3 +180,37 @@ def test_a_restart_reattaches_every_trainer_left_behind_on_its_own_device(tmp_pa
             if orphan.poll() is None:
                 orphan.kill()
             orphan.wait()
+
+
+def test_app_flags_reach_the_pool_and_two_cpu_runs_train_at_once(tmp_path, monkeypatch):
+    """--runs-per-device (and STUDIO_MAX_ACTIVE_PER_USER) through the app's own
+    parse_settings and build_services, on the CPU."""
+    from backend import services as services_module
+    from backend.settings import parse_settings
+
+    models = tmp_path / "models"
+    (models / "llm").mkdir(parents=True)
+    (models / "clip").mkdir()
+    (models / "iter_2181.pth").write_bytes(b"x")
+    monkeypatch.setattr(services_module, "_device", lambda: "cpu")
+    monkeypatch.setenv("STUDIO_MAX_ACTIVE_PER_USER", "3")
+    settings = parse_settings([
+        "--work-dir", str(tmp_path), "--profile", "custom", "--llm", str(models / "llm"),
+        "--visual-encoder", str(models / "clip"), "--pretrained-pth",
+        str(models / "iter_2181.pth"), "--runs-per-device", "2"])
+    built = services_module.build_services(settings)
+    jobs = built.jobs
+    try:
+        assert (jobs.pool.devices, jobs.pool.slots, jobs.pool.max_active_per_user) == (
+            ("cpu",), 2, 3)
+        for name in ("run-1", "run-2"):
+            jobs.submit(run(tmp_path, name, "alice", **LONG))
+        wait_iter(jobs, "run-1", 2)
+        wait_iter(jobs, "run-2", 2)
+        assert jobs.training_runs() == {"run-1": "cpu", "run-2": "cpu"}
+        stop_all(jobs, "run-1", "run-2")
+    finally:
+        built.close()
+    for bad in (["--runs-per-device", "many"], ["--max-active-per-user", "0"]):
+        with pytest.raises(SystemExit):  # argparse: a usage line, before anything starts
+            parse_settings(bad)
