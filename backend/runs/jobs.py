@@ -11,7 +11,6 @@ nothing here.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import threading
@@ -106,13 +105,9 @@ class JobManager:
             handle, step_state, orphan = slot.handle, slot.step_state, slot.orphan
             train_dir = slot.spec.train_dir if slot.spec else None
         if handle is not None:
-            save = keep_progress and step_state == "running"
-            if orphan and not save and train_dir is not None:
-                # How recovery.py records an orphan's end as "stopped", not "failed".
-                with contextlib.suppress(OSError):
-                    self.executor.request_stop(handle, train_dir)
-            stop_in_stages(self.executor, handle, train_dir, save, self._terminate,
-                           self.save_grace_s)
+            stop_in_stages(self.executor, handle, train_dir, keep_progress and
+                           step_state == "running", self._terminate, self.save_grace_s,
+                           leave_request=orphan)
         # A short wait so a quick stop answers "stopped"; a trainer still
         # starting up or saving answers "stopping", which is what is true.
         with self._cond:
@@ -306,9 +301,10 @@ class JobManager:
     def stop_was_requested(self, run_id: str) -> bool:
         return run_id in self._stop_requested
 
-    def reserve_port(self, slot: Slot) -> int:
+    def reserve_port(self, slot: Slot) -> None:
+        """A torchrun port for ``slot`` that no other running run was given."""
         with self._cond:
-            return free_port(self._slots.ports())
+            slot.port = free_port(self._slots.ports())
 
     def step_started(self, slot: Slot, handle: Handle, step: Step) -> None:
         with self._cond:

@@ -94,7 +94,7 @@ def run_steps(manager, slot: Slot) -> str:
     """The run's steps in order; its outcome ("done", "failed", "stopped")."""
     spec = slot.spec
     if len(slot.placement.devices) > 1:
-        slot.port = manager.reserve_port(slot)
+        manager.reserve_port(slot)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env,
            **placement_env(slot.placement, slot.port)}
     for step in spec.steps:
@@ -131,22 +131,26 @@ def finish(registry, spec: JobSpec, state: str, error: str) -> None:
 
 
 def stop_in_stages(executor: Executor, handle: Handle, train_dir: Path | None, save: bool,
-                   terminate: Callable[[Handle], None], save_grace_s: float) -> None:
+                   terminate: Callable[[Handle], None], save_grace_s: float,
+                   leave_request: bool = False) -> None:
     """``save``: ask the trainer to save and exit (the stop request file),
-    terminated if it has not ended after ``save_grace_s``; else at once."""
-    if save and train_dir is not None:
+    terminated if it has not ended after ``save_grace_s``; else at once.
+    ``leave_request``: write the file even then (a step that outlived a
+    restart: recovery.py records its end as "stopped" by it)."""
+    if (save or leave_request) and train_dir is not None:
         try:
             executor.request_stop(handle, train_dir)
         except OSError:
             terminate(handle)
             return
-
-        def kill_if_still_running():
-            if executor.running(handle):
-                terminate(handle)
-
-        timer = threading.Timer(save_grace_s, kill_if_still_running)
-        timer.daemon = True
-        timer.start()
-    else:
+    if not save or train_dir is None:
         terminate(handle)
+        return
+
+    def kill_if_still_running():
+        if executor.running(handle):
+            terminate(handle)
+
+    timer = threading.Timer(save_grace_s, kill_if_still_running)
+    timer.daemon = True
+    timer.start()
