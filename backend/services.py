@@ -11,6 +11,7 @@ from backend.compare.service import CompareService
 from backend.data.store import DatasetStore
 from backend.training.gpu_check import GpuProblem, check_gpu_stack, cpu_training_refusal
 from backend.runs.jobs import JobManager
+from backend.runs.slots import DevicePool, GpuMemory
 from backend.models.background import BackgroundModels, ModelsNotReady
 from backend.models.profiles import Profile, choose_profile
 from backend.access.rules import RunAccess
@@ -80,8 +81,8 @@ def build_services(settings: Settings) -> Services:
     registry = BufferedRegistry(registry, disk_full=lambda error: budget.full_now(error))
     budget = DiskBudget(work, registry_state(registry))
     budget.load_reservations(work / "runs")
-    # Chat and training share the GPU; JobManager.training_run says who trains.
-    resident = ResidentChat(models.wait, device, training_run=lambda: jobs.training_run())
+    # Chat and training share the GPU; JobManager says which runs are starting where.
+    resident = ResidentChat(models.wait, device, starting_gpus=lambda: jobs.starting_gpus())
 
     # Before the JobManager: a setting that stops the app (DeepSpeed missing,
     # an unknown GPU) must stop it before the worker could start a queued run.
@@ -93,8 +94,9 @@ def build_services(settings: Settings) -> Services:
         record = registry.get(spec.run_id) or {}
         record_launch(spec.run_dir, record.get("started_at"), record.get("ended_at"))
 
+    pool, memory = device_pool(settings, gpu, resident)
     jobs = JobManager(registry, max_queue=settings.max_queue, before_job=resident.before_job,
-                      after_job=after_job)
+                      after_job=after_job, pool=pool, memory=memory)
     jobs.reconcile(work / "runs")
 
     def admit_dataset(owner: str, size: int) -> None:
@@ -126,10 +128,28 @@ def _gpu_setup(settings: Settings, device: str):
         return None
     from backend.training.gpu import gpu_setup
 
-    gpus = settings.gpus or None
-    if gpus and gpus.isdigit() and "," not in gpus and int(gpus) > 0 and len(gpus) < 3:
+    gpus = settings.gpus or "all"
+    if gpus.isdigit() and "," not in gpus and int(gpus) > 0 and len(gpus) < 3:
         gpus = int(gpus)  # "2" = two GPUs; "0,1" = exactly those
-    return gpu_setup(settings.recipe, gpus, settings.deepspeed)
+    return gpu_setup(settings.recipe, gpus, settings.deepspeed,
+                     gpus_per_run=settings.gpus_per_run)
+
+
+def device_pool(settings: Settings, gpu, resident: ResidentChat):
+    """The devices runs share (the CPU, or the GPUs of ``gpu``: a GpuSetup)
+    and, on GPUs, how their free memory is measured for the scheduler."""
+    if gpu is None:
+        return DevicePool.for_cpu(settings.runs_per_device, settings.max_active_per_user), None
+    from backend.training.gpu import list_gpus
+
+    def measure() -> GpuMemory:
+        now = {info.index: info.free_bytes for info in list_gpus()}
+        return GpuMemory(free={i: now[i] for i in gpu.pool if i in now},
+                         reclaimable=resident.reserved_bytes(),
+                         unsettled=resident.loading_gpus())
+
+    return DevicePool.for_gpus(gpu.free_bytes, settings.runs_per_device,
+                               settings.max_active_per_user), measure
 
 
 def load_accounts(settings: Settings) -> Accounts:

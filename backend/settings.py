@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.runs.slots import slots_per_device
 from backend.training.user_quota import DEFAULT_QUOTA_GB
 
 PROFILES = ("auto", "demo", "internstudio", "custom")
@@ -28,6 +29,9 @@ class Settings:
     train_threads: int = 1
     recipe: str = "lesson"
     gpus: str = ""
+    gpus_per_run: int = 1
+    runs_per_device: str = "auto"
+    max_active_per_user: int = 1
     deepspeed: str = ""
     auth: tuple[str, ...] = ()
     auth_file: Path | None = None
@@ -39,6 +43,20 @@ class Settings:
 def _env(name: str, default=None):
     value = os.environ.get(name)
     return default if value in (None, "") else value
+
+
+def _runs_per_device(value: str) -> str:
+    try:
+        slots_per_device(value, gpu=True)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
+def _at_least_one(value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a number from 1, not {value!r}")
+    return int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,8 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="CUDA training recipe: lesson (4-bit QLoRA, batch 1, as taught), fast (bf16 LoRA, "
              "batch 1, about half the time; see docs/gpu.md), auto (fast where it fits) (env STUDIO_RECIPE)")
     add("--gpus", default=_env("STUDIO_GPUS", ""),
-        help="which GPUs train: '' or auto (most free memory), all, a count, or indices "
-             "like 0,1 (env STUDIO_GPUS); more than one launches torchrun (NPROC_PER_NODE)")
+        help="the GPUs runs share: '' or all (default: every GPU), auto (the one with most "
+             "free memory), a count (the N with most free memory), or indices like 0,1 "
+             "(env STUDIO_GPUS)")
+    add("--gpus-per-run", type=_at_least_one, default=_env("STUDIO_GPUS_PER_RUN", "1"),
+        help="GPUs one run takes (default 1); more launches torchrun over that many whole "
+             "GPUs, with --deepspeed if given (env STUDIO_GPUS_PER_RUN)")
+    add("--runs-per-device", type=_runs_per_device,
+        default=_env("STUDIO_RUNS_PER_DEVICE", "auto"),
+        help="runs training at once on one device: auto (default; a GPU takes as many as "
+             "its free memory admits, at most 8; the CPU takes 1) or a number; on a GPU "
+             "memory is checked either way (env STUDIO_RUNS_PER_DEVICE)")
+    add("--max-active-per-user", type=_at_least_one,
+        default=_env("STUDIO_MAX_ACTIVE_PER_USER", "1"),
+        help="runs one logged-in user may have training or converting at once; their "
+             "further runs wait while classmates' start (default 1). Without login there "
+             "is one user and no limit (env STUDIO_MAX_ACTIVE_PER_USER)")
     add("--deepspeed", choices=("", "deepspeed_zero2"), default=_env("STUDIO_DEEPSPEED", ""),
         help="DeepSpeed config for CUDA training, as the lesson runs it (env STUDIO_DEEPSPEED)")
     add("--auth", action="append", default=[a for a in (_env("STUDIO_AUTH", "")).split(",") if a],
@@ -113,6 +145,8 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
                     pretrained_pth=args.pretrained_pth, max_queue=args.max_queue,
                     max_upload_mb=args.max_upload_mb, max_waiting=args.max_waiting, train_threads=args.train_threads,
                     recipe=args.recipe, gpus=args.gpus, deepspeed=args.deepspeed,
+                    gpus_per_run=args.gpus_per_run, runs_per_device=args.runs_per_device,
+                    max_active_per_user=args.max_active_per_user,
                     auth=tuple(args.auth), auth_file=args.auth_file,
                     allow_cpu=args.allow_cpu, login_failures=args.login_failures,
                     user_quota_gb=args.user_quota_gb)

@@ -52,6 +52,9 @@ class ChatModels:
         self.memory_check = memory_check  # CUDA: refuses before anything loads
         self._lock = threading.RLock()
         self._loaded = False
+        # From before the memory check until the load ends: the GPU's free
+        # memory is changing, so the scheduler places no run there meanwhile.
+        self.loading = False
         self._attached: dict[str, _Attached] = {}
 
     # ---- loading ----------------------------------------------------------
@@ -63,37 +66,45 @@ class ChatModels:
         with self._lock:
             if self._loaded:
                 return
-            if self.memory_check is not None:
-                self.memory_check(self.paths)
-            from backend.xtuner.trainer_side import patches as xtuner_patches  # noqa: F401
-            import torch
-            from transformers import (AutoModelForCausalLM, AutoTokenizer,
-                                      CLIPImageProcessor, CLIPVisionModel)
-            from xtuner.model.modules import ProjectorConfig, ProjectorModel
+            self.loading = True
+            try:
+                self._load()
+            finally:
+                self.loading = False
 
-            dtype = torch.float32 if self.device == "cpu" else torch.bfloat16
-            self.torch = torch
-            self.tokenizer = AutoTokenizer.from_pretrained(
-                self.paths.llm, trust_remote_code=True, encode_special_tokens=True)
-            self.llm = AutoModelForCausalLM.from_pretrained(
-                self.paths.llm, trust_remote_code=True, torch_dtype=dtype).to(self.device).eval()
-            self.visual_encoder = CLIPVisionModel.from_pretrained(
-                self.paths.visual_encoder, torch_dtype=dtype).to(self.device).eval()
-            self.image_processor = CLIPImageProcessor.from_pretrained(self.paths.visual_encoder)
-            config = ProjectorConfig(
-                visual_hidden_size=self.visual_encoder.config.hidden_size,
-                llm_hidden_size=self.llm.config.hidden_size, depth=2)
-            projector = ProjectorModel(config).to(dtype)
-            state = torch.load(self.paths.pretrained_pth, map_location="cpu", weights_only=False)
-            state = state.get("state_dict", state)
-            projector.load_state_dict({k[len("projector."):]: v for k, v in state.items()
-                                       if k.startswith("projector.")})
-            self.base_projector = projector.to(self.device).eval()
-            self.im_end_id = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-            self._loaded = True
+    def _load(self) -> None:
+        """Under load()'s lock."""
+        if self.memory_check is not None:
+            self.memory_check(self.paths)
+        from backend.xtuner.trainer_side import patches as xtuner_patches  # noqa: F401
+        import torch
+        from transformers import (AutoModelForCausalLM, AutoTokenizer,
+                                  CLIPImageProcessor, CLIPVisionModel)
+        from xtuner.model.modules import ProjectorConfig, ProjectorModel
+
+        dtype = torch.float32 if self.device == "cpu" else torch.bfloat16
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            self.paths.llm, trust_remote_code=True, encode_special_tokens=True)
+        self.llm = AutoModelForCausalLM.from_pretrained(
+            self.paths.llm, trust_remote_code=True, torch_dtype=dtype).to(self.device).eval()
+        self.visual_encoder = CLIPVisionModel.from_pretrained(
+            self.paths.visual_encoder, torch_dtype=dtype).to(self.device).eval()
+        self.image_processor = CLIPImageProcessor.from_pretrained(self.paths.visual_encoder)
+        config = ProjectorConfig(
+            visual_hidden_size=self.visual_encoder.config.hidden_size,
+            llm_hidden_size=self.llm.config.hidden_size, depth=2)
+        projector = ProjectorModel(config).to(dtype)
+        state = torch.load(self.paths.pretrained_pth, map_location="cpu", weights_only=False)
+        state = state.get("state_dict", state)
+        projector.load_state_dict({k[len("projector."):]: v for k, v in state.items()
+                                   if k.startswith("projector.")})
+        self.base_projector = projector.to(self.device).eval()
+        self.im_end_id = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        self._loaded = True
 
     def unload(self) -> None:
-        """Free the memory (before a training run on the same GPU)."""
+        """Free the memory (a training run placed on this GPU needs it)."""
         with self._lock:
             for name in ("llm", "visual_encoder", "base_projector"):
                 self.__dict__.pop(name, None)

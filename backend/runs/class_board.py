@@ -55,10 +55,10 @@ def _order(row: BoardRow) -> tuple:
 
 def board_rows(jobs, device: str, run_ids: list[str] | None = None) -> list[BoardRow]:
     """The board of ``run_ids`` (default: every run), active first, then the
-    queue in its order, then the others newest first. ``device`` is the one
-    the app trains on ("cpu", "cuda"); shown for the run that is using it."""
+    queue in its order, then the others newest first. A run using a device
+    shows the one it was placed on ("cuda:1"); ``device`` ("cpu", "cuda") is
+    the fallback for a snapshot that names none."""
     wanted = None if run_ids is None else set(run_ids)
-    using = {jobs.active_run(), jobs.training_run()} - {None}
     rows = []
     for run in jobs.list_runs():
         if wanted is not None and run["run_id"] not in wanted:
@@ -72,6 +72,6 @@ def board_rows(jobs, device: str, run_ids: list[str] | None = None) -> list[Boar
             iter=snap["iter"], max_iters=snap["max_iters"], loss=snap["loss"],
             losses=thin([loss for _i, loss in snap["losses"]]),
             queue_position=snap["queue_position"],
-            device=device if snap["run_id"] in using else NO_DEVICE,
+            device=(snap.get("device") or device) if snap["state"] in _ACTIVE else NO_DEVICE,
             created_at=snap["created_at"] or 0.0))
     return sorted(rows, key=_order)

@@ -59,7 +59,11 @@ class FairQueue:
         return fair_order(self._waiting, self._served)
 
     def take_next(self):
-        spec = self.ordered()[0]
+        return self.take(self.ordered()[0])
+
+    def take(self, spec):
+        """``spec`` leaves the queue to start (the scheduler may pass over a
+        run whose owner has enough runs going)."""
         self._waiting.remove(spec)
         # Who has had a turn while others waited; once nobody waits, the next
         # busy spell starts fresh.

@@ -2,31 +2,33 @@
 
 A run is a list of steps (argument lists) executed one after another in the
 run's folder, each in its own process group, output appended to the run's
-log file, never to a pipe only a browser would drain. State goes to the
-SQLite registry so a restarted server knows what happened. The UI only ever
-reads ``snapshot()``; closing a browser changes nothing here.
+log file, never to a pipe only a browser would drain. Several runs go at
+once, as many as the device pool admits (backend/runs/slots.py); each
+started run has a Slot and its own thread (backend/runs/step_runner.py).
+State goes to the SQLite registry so a restarted server knows what
+happened. The UI only ever reads ``snapshot()``; closing a browser changes
+nothing here.
 """
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Callable
 
 from backend.errors import StudioError
-from backend.runs import process as processes, progress
-from backend.runs.checkpoints import latest_checkpoint
+from backend.runs.executor import Executor, Handle, LocalExecutor
 from backend.runs.fair_queue import FairQueue
 from backend.runs.recovery import RestartRecovery
 from backend.runs.registry import ACTIVE_STATES, RunRegistry
+from backend.runs.slots import DevicePool, GpuMemory, Placement, Want
 from backend.runs.snapshot import run_row, run_snapshot
 from backend.runs.spec import LATEST_CHECKPOINT, JobSpec, Step  # noqa: F401  (re-exported)
-from backend.runs.spec import clear_stop_request, request_stop, resume_from_latest
-from backend.training.disk_budget import explain_failure
+from backend.runs.spec import resume_from_latest
+from backend.runs.running import Slot, SlotTable
+from backend.runs.step_runner import free_port, run_slot, stop_in_stages
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +38,15 @@ class JobError(StudioError, RuntimeError):
 
 
 class JobManager:
-    """One job at a time (per device); the rest wait, round-robin over owners."""
+    """As many runs at once as the device pool admits; the rest wait, round-robin over owners."""
 
     def __init__(self, registry: RunRegistry, max_queue: int = 8,
                  stop_grace_s: float = 5.0, save_grace_s: float = 180.0,
-                 before_job: Callable[[JobSpec], None] | None = None,
-                 after_job: Callable[[JobSpec, str], None] | None = None):
+                 before_job: Callable[[JobSpec, Placement], None] | None = None,
+                 after_job: Callable[[JobSpec, str], None] | None = None,
+                 pool: DevicePool | None = None,
+                 memory: Callable[[], GpuMemory] | None = None,
+                 executor: Executor | None = None, tick_s: float = 2.0):
         self.registry = registry
         self.max_queue = max_queue
         self.stop_grace_s = stop_grace_s
@@ -49,20 +54,21 @@ class JobManager:
         self.save_grace_s = save_grace_s
         self.before_job = before_job
         self.after_job = after_job
+        self.pool = pool or DevicePool.for_cpu()
+        # A GPU pool's measured free memory (None: slots alone decide).
+        self.memory = memory
+        self.executor = executor or LocalExecutor()
         self._queue = FairQueue()  # round-robin over owners
         self._specs: dict[str, JobSpec] = {}
-        # (spec, its process, the registry state of the step it runs)
-        self._current: tuple[JobSpec, subprocess.Popen | None, str] | None = None
-        # The run _dispatch gave the device to, until the worker takes it up.
-        self._handed: JobSpec | None = None
+        # Every run holding devices: started here, or outlived a restart (orphan).
+        self._slots = SlotTable(self.pool.devices)
         self._stop_requested: set[str] = set()
-        # Runs whose process outlived a server restart: they still hold the
-        # device, so nothing new starts until they end.
-        self._orphans: set[str] = set()
         self._cond = threading.Condition()
-        self._closing = False
-        self._worker = threading.Thread(target=self._work, name="job-manager", daemon=True)
-        self._worker.start()
+        self._closing = threading.Event()
+        # Runs waiting on memory start when runs already placed have taken
+        # theirs, which no event announces: look again every tick_s.
+        self.tick_s = tick_s
+        threading.Thread(target=self._tick, name="job-manager-tick", daemon=True).start()
 
     # ---- requests ---------------------------------------------------------
     def submit(self, spec: JobSpec) -> dict:
@@ -92,37 +98,22 @@ class JobManager:
                 self._queue.remove(queued)
                 self.registry.update(run_id, state="stopped", ended_at=time.time())
                 return self.snapshot(run_id)
-            current = self._current
-            if current is None or current[0].run_id != run_id:
+            slot = self._slots.get(run_id)
+            if slot is None:
                 return self.snapshot(run_id)
             self._stop_requested.add(run_id)
-            spec, process, step_state = current
-        if process is not None:
-            if keep_progress and step_state == "running":
-                self._ask_to_save_and_stop(spec, process)
-            else:
-                self._terminate(process)
+            handle, step_state, orphan = slot.handle, slot.step_state, slot.orphan
+            train_dir = slot.spec.train_dir if slot.spec else None
+        if handle is not None:
+            stop_in_stages(self.executor, handle, train_dir, keep_progress and
+                           step_state == "running", self._terminate, self.save_grace_s,
+                           leave_request=orphan)
         # A short wait so a quick stop answers "stopped"; a trainer still
         # starting up or saving answers "stopping", which is what is true.
         with self._cond:
-            self._cond.wait_for(lambda: not self._is_current_locked(run_id),
+            self._cond.wait_for(lambda: run_id not in self._slots,
                                 timeout=self.stop_grace_s + 5)
         return self.snapshot(run_id)
-
-    def _ask_to_save_and_stop(self, spec: JobSpec, process: subprocess.Popen) -> None:
-        try:
-            request_stop(spec.train_dir)
-        except OSError:
-            self._terminate(process)
-            return
-
-        def kill_if_still_running():
-            if process.poll() is None:
-                self._terminate(process)
-
-        timer = threading.Timer(self.save_grace_s, kill_if_still_running)
-        timer.daemon = True
-        timer.start()
 
     def resume(self, run_id: str) -> dict:
         """Run a stopped or failed run again from its last checkpoint."""
@@ -137,7 +128,7 @@ class JobManager:
             if len(self._queue) >= self.max_queue:
                 raise JobError("The queue is full; try again later.")
             resume_from_latest(self._spec(run_id))
-            self.registry.update(run_id, state="queued", error="", ended_at=None)
+            self.registry.update(run_id, state="queued", error="", ended_at=None, device="")
             self.enqueue(self._specs[run_id])
         return self.snapshot(run_id)
 
@@ -166,18 +157,34 @@ class JobManager:
                     return position
         return None
 
-    def active_run(self) -> str | None:
-        """The run whose process is running now, if any."""
+    def active_runs(self) -> dict[str, str]:
+        """Every run whose process runs now (orphans included): run id -> its devices."""
         with self._cond:
-            return self._current[0].run_id if self._current else None
+            return self._slots.devices_of()
+
+    def training_runs(self) -> dict[str, str]:
+        """The runs training now (not converting), trainers that outlived a
+        restart included: what holds GPU memory for long. Run id -> devices."""
+        with self._cond:
+            return self._slots.devices_of(training_only=True)
+
+    def active_run(self) -> str | None:
+        """One run whose process is running now (the first placed), if any."""
+        return next(iter(self.active_runs()), None)
 
     def training_run(self) -> str | None:
-        """The run that is training now (not converting), or a trainer that
-        outlived a server restart: what holds a GPU's memory for long."""
+        """One run that is training now (the first placed), if any."""
+        return next(iter(self.training_runs()), None)
+
+    def starting_gpus(self) -> set[int]:
+        """GPUs with a run placed that has not taken its memory yet."""
         with self._cond:
-            if self._current and self._current[2] == "running":
-                return self._current[0].run_id
-            return next(iter(self._orphans), None)
+            return self._slots.starting_gpus()
+
+    def devices_in_use(self) -> set[str]:
+        """Devices some run holds now (one from before devices were recorded: all)."""
+        with self._cond:
+            return self._slots.devices_in_use()
 
     def list_runs(self) -> list[dict]:
         return [run_row(record, record["state"] in ACTIVE_STATES
@@ -189,16 +196,12 @@ class JobManager:
         return self._spec(run_id).run_dir
 
     def shutdown(self) -> None:
-        """Stop the worker (the current process is left to finish or be stopped)."""
+        """Start nothing more (running processes are left to finish or be stopped)."""
         with self._cond:
-            self._closing = True
-            if self._handed is not None:  # given the device but not begun: still queued
-                self.registry.update(self._handed.run_id, state="queued", started_at=None)
-                self._queue.appendleft(self._handed)
-                self._handed, self._current = None, None
+            self._closing.set()
             self._cond.notify_all()
 
-    # ---- the worker -------------------------------------------------------
+    # ---- placing runs on devices --------------------------------------------
     def _require(self, run_id: str) -> dict:
         record = self.registry.get(run_id) if isinstance(run_id, str) else None
         if record is None:
@@ -211,25 +214,57 @@ class JobManager:
             raise JobError(f"Run {run_id} has no job description.")
         return spec
 
-    def _is_current_locked(self, run_id: str) -> bool:
-        return self._current is not None and self._current[0].run_id == run_id
-
     def _dispatch(self) -> None:
-        """Under the lock: give the device to the next queued run when it is free.
+        """Under the lock: start every queued run the pool admits now.
 
-        Done by whoever frees the device or queues a run, not by the worker
-        when it wakes up, so a run's state and queue position never depend
-        on thread scheduling: the run being started is "running" at once and
-        no longer counts as queued.
+        Done by whoever frees a device or queues a run (and by the tick), not
+        by the run's thread when it wakes up, so a run's state and queue
+        position never depend on thread scheduling: a run being started is
+        "running" on its device at once and no longer counts as queued.
         """
-        if self._current is not None or self._orphans or not self._queue or self._closing:
+        if self._closing.is_set() or not self._queue:
             return
-        spec = self._queue.take_next()
-        self._current = (spec, None, "running")
-        self._handed = spec
-        self.registry.update(spec.run_id, state="running", started_at=time.time(),
-                             error="", ended_at=None)
-        self._cond.notify_all()
+        waiting = {spec.run_id: spec for spec in self._queue.ordered()}
+        for spec in list(waiting.values()):
+            why = self.pool.never_fits(_want(spec))
+            if why is not None:
+                self._queue.remove(spec)
+                del waiting[spec.run_id]
+                self.registry.update(spec.run_id, state="failed", error=why, ended_at=time.time())
+        holding = self._slots.holdings()
+        if not waiting or not self.pool.has_room(holding):
+            return
+        memory = self._measure()
+        for placement in self.pool.place([_want(s) for s in waiting.values()], holding, memory):
+            self._start(waiting[placement.run_id], placement)
+
+    def _measure(self) -> GpuMemory | None:
+        if self.memory is None or not self.pool.gpus:
+            return None
+        try:
+            return self.memory()
+        except Exception:  # nvidia-smi failing must not stop the queue: start-up figures
+            log.exception("free GPU memory could not be measured")
+            return GpuMemory(free={})
+
+    def _start(self, spec: JobSpec, placement: Placement) -> None:
+        self._queue.take(spec)
+        slot = Slot(spec.run_id, spec.owner, placement, time.time(), spec=spec,
+                    memory_bytes=spec.memory_bytes)
+        self._slots.add(slot)
+        self.registry.update(spec.run_id, state="running", started_at=slot.placed_at,
+                             error="", ended_at=None, device=placement.label)
+        threading.Thread(target=run_slot, args=(self, slot), name="job-manager",
+                         daemon=True).start()
+
+    def _tick(self) -> None:
+        while not self._closing.wait(self.tick_s):
+            with self._cond:
+                self._slots.check_started_training()
+                try:
+                    self._dispatch()
+                except Exception:
+                    log.exception("the job manager's tick failed")
 
     # ---- restart recovery (backend/runs/recovery.py) ------------------------
     def reconcile(self, runs_root: Path) -> None:
@@ -240,13 +275,19 @@ class JobManager:
         """Know a run found on disk (its job.json) again."""
         self._specs[spec.run_id] = spec
 
-    def hold_for_orphan(self, run_id: str) -> None:
-        """A step that outlived a restart holds the device until orphan_ended."""
+    def hold_for_orphan(self, run_id: str, pid: int | None = None, device: str = "",
+                        state: str = "running", started_at: float | None = None
+                        ) -> Handle | None:
+        """A step that outlived a restart holds its recorded device ("": every
+        device) until slot_ended; its handle, to wait for it."""
         with self._cond:
-            self._orphans.add(run_id)
+            handle = self.executor.attach(str(pid)) if pid else None
+            self._slots.add(Slot.orphan(run_id, self._specs.get(run_id), handle, device,
+                                        state, started_at or time.time()))
+            return handle
 
     def enqueue(self, spec: JobSpec, first: bool = False) -> None:
-        """A run waits for the device, or gets it now (``first``: marked queued and
+        """A run waits for a device, or gets one now (``first``: marked queued and
         put before those waiting). The lock is re-entrant: callers may hold it."""
         with self._cond:
             if first:
@@ -256,95 +297,49 @@ class JobManager:
                 self._queue.append(spec)
             self._dispatch()
 
-    def orphan_ended(self, run_id: str) -> None:
-        """A step that outlived a server restart has ended: the device is free."""
+    # ---- what a run's thread asks (backend/runs/step_runner.py) ---------------
+    def stop_was_requested(self, run_id: str) -> bool:
+        return run_id in self._stop_requested
+
+    def reserve_port(self, slot: Slot) -> None:
+        """A torchrun port for ``slot`` that no other running run was given."""
         with self._cond:
-            self._orphans.discard(run_id)
-            self._dispatch()
+            slot.port = free_port(self._slots.ports())
 
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while self._handed is None and not self._closing:
-                    self._cond.wait()
-                if self._closing:
-                    return
-                spec, self._handed = self._handed, None
+    def step_started(self, slot: Slot, handle: Handle, step: Step) -> None:
+        with self._cond:
+            slot.handle, slot.step_state = handle, step.state
+            slot.check_started_training()
+        self.registry.update(slot.run_id, state=step.state, pid=handle.pid, step=step.name)
+        if self.stop_was_requested(slot.run_id):
+            self._terminate(handle)
+
+    def requeue_if_closing(self, slot: Slot) -> bool:
+        """A run placed as the server stopped waits for the next server instead."""
+        with self._cond:
+            if not self._closing.is_set():
+                return False
+            self._slots.pop(slot.run_id)
+            self.registry.update(slot.run_id, state="queued", started_at=None, device="")
+            self._queue.appendleft(slot.spec)
+            return True
+
+    def slot_ended(self, run_id: str) -> None:
+        """A run's process, or a step that outlived a restart, has ended: its
+        devices are free for the next."""
+        with self._cond:
+            self._slots.pop(run_id)
+            self._stop_requested.discard(run_id)
             try:
-                outcome = self._run(spec)
-            except Exception as error:  # never let the worker die
-                outcome = "failed"
-                log.exception("run %s: the job worker caught", spec.run_id)
-                try:
-                    self.registry.update(spec.run_id, state="failed", ended_at=time.time(),
-                                         error=explain_failure(f"Internal error: {error}",
-                                                               spec.run_dir, error))
-                except Exception:  # the registry itself fails: logged, the worker goes on
-                    log.exception("run %s: its failure could not be recorded", spec.run_id)
-            finally:
-                with self._cond:
-                    self._current = None
-                    self._stop_requested.discard(spec.run_id)
-                    try:
-                        self._dispatch()
-                    except Exception:
-                        log.exception("the next run could not be started")
-            if self.after_job is not None:
-                try:
-                    self.after_job(spec, outcome)
-                except Exception:
-                    pass
+                self._dispatch()
+            except Exception:
+                log.exception("the next run could not be started")
+            self._cond.notify_all()
 
-    def _run(self, spec: JobSpec) -> str:
-        if self.before_job is not None:
-            self.before_job(spec)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
-        with open(spec.log_file, "ab") as log:
-            for step in spec.steps:
-                if spec.run_id in self._stop_requested:
-                    break
-                argv = self._resolve(step.argv, spec)
-                if argv is None:
-                    self._finish(spec, "failed", f"Step {step.name}: no checkpoint was saved.")
-                    return "failed"
-                clear_stop_request(spec.train_dir)
-                log.write(f"\n==> [{time.strftime('%H:%M:%S')}] {step.name}: "
-                          f"{' '.join(argv)}\n".encode())
-                log.flush()
-                process = processes.start(argv, cwd=spec.run_dir, env=env, log=log)
-                with self._cond:
-                    self._current = (spec, process, step.state)
-                self.registry.update(spec.run_id, state=step.state, pid=process.pid,
-                                     step=step.name)
-                if spec.run_id in self._stop_requested:
-                    self._terminate(process)
-                code = process.wait()
-                processes.kill_group(process.pid)
-                if spec.run_id in self._stop_requested:
-                    break
-                if code != 0:
-                    self._finish(spec, "failed", explain_failure(
-                        progress.step_failure(step.name, code, spec.log_file), spec.run_dir))
-                    return "failed"
-        if spec.run_id in self._stop_requested:
-            self._finish(spec, "stopped", "")
-            return "stopped"
-        self._finish(spec, "done", "")
-        return "done"
-
-    def _resolve(self, argv: list[str], spec: JobSpec) -> list[str] | None:
-        if LATEST_CHECKPOINT not in argv:
-            return list(argv)
-        checkpoint = latest_checkpoint(spec.train_dir)
-        if checkpoint is None:
-            return None
-        return [str(checkpoint) if a == LATEST_CHECKPOINT else a for a in argv]
-
-    def _finish(self, spec: JobSpec, state: str, error: str) -> None:
-        losses = progress.read_losses(spec.train_dir)
-        self.registry.update(spec.run_id, state=state, error=error, ended_at=time.time(),
-                             pid=None, final_loss=losses[-1][1] if losses else None)
-
-    def _terminate(self, process: subprocess.Popen) -> None:
+    def _terminate(self, handle: Handle) -> None:
         """SIGTERM the whole process group, SIGKILL it after the grace period."""
-        processes.stop(process, self.stop_grace_s)
+        self.executor.terminate(handle, self.stop_grace_s)
+
+
+def _want(spec: JobSpec) -> Want:
+    return Want(spec.run_id, spec.owner, spec.memory_bytes, spec.device_count)

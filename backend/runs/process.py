@@ -46,6 +46,19 @@ def stop(process: subprocess.Popen, grace_s: float) -> None:
         process.wait()
 
 
+def stop_group(pgid: int, grace_s: float, running: Callable[[], bool]) -> None:
+    """stop() for a group whose leader is not our child (it outlived a server
+    restart): no exit to wait for, so ``running`` is polled through the grace."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + grace_s
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    kill_group(pgid)
+
+
 def run(argv: list[str], *, cwd: Path | None, env: dict, log_path: Path,
         timeout_s: float | None = None, tick: Callable[[], None] | None = None,
         tick_s: float = 1.0, header: str | None = None, append: bool = True,

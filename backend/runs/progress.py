@@ -6,10 +6,13 @@ import re
 import signal
 from collections import deque
 from pathlib import Path
+from typing import Sequence
 
 # mmengine's text log: "Iter(train) [  12/600]  lr: ... loss: 1.234"
 _ITER_LINE = re.compile(r"Iter\(train\)\s*\[\s*(\d+)\s*/\s*(\d+)\]")
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*)$")
+# What torch writes when an allocation fails on the GPU.
+_CUDA_OOM = re.compile(r"CUDA out of memory|OutOfMemoryError")
 
 
 def find_scalars(train_dir: Path) -> list[Path]:
@@ -18,6 +21,18 @@ def find_scalars(train_dir: Path) -> list[Path]:
     if not train_dir.is_dir():
         return []
     return sorted(train_dir.glob("*/vis_data/scalars.json"))
+
+
+def logged_since(train_dir: Path, since: float) -> bool:
+    """Has a launch that started at ``since`` logged an iteration yet?"""
+    for scalars in find_scalars(train_dir):
+        try:
+            stat = scalars.stat()
+        except OSError:
+            continue
+        if stat.st_size > 0 and stat.st_mtime >= since:
+            return True
+    return False
 
 
 def read_scalars(train_dir: Path) -> dict[int, dict]:
@@ -88,11 +103,21 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def step_failure(step_name: str, returncode: int, log_file: Path) -> str:
+def step_failure(step_name: str, returncode: int, log_file: Path,
+                 gpus: Sequence[int] = (), shared_with: Sequence[str] = ()) -> str:
     """Why a step failed, for the run's error. A negative returncode is the
     signal that killed it (Popen's convention); SIGKILL is what the kernel's
     out-of-memory killer sends, and then the log's last lines say nothing
-    about it, so they are left out."""
+    about it, so they are left out. ``gpus``: where it ran; ``shared_with``:
+    the runs placed on those GPUs while it was there (named when the GPU ran
+    out of memory: the scheduler's estimates left too little room)."""
+    if returncode > 0 and gpus and _CUDA_OOM.search(tail(log_file, 200)):
+        where = ", ".join(f"cuda:{i}" for i in gpus)
+        beside = (f"it shared {where} with {', '.join(shared_with)}" if shared_with
+                  else f"no other run of this server was on {where}")
+        return (f"{step_name} ran out of GPU memory (CUDA out of memory) on {where}; {beside}. "
+                f"Resume it when fewer runs train, or lower batch_size or max_length: "
+                f"{error_from_log(log_file)}")
     if returncode < 0:
         name = _signal_name(-returncode)
         if -returncode == signal.SIGKILL:

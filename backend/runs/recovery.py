@@ -2,8 +2,9 @@
 
 Nothing stays "running" without a process: a run whose trainer died with the
 server is marked failed (resumable); one whose trainer outlived the server is
-watched until it ends and still blocks the device meanwhile; queued runs are
-queued again.
+watched until it ends and holds the device the registry recorded for it
+meanwhile (every device when none was recorded: a server from before
+devices were); queued runs are queued again.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from backend.runs.registry import ACTIVE_STATES
 
 class RestartRecovery:
     """Works through JobManager's public methods: registry, adopt,
-    hold_for_orphan, enqueue and orphan_ended."""
+    hold_for_orphan, executor, enqueue and slot_ended."""
 
     def __init__(self, manager):
         self.manager = manager
@@ -37,9 +38,10 @@ class RestartRecovery:
             self.manager.adopt(spec)
             if state in ACTIVE_STATES:
                 if alive(record["pid"]):
-                    self.manager.hold_for_orphan(run_id)
+                    handle = self.manager.hold_for_orphan(
+                        run_id, record["pid"], record["device"], state, record["started_at"])
                     threading.Thread(target=self._watch_orphan,
-                                     args=(spec, record["pid"], record["step"]),
+                                     args=(spec, handle, record["step"]),
                                      daemon=True).start()
                 else:
                     self.registry.update(
@@ -49,19 +51,18 @@ class RestartRecovery:
             elif state == "queued":
                 self.manager.enqueue(spec)
 
-    def _watch_orphan(self, spec: JobSpec, pid: int, step_name: str) -> None:
+    def _watch_orphan(self, spec: JobSpec, handle, step_name: str) -> None:
         """Re-attach to a step that outlived a server restart.
 
-        It is not our child (no exit code), so watch it until it ends; if it
-        was training and left the final checkpoint, queue the remaining steps
+        It is not our child (no exit code), so wait until it ends; if it was
+        training and left the final checkpoint, queue the remaining steps
         (conversion), else record what it left behind as a failure.
         """
-        while alive(pid):
-            time.sleep(1)
+        self.manager.executor.wait(handle)
         try:
             self._record_orphan_end(spec, step_name)
         finally:
-            self.manager.orphan_ended(spec.run_id)
+            self.manager.slot_ended(spec.run_id)
 
     def _record_orphan_end(self, spec: JobSpec, step_name: str) -> None:
         if stop_requested(spec.train_dir):

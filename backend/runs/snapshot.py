@@ -45,6 +45,7 @@ def run_snapshot(record: dict, spec: JobSpec, queue_position: int | None,
         "final_loss": record["final_loss"],
         "owner": record["owner"],
         "step": record["step"],  # the step running now, or the one that failed
+        "device": record["device"],  # "cpu", "cuda:0", "cuda:0,cuda:1"; "" while queued
     }
 
 
@@ -58,4 +59,4 @@ def run_row(record: dict, stopping: bool) -> dict:
             "dataset_id": record["dataset_id"], "owner": record["owner"],
             "created_at": record["created_at"], "duration_s": duration,
             "final_loss": record["final_loss"], "max_iters": record["max_iters"],
-            "error": record["error"], "step": record["step"]}
+            "error": record["error"], "step": record["step"], "device": record["device"]}

@@ -12,6 +12,9 @@ from backend.runs.checkpoints import latest_checkpoint, resume_argv
 LOG_NAME = "run.log"
 JOB_FILE = "job.json"
 LATEST_CHECKPOINT = "{latest_checkpoint}"
+# In a step's argument (torchrun's --master_port={free_port}): a port free
+# when the step starts, so runs on several GPUs at once never share one.
+FREE_PORT = "{free_port}"
 # Written into a run's train folder to ask its trainer to save a checkpoint at
 # the end of the current iteration and exit (backend/xtuner/trainer_side/hooks.py
 # SaveOnStopHook): a stopped run then resumes where it stopped, not at its last
@@ -43,6 +46,10 @@ class JobSpec:
     options: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
     train_dir_name: str = "train"
+    # What the scheduler needs to place it: estimated peak bytes per GPU (0 on
+    # the CPU) and how many GPUs one launch takes (torchrun's processes).
+    memory_bytes: int = 0
+    device_count: int = 1
 
     def save(self) -> None:
         data = asdict(self)

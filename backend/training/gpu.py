@@ -12,9 +12,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection
 
 from backend.xtuner.recipes import DEEPSPEED_CHOICES, FAST, LESSON, Recipe
 from backend.errors import StudioError
+from backend.runs.spec import FREE_PORT
 
 
 class GpuSelectionError(StudioError, ValueError):
@@ -90,7 +92,9 @@ class Launch:
 
     gpu_indices: tuple[int, ...]
     deepspeed: str = ""          # "" or "deepspeed_zero2" (xtuner's name)
-    master_port: int = 29500
+    # A number, or FREE_PORT: filled in when the run starts (runs/step_runner.py),
+    # since several torchrun runs at once each need their own.
+    master_port: int | str = 29500
 
     def __post_init__(self):
         if not self.gpu_indices:
@@ -156,18 +160,28 @@ def _unknown(request: str) -> Recipe:
 
 @dataclass(frozen=True)
 class GpuSetup:
-    """What TrainingService needs on CUDA: the recipe, the launch, and the
-    free memory seen on the chosen GPUs (for the memory check)."""
+    """What TrainingService needs on CUDA: the recipe, how one run is launched
+    (``launch``: its GPU count and DeepSpeed; which GPUs it gets is decided
+    when it starts), and the free memory seen at start-up on every GPU the
+    runs share (``free_bytes``: its keys are the pool)."""
 
     recipe: Recipe
     launch: Launch
     free_bytes: dict[int, int]
 
+    @property
+    def pool(self) -> tuple[int, ...]:
+        return tuple(sorted(self.free_bytes))
+
     def describe(self) -> str:
         """One line for the page: where and how runs train."""
-        gpus = ",".join(str(i) for i in self.launch.gpu_indices)
-        parts = [f"GPU {gpus}" if self.launch.nproc == 1 else f"GPUs {gpus} (torchrun)",
-                 f"recipe {self.recipe.name}"]
+        gpus = ",".join(str(i) for i in self.pool)
+        if self.pool == tuple(sorted(self.launch.gpu_indices)):
+            where = f"GPU {gpus}" if self.launch.nproc == 1 else f"GPUs {gpus} (torchrun)"
+        else:
+            where = f"GPUs {gpus}, {self.launch.nproc} a run" + (
+                " (torchrun)" if self.launch.nproc > 1 else "")
+        parts = [where, f"recipe {self.recipe.name}"]
         if self.launch.deepspeed:
             parts.append(f"DeepSpeed {self.launch.deepspeed}")
         return " · ".join(parts)
@@ -177,41 +191,49 @@ class GpuSetup:
         return {"quantize_4bit": self.recipe.quantize_4bit, "recipe": self.recipe,
                 "deepspeed": self.launch.deepspeed}
 
-    def check_training(self, llm_path: Path, visual_encoder_path: Path, options,
-                       released: dict[int, int] | None = None,
-                       measure_now: bool = True) -> None:
-        """Refuse (MemoryCheckError) a run that would not fit. Sequence length is
-        the worst case: max_length text tokens plus the image patches.
-        ``released``: bytes per GPU that are freed before the run starts (the
-        app's own chat models, unloaded by JobManager's before_job).
-        ``measure_now=False``: one of the app's own runs holds the GPU, and this
-        one waits in the queue until it ends, so what is free now says nothing
-        about it: check against what was free at start-up instead."""
-        from backend.training.memory import check_fits, dims_from_dirs, training_bytes
+    def training_estimate(self, llm_path: Path, visual_encoder_path: Path, options) -> int:
+        """Estimated peak bytes on each of a run's GPUs (what the scheduler
+        admits it by). Sequence length is the worst case: max_length text
+        tokens plus the image patches."""
+        from backend.training.memory import dims_from_dirs, training_bytes
 
         dims = dims_from_dirs(llm_path, visual_encoder_path)
-        need = training_bytes(
+        return training_bytes(
             dims, quantize_4bit=self.recipe.quantize_4bit, batch_size=options.batch_size,
             seq_len=options.max_length + dims.image_tokens - 1,
             llm_lora_r=options.llm_lora_r,
             visual_lora_r=self.recipe.visual_lora_rank(options),
             activation_checkpointing=self.recipe.activation_checkpointing,
             nproc=self.launch.nproc, deepspeed=self.launch.deepspeed)
+
+    def check_training(self, llm_path: Path, visual_encoder_path: Path, options,
+                       released: dict[int, int] | None = None,
+                       held: Collection[int] = ()) -> None:
+        """Refuse (MemoryCheckError) a run that would not fit the best of the
+        pool's GPUs, as many as a run takes. ``released``: bytes per GPU freed
+        before a run starts (the app's own chat models). ``held``: GPUs the
+        app's own runs hold now; a new run waits in the queue until they have
+        room, so what is free there now says nothing about it: start-up's
+        figure counts there instead."""
+        from backend.training.memory import check_fits
+
+        need = self.training_estimate(llm_path, visual_encoder_path, options)
         hint = ("Choose the lesson recipe, a smaller batch_size or max_length, or more GPUs."
                 if self.recipe.name != "lesson" else
                 "Lower batch_size or max_length, or free the GPU (another program on it?).")
-        if measure_now:
-            free = {i: free_ + (released or {}).get(i, 0) for i, free_ in self.free_now().items()}
-        else:
-            free = {i: self.free_bytes[i] for i in self.launch.gpu_indices}
-        check_fits(f"training with the {self.recipe.name} recipe", need, free, hint)
+        now = self.free_now() if set(self.pool) - set(held) else {}
+        free = {i: self.free_bytes[i] if i in held else now[i] + (released or {}).get(i, 0)
+                for i in self.pool}
+        best = sorted(free, key=lambda i: (-free[i], i))[:self.launch.nproc]
+        check_fits(f"training with the {self.recipe.name} recipe", need,
+                   {i: free[i] for i in sorted(best)}, hint)
 
     def free_now(self) -> dict[int, int]:
-        """Free memory on the chosen GPUs now (another program or a chat model
+        """Free memory on the pool's GPUs now (another program or a chat model
         may hold some since start-up); the start-up figure where nvidia-smi
         cannot tell."""
         now = {gpu.index: gpu.free_bytes for gpu in list_gpus()}
-        return {i: now.get(i, self.free_bytes[i]) for i in self.launch.gpu_indices}
+        return {i: now.get(i, self.free_bytes[i]) for i in self.pool}
 
 
 # mmengine 0.10.6 imports deepspeed.runtime.fp16.onebit, which later DeepSpeed
@@ -232,9 +254,10 @@ def deepspeed_usable() -> bool:
 
 def gpu_setup(recipe_request: str = "auto", gpu_request: str | int | None = None,
               deepspeed: str = "", llm_path: Path | None = None,
-              visual_encoder_path: Path | None = None) -> GpuSetup:
-    """Pick GPUs and recipe for this machine ("auto": fast where its default
-    options fit the chosen GPUs, else the lesson's QLoRA)."""
+              visual_encoder_path: Path | None = None, gpus_per_run: int = 1) -> GpuSetup:
+    """Pick the GPUs runs share, how many one run takes, and the recipe for
+    this machine ("auto": fast where its default options fit, else the
+    lesson's QLoRA)."""
     from backend.training.memory import MemoryCheckError
 
     if deepspeed and not deepspeed_usable():
@@ -243,7 +266,11 @@ def gpu_setup(recipe_request: str = "auto", gpu_request: str | int | None = None
             f"{MMENGINE_VERSION} can load: pip install 'deepspeed=={DEEPSPEED_VERSION}' "
             "(see docs/gpu.md), or leave out --deepspeed.")
     gpus = select_gpus(list_gpus(), gpu_request)
-    launch = Launch(tuple(g.index for g in gpus), deepspeed=deepspeed)
+    if not 1 <= gpus_per_run <= len(gpus):
+        raise GpuSelectionError(f"--gpus-per-run {gpus_per_run} needs 1 to {len(gpus)} "
+                                f"(the GPUs --gpus selects: {[g.index for g in gpus]}).")
+    launch = Launch(tuple(g.index for g in gpus[:gpus_per_run]), deepspeed=deepspeed,
+                    master_port=FREE_PORT if gpus_per_run > 1 else 29500)
     free = {g.index: g.free_bytes for g in gpus}
     fits_fast = True
     if recipe_request == "auto" and llm_path and visual_encoder_path:

@@ -135,9 +135,15 @@ def chat_bytes(dims: ModelDims, *, llm_lora_r: int = 512, visual_lora_r: int = 6
     return int(base + 2 * dims.projector_params + adapters + prompt_tokens * dims.vocab * 6)
 
 
+def with_margin(needed_bytes: int) -> int:
+    """Free memory a GPU must have for an estimate: +10% and the 1 GiB reserve
+    (the submit check and the scheduler's admission use the same rule)."""
+    return int(needed_bytes * SAFETY + RESERVE_BYTES)
+
+
 def check_fits(what: str, needed_bytes: int, free_bytes: dict[int, int], hint: str = "") -> None:
     """Refuse (MemoryCheckError) when any chosen GPU has too little free memory."""
-    want = needed_bytes * SAFETY + RESERVE_BYTES
+    want = with_margin(needed_bytes)
     short = {i: free for i, free in free_bytes.items() if free < want}
     if short:
         where = ", ".join(f"GPU {i} has {free / GIB:.1f} GiB free" for i, free in short.items())

@@ -21,6 +21,7 @@ from backend.runs.spec import new_run_id
 from backend.runs.jobs import LATEST_CHECKPOINT, JobManager, JobSpec, Step
 from backend.models.paths import ModelPaths
 from backend.runs.same_run import find_same_run
+from backend.runs.slots import gpu_index
 from backend.xtuner.env import subprocess_env
 from backend.training.launchers import launcher_for
 from backend.xtuner.config import (TrainConfig, TrainOptions, convert_command, terminal_commands,
@@ -94,12 +95,11 @@ class TrainingService:
 
     def check_gpu_memory(self, llm_path: Path, visual_encoder_path: Path,
                          options: TrainOptions) -> None:
-        """The memory check at submit. While one of our own runs holds the GPU,
-        this run waits for it in the queue: check against start-up's figure."""
-        own_run_holds_gpu = (self.jobs.active_run() is not None
-                             or self.jobs.training_run() is not None)
-        self.launcher.check_memory(llm_path, visual_encoder_path, options,
-                                   measure_now=not own_run_holds_gpu)
+        """The memory check at submit: could the run ever start? On a GPU one
+        of our own runs holds, it waits in the queue until there is room:
+        check it against start-up's figure there."""
+        held = {i for i in map(gpu_index, self.jobs.devices_in_use()) if i is not None}
+        self.launcher.check_memory(llm_path, visual_encoder_path, options, held=held)
 
     def plan(self, dataset_id: str, options: TrainOptions, run_dir: Path) -> TrainConfig:
         stored = self.store.get(dataset_id)
@@ -184,6 +184,8 @@ class TrainingService:
                                               + "\n", encoding="utf-8")
         spec = JobSpec(run_id=run_id, dataset_id=dataset_id, run_dir=run_dir, steps=steps,
                        max_iters=max_iters, owner=owner, options=asdict(options),
-                       env={**subprocess_env(self.threads),
-                            **self.launcher.env()})
+                       env={**subprocess_env(self.threads), **self.launcher.env()},
+                       memory_bytes=self.launcher.memory_estimate(
+                           config.llm_path, config.visual_encoder_path, options),
+                       device_count=self.launcher.nproc)
         return self.jobs.submit(spec)

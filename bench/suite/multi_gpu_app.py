@@ -1,5 +1,6 @@
 """The issue's multi-GPU run, through the app: its backend as app.py builds it
-(``build_services``) with ``--gpus`` and ``--deepspeed``, a dataset made by the
+(``build_services``) with ``--gpus``, ``--gpus-per-run`` (default: every GPU
+of ``--gpus``, one torchrun run over them) and ``--deepspeed``, a dataset made by the
 DatasetStore, ``TrainingService.start``, and the JobManager's worker running
 train + both pth_to_hf steps (own process group, run.log, SQLite registry).
 Passes when the run ends ``done`` and its log has one ``[studio] rank R of N``
@@ -62,6 +63,7 @@ def run(args) -> dict:
                         visual_encoder_path=paths.visual_encoder,
                         pretrained_pth=paths.pretrained_pth, recipe="lesson",
                         gpus=args.gpus, deepspeed=args.deepspeed,
+                        gpus_per_run=args.gpus_per_run or len(args.gpus.split(",")),
                         allow_cpu=args.tiny)  # the tiny check run trains on the CPU on purpose
     services = build_services(settings)
     try:
@@ -87,6 +89,7 @@ def run(args) -> dict:
         # The JobManager writes each step's argv into the log ("==> [time] step: argv").
         "step_lines": [line for line in log.splitlines() if line.startswith("==> ")],
         "launch_env": gpu.launch.env() if gpu else {},
+        "placed_on": snapshot.get("device", ""),
         "rank_lines": [line for line in log.splitlines() if RANK_LINE.search(line)],
         "log_tail": log[-3000:],
         "passed": snapshot["state"] == "done" and sorted(ranks) == list(range(world)),
@@ -98,6 +101,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=Path("/tmp/studio-multi-gpu"))
     parser.add_argument("--gpus", default="0,1")
+    parser.add_argument("--gpus-per-run", type=int, default=0,
+                        help="GPUs the run takes (default: all of --gpus)")
     parser.add_argument("--deepspeed", default="deepspeed_zero2")
     parser.add_argument("--repeats", type=int, default=2, help="6 conversations x REPEATS")
     parser.add_argument("--budget-s", type=float, default=540)

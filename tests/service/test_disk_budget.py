@@ -303,7 +303,7 @@ def test_a_delete_the_full_disk_refuses_leaves_the_run_whole(tmp_path):
     manager = JobManager(registry, max_queue=1)
     try:
         spec = spec_for(tmp_path, "run-d")
-        manager._orphans.add("run-before")  # the device is held: run-d stays queued
+        manager.hold_for_orphan("run-before")  # the device is held: run-d stays queued
         manager.submit(spec)
         manager.stop("run-d")
         with pytest.raises(DiskFullError, match="The disk holding WORK_DIR is full: 0 MB"):

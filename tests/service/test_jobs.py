@@ -1,5 +1,4 @@
 """JobManager against a fake trainer: real subprocesses, real SQLite."""
-import os
 import time
 
 import pytest
@@ -7,7 +6,7 @@ import pytest
 from backend.runs.checkpoints import latest_checkpoint
 from backend.runs.jobs import JobError, JobManager
 from backend.runs.registry import RunRegistry
-from tests.support.jobs import group_alive, spec_for, wait_for, wait_iter
+from tests.support.jobs import group_alive, left_behind, spec_for, wait_for, wait_iter
 from tests.support.polling import poll_until
 
 pytestmark = pytest.mark.processes
@@ -153,24 +152,6 @@ def test_restart_marks_orphaned_running_runs_failed(tmp_path):
     assert snap["state"] == "failed"
     assert "server stopped" in snap["error"]
     second.shutdown()
-
-
-def left_behind(tmp_path, run_id, **env):
-    """The trainer a crashed server left behind, still running in its own
-    session, and the registry row that server wrote for it."""
-    import subprocess
-
-    registry = RunRegistry(tmp_path / "studio.db")
-    spec = spec_for(tmp_path, run_id, **env)
-    spec.run_dir.mkdir(parents=True)
-    spec.save()
-    registry.add(run_id, "ds-x", "", {}, spec.max_iters)
-    orphan = subprocess.Popen(spec.steps[0].argv, cwd=spec.run_dir, start_new_session=True,
-                              env={**os.environ, **spec.env},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    registry.update(run_id, state="running", pid=orphan.pid, step="train",
-                    started_at=time.time())
-    return spec, orphan
 
 
 def test_a_run_that_outlived_a_restart_is_watched_and_blocks_new_ones(tmp_path):

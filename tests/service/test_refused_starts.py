@@ -78,7 +78,7 @@ def test_the_second_of_two_starts_sees_the_first_ones_reservation(studio, monkey
     estimate = training.estimate_run_bytes(svc._model_paths().llm, DEMO_OPTIONS.save_total_limit)
     monkeypatch.setattr(budget, "free", lambda: int(estimate * 1.5))
     # The first run stays queued: the device is held (as by a run from before a restart).
-    svc.jobs._orphans.add("run-from-before")
+    svc.jobs.hold_for_orphan("run-from-before")
     try:
         first = svc.start(stored.dataset_id, "{}", owner="alice")
         assert first["state"] == "queued"
@@ -96,7 +96,7 @@ def test_the_second_of_two_starts_sees_the_first_ones_reservation(studio, monkey
 def test_a_restarted_server_reserves_the_queued_runs_again(studio, monkeypatch):
     service, stored, runs, budget = studio
     svc = service(max_queue=4)
-    svc.jobs._orphans.add("run-from-before")  # the device is held: the run stays queued
+    svc.jobs.hold_for_orphan("run-from-before")  # the device is held: the run stays queued
     try:
         first = svc.start(stored.dataset_id, "{}", owner="alice")
         before = budget.outstanding()

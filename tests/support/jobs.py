@@ -1,8 +1,16 @@
-"""JobManager tests' helpers: a run of the fake trainer, waiting for its state."""
+"""JobManager tests' helpers: a run of the fake trainer, waiting for its state,
+a trainer left behind by a crashed server, fake GPUs whose free memory the
+live fake trainers take."""
+import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
-from backend.runs.spec import LATEST_CHECKPOINT, JobSpec, Step
+from backend.runs.registry import RunRegistry
+from backend.runs.slots import GpuMemory
+from backend.runs.spec import LATEST_CHECKPOINT, JobSpec, Step, alive
 from tests.support.polling import poll_until
 
 FAKES = Path(__file__).parent / "fakes"
@@ -44,3 +52,46 @@ def group_alive(pgid: int) -> bool:
         if int(fields[2]) == pgid and fields[0] != "Z":
             return True
     return False
+
+
+def left_behind(tmp_path, run_id, device="", owner="", **env):
+    """The trainer a crashed server left behind, still running in its own
+    session, and the registry row that server wrote for it (``device``: where
+    it placed it; "" as a server from before devices were recorded)."""
+    registry = RunRegistry(tmp_path / "studio.db")
+    spec = spec_for(tmp_path, run_id, **env)
+    spec.owner = owner
+    spec.run_dir.mkdir(parents=True)
+    spec.save()
+    registry.add(run_id, "ds-x", owner, {}, spec.max_iters)
+    orphan = subprocess.Popen(spec.steps[0].argv, cwd=spec.run_dir, start_new_session=True,
+                              env={**os.environ, **spec.env},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    registry.update(run_id, state="running", pid=orphan.pid, step="train",
+                    started_at=time.time(), device=device)
+    return spec, orphan
+
+
+class FakeGpus:
+    """JobManager's ``memory`` for fake GPUs: each GPU's total less what the
+    live fake trainers under ``root`` declared on it (FAKE_GPU_BYTES)."""
+
+    def __init__(self, root: Path, total: dict[int, int]):
+        self.root, self.total = root, total
+
+    def declared(self) -> list[dict]:
+        found = []
+        for path in self.root.glob("runs/*/train/fake_gpu.json"):
+            try:
+                found.append({**json.loads(path.read_text()), "run_id": path.parent.parent.name})
+            except (OSError, ValueError):
+                continue  # being written
+        return found
+
+    def __call__(self) -> GpuMemory:
+        free = dict(self.total)
+        for entry in self.declared():
+            if alive(entry["pid"]):
+                for index in entry["gpus"]:
+                    free[index] -= entry["bytes"]
+        return GpuMemory(free=free)

@@ -210,7 +210,7 @@ def test_fast_recipe_feeds_the_gpu_with_dataloader_workers(tmp_path):
 
 
 def test_app_flags_reach_the_cuda_setup(monkeypatch):
-    """--recipe/--gpus/--deepspeed flow from the command line to the launch."""
+    """--recipe/--gpus/--gpus-per-run/--deepspeed flow from the command line to the launch."""
     from backend.training import gpu
     from backend import services
     from backend.settings import parse_settings
@@ -219,14 +219,23 @@ def test_app_flags_reach_the_cuda_setup(monkeypatch):
             gpu.GpuInfo(1, "H200", 140 * 2**30, 130 * 2**30)]
     monkeypatch.setattr(gpu, "list_gpus", lambda: fake)
     monkeypatch.setattr(gpu, "deepspeed_usable", lambda: True)
-    settings = parse_settings(["--recipe", "lesson", "--gpus", "2",
+    settings = parse_settings(["--recipe", "lesson", "--gpus", "2", "--gpus-per-run", "2",
                                "--deepspeed", "deepspeed_zero2"])
     setup = services._gpu_setup(settings, "cuda")
     assert setup.recipe.name == "lesson" and setup.recipe.quantize_4bit
-    assert setup.launch.env()["NPROC_PER_NODE"] == "2"
+    assert setup.launch.nproc == 2 and setup.pool == (0, 1)
     assert setup.launch.deepspeed == "deepspeed_zero2"
+    # Each torchrun run gets its own port when it starts.
+    argv = setup.launch.train_argv(Path("c.py"), Path("train"), python="py")
+    assert "--master_port={free_port}" in argv
     assert services._gpu_setup(settings, "cpu") is None
-    assert parse_settings([]).recipe == "lesson"
+    defaults = parse_settings([])
+    assert defaults.recipe == "lesson" and defaults.gpus_per_run == 1
+    # By default runs share every GPU, one GPU a run.
+    every = services._gpu_setup(defaults, "cuda")
+    assert every.pool == (0, 1) and every.launch.nproc == 1
+    with pytest.raises(GpuSelectionError, match="--gpus-per-run 3"):
+        services._gpu_setup(parse_settings(["--gpus-per-run", "3"]), "cuda")
 
 
 def test_constant_lr_flattens_the_cosine_after_warmup(tmp_path, monkeypatch):
@@ -351,26 +360,43 @@ def test_a_run_submitted_while_our_own_run_trains_waits_instead_of_being_refused
     monkeypatch.setattr(gpu, "list_gpus", lambda: while_a_trains)
     with pytest.raises(MemoryCheckError, match="GPU 0 has 9.0 GiB free"):
         setup.check_training(llm, clip, LESSON.options)  # another program's 14 GiB
-    setup.check_training(llm, clip, LESSON.options, measure_now=False)
+    setup.check_training(llm, clip, LESSON.options, held={0})
 
     class Jobs:
-        def __init__(self, active):
-            self.active = active
+        def __init__(self, devices):
+            self.devices = devices
 
-        def active_run(self):
-            return self.active
-
-        def training_run(self):
-            return self.active
+        def devices_in_use(self):
+            return self.devices
 
     seen = []
     monkeypatch.setattr(gpu.GpuSetup, "check_training",
-                        lambda self, *args, measure_now=True: seen.append(measure_now))
-    for active in ("run-a", None):
-        service = TrainingService(None, Jobs(active), tmp_path, None, LESSON.options,
+                        lambda self, *args, held=(): seen.append(held))
+    for devices in ({"cuda:0"}, set()):
+        service = TrainingService(None, Jobs(devices), tmp_path, None, LESSON.options,
                                   device="cuda", gpu=setup)
         service.check_gpu_memory(llm, clip, LESSON.options)
-    assert seen == [False, True]
+    assert seen == [{0}, set()]
+
+
+def test_a_run_is_checked_against_the_best_free_gpus_of_the_pool(tmp_path, monkeypatch):
+    """Runs share every GPU: a run fits when some GPU has room for it, and
+    one our own runs fill counts with what it had free at start-up."""
+    import backend.training.gpu as gpu
+
+    llm, clip = _model_dirs(tmp_path)
+    monkeypatch.setattr(gpu, "list_gpus", lambda: [GpuInfo(0, "A", 24 * GIB, 23 * GIB),
+                                                   GpuInfo(1, "B", 24 * GIB, 23 * GIB)])
+    setup = gpu.gpu_setup("lesson", "all", llm_path=llm, visual_encoder_path=clip)
+    assert setup.pool == (0, 1)
+    other_program = [GpuInfo(0, "A", 24 * GIB, 2 * GIB), GpuInfo(1, "B", 24 * GIB, 23 * GIB)]
+    monkeypatch.setattr(gpu, "list_gpus", lambda: other_program)
+    setup.check_training(llm, clip, LESSON.options)  # GPU 1 has room
+    full = [GpuInfo(0, "A", 24 * GIB, 2 * GIB), GpuInfo(1, "B", 24 * GIB, 3 * GIB)]
+    monkeypatch.setattr(gpu, "list_gpus", lambda: full)
+    with pytest.raises(MemoryCheckError, match="GPU 1 has 3.0 GiB free"):
+        setup.check_training(llm, clip, LESSON.options)
+    setup.check_training(llm, clip, LESSON.options, held={1})  # our own run fills it
 
 
 def test_memory_check_reads_the_free_memory_when_a_run_is_submitted(tmp_path, monkeypatch):
@@ -411,8 +437,8 @@ def test_deepspeed_without_the_package_is_refused_at_start_up(monkeypatch):
     monkeypatch.setattr(gpu, "list_gpus", lambda: H200)
     monkeypatch.setattr(gpu, "deepspeed_usable", lambda: False)
     with pytest.raises(GpuSelectionError, match="deepspeed==0.16.9"):
-        gpu.gpu_setup("lesson", 2, "deepspeed_zero2")
-    assert gpu.gpu_setup("lesson", 2, "").launch.nproc == 2
+        gpu.gpu_setup("lesson", 2, "deepspeed_zero2", gpus_per_run=2)
+    assert gpu.gpu_setup("lesson", 2, "", gpus_per_run=2).launch.nproc == 2
 
 
 @pytest.mark.processes

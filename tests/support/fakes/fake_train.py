@@ -3,7 +3,11 @@
 Usage: fake_train.py CONFIG --work-dir DIR [--resume CKPT]
 Env: FAKE_ITERS (default 6), FAKE_SLEEP seconds per iteration (0.05),
 FAKE_FAIL_AT iteration that raises, FAKE_CHILD=1 spawns a child in the group,
-FAKE_STARTUP seconds before the first iteration (model loading).
+FAKE_STARTUP seconds before the first iteration (model loading), FAKE_WAIT_FOR
+a file whose appearance ends that loading (the test decides when),
+FAKE_GPU_BYTES memory it "takes" on the GPUs of CUDA_VISIBLE_DEVICES once
+loaded: declared in DIR/fake_gpu.json with its pid, environment and argv
+(tests/support/jobs.py FakeGpus turns the live ones into free memory).
 Like the real one (SaveOnStopHook), it saves and exits 0 after the iteration
 during which a stop_requested file appears in DIR, unless FAKE_IGNORE_STOP=1.
 """
@@ -30,6 +34,10 @@ def main():
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(143)))
     time.sleep(float(os.environ.get("FAKE_STARTUP", 0)))
+    wait_for = os.environ.get("FAKE_WAIT_FOR")
+    while wait_for and not Path(wait_for).exists():
+        time.sleep(0.05)
+    declare_gpu_memory(work, args)
     vis = work / time.strftime("%Y%m%d_%H%M%S") / "vis_data"
     vis.mkdir(parents=True, exist_ok=True)
     with open(vis / "scalars.json", "a") as scalars:
@@ -49,6 +57,16 @@ def main():
                 print(f"Stop requested: saved at {it}", flush=True)
                 return
             time.sleep(pause)
+
+
+def declare_gpu_memory(work: Path, args: list) -> None:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "fake_gpu.json").write_text(json.dumps({
+        "pid": os.getpid(), "bytes": int(os.environ.get("FAKE_GPU_BYTES", 0)),
+        "gpus": [int(i) for i in visible.split(",") if i],
+        "nproc": os.environ.get("NPROC_PER_NODE"), "port": os.environ.get("PORT"),
+        "argv": args}))
 
 
 if __name__ == "__main__":

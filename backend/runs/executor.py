@@ -1,0 +1,86 @@
+"""Where a run's step processes run: one small interface, the local machine first.
+
+JobManager talks only to an executor: start a step's process (a handle with
+an id that outlives the server), wait for its exit code, ask it to save and
+stop (the stop request file the trainer's SaveOnStopHook reads), terminate
+it, and attach again to a step started before a restart. A cluster
+scheduler can do each of these as well (Slurm: sbatch -> a job id, sacct ->
+the exit code, the same file on a shared file system, scancel), so nothing
+here assumes the process is a child of this server beyond LocalExecutor.
+"""
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from backend.runs import process as processes
+from backend.runs.spec import alive, request_stop
+
+
+@dataclass
+class Handle:
+    """A started step. ``id`` is what the registry keeps to find it again."""
+
+    id: str
+    pid: int | None = None
+    process: subprocess.Popen | None = None  # None: attached after a restart
+
+
+class Executor(Protocol):
+    def start(self, argv: list[str], *, cwd: Path, env: dict, log_file: Path) -> Handle: ...
+
+    def attach(self, handle_id: str) -> Handle: ...
+
+    def wait(self, handle: Handle) -> int | None: ...
+
+    def running(self, handle: Handle) -> bool: ...
+
+    def request_stop(self, handle: Handle, train_dir: Path) -> None: ...
+
+    def terminate(self, handle: Handle, grace_s: float) -> None: ...
+
+
+class LocalExecutor:
+    """Processes on this machine, through backend/runs/process.py (own process
+    group, output appended to the run's log, stopped in stages)."""
+
+    poll_s = 1.0  # how often an attached step (not our child) is looked at
+
+    def start(self, argv: list[str], *, cwd: Path, env: dict, log_file: Path) -> Handle:
+        with open(log_file, "ab") as log:
+            process = processes.start(argv, cwd=cwd, env=env, log=log)
+        return Handle(str(process.pid), process.pid, process)
+
+    def attach(self, handle_id: str) -> Handle:
+        return Handle(handle_id, int(handle_id))
+
+    def wait(self, handle: Handle) -> int | None:
+        """The exit code once it has ended; None for an attached step (not our
+        child: its code is gone). What is left of its group is killed."""
+        if handle.process is not None:
+            code = handle.process.wait()
+        else:
+            while alive(handle.pid):
+                time.sleep(self.poll_s)
+            code = None
+        processes.kill_group(handle.pid)
+        return code
+
+    def running(self, handle: Handle) -> bool:
+        if handle.process is not None:
+            return handle.process.poll() is None
+        return alive(handle.pid)
+
+    def request_stop(self, handle: Handle, train_dir: Path) -> None:
+        """Ask the trainer to save at the end of its iteration and exit (OSError: could not ask)."""
+        request_stop(train_dir)
+
+    def terminate(self, handle: Handle, grace_s: float) -> None:
+        """SIGTERM the whole group, SIGKILL it after ``grace_s``."""
+        if handle.process is not None:
+            processes.stop(handle.process, grace_s)
+        else:
+            processes.stop_group(handle.pid, grace_s, lambda: alive(handle.pid))
