@@ -2,10 +2,10 @@
 
 (The first test needs no model: the streaming contract against a stand-in.)
 
-One run is trained (CPU, a few minutes) and shared by every test here:
-probe table scores, streaming, multi-turn, the evaluation timeline, an
-earlier checkpoint as the "after" model, and the export loaded by plain
-`xtuner chat`.
+Every other test works on the session's shared demo run (tests/support/
+trained_app.py, trained once for tests/app): probe table scores, streaming,
+multi-turn, the evaluation timeline, an earlier checkpoint as the "after"
+model, and the export loaded by plain `xtuner chat`.
 """
 import json
 import os
@@ -18,14 +18,10 @@ import pytest
 from gradio_client import Client, handle_file
 
 from backend.compare.scoring import rouge_l
-from tests.support.app_server import running_app, wait_models_ready, wait_run
 from tests.support.images import QA, make_star_image
-from tests.support.app_server import models_dir
+from tests.support.trained_app import EVERY
 
 pytestmark = pytest.mark.processes
-
-EVERY = 100          # evaluation_freq and save_steps of the shared run
-REPEATS = 200        # 3 Q&A x 200 = 600 iterations, as in test_e2e_api
 
 
 class StreamingCompare:
@@ -64,28 +60,9 @@ def test_compare_endpoint_streams_through_gradio_client(tmp_path):
         app.close()
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("compare")
-    image = make_star_image(root / "star.png")
-    with running_app(root / "work", "--profile", "demo", "--models-dir",
-                     str(models_dir())) as (url, _process):
-        client = Client(url, verbose=False)
-        wait_models_ready(client)
-        built = client.predict(handle_file(str(image)), json.dumps(QA), REPEATS,
-                               api_name="/build_dataset")
-        options = json.dumps({"evaluation_freq": EVERY, "save_steps": EVERY})
-        started = client.predict(built["dataset_id"], options, api_name="/start_training")
-        status = wait_run(client, started["run_id"], timeout=1800)
-        assert status["state"] == "done", status["error"] + status["log_tail"]
-        yield {"client": client, "run_id": started["run_id"], "image": image,
-               "max_iters": status["max_iters"], "run_dir": root / "work" / "runs" /
-               started["run_id"], "root": root}
-
-
 @pytest.mark.slow
-def test_probe_table_shows_memorised_trained_answers_and_bare_probes(trained):
-    client, run_id = trained["client"], trained["run_id"]
+def test_probe_table_shows_memorised_trained_answers_and_bare_probes(trained_demo):
+    client, run_id = trained_demo["client"], trained_demo["run_id"]
     result, csv_path = client.predict(run_id, "", None, "", api_name="/probe")
     assert result["done"]
     rows = result["rows"]
@@ -110,8 +87,8 @@ def test_probe_table_shows_memorised_trained_answers_and_bare_probes(trained):
 
 
 @pytest.mark.slow
-def test_compare_streams_partial_answers_before_the_final_one(trained):
-    client, run_id, image = trained["client"], trained["run_id"], trained["image"]
+def test_compare_streams_partial_answers_before_the_final_one(trained_demo):
+    client, run_id, image = trained_demo["client"], trained_demo["run_id"], trained_demo["image"]
     job = client.submit(run_id, handle_file(str(image)), QA[0]["question"],
                         api_name="/compare")
     final = job.result(timeout=300)
@@ -131,8 +108,8 @@ def test_compare_streams_partial_answers_before_the_final_one(trained):
 
 
 @pytest.mark.slow
-def test_follow_up_questions_keep_each_models_own_history(trained):
-    client, run_id, image = trained["client"], trained["run_id"], trained["image"]
+def test_follow_up_questions_keep_each_models_own_history(trained_demo):
+    client, run_id, image = trained_demo["client"], trained_demo["run_id"], trained_demo["image"]
     first = client.predict(run_id, handle_file(str(image)), QA[0]["question"], "", "",
                            api_name="/compare_chat")
     assert first["scores"]["finetuned"]["verbatim"] is True
@@ -146,11 +123,11 @@ def test_follow_up_questions_keep_each_models_own_history(trained):
 
 
 @pytest.mark.slow
-def test_timeline_has_one_entry_per_evaluation_with_the_questions_in_order(trained):
-    client, run_id = trained["client"], trained["run_id"]
+def test_timeline_has_one_entry_per_evaluation_with_the_questions_in_order(trained_demo):
+    client, run_id = trained_demo["client"], trained_demo["run_id"]
     timeline = client.predict(run_id, api_name="/timeline")
     iters = [entry["iter"] for entry in timeline["entries"]]
-    assert iters == list(range(0, trained["max_iters"] + 1, EVERY)), iters
+    assert iters == list(range(0, trained_demo["max_iters"] + 1, EVERY)), iters
     questions = [p["question"] for p in QA]
     for entry in timeline["entries"]:
         assert [a["question"] for a in entry["answers"]] == questions
@@ -162,26 +139,26 @@ def test_timeline_has_one_entry_per_evaluation_with_the_questions_in_order(train
 
 
 @pytest.mark.slow
-def test_an_earlier_checkpoint_can_be_the_after_model(trained):
-    client, run_id, image = trained["client"], trained["run_id"], trained["image"]
-    earlier = f"iter_{trained['max_iters'] - EVERY}"
+def test_an_earlier_checkpoint_can_be_the_after_model(trained_demo):
+    client, run_id, image = trained_demo["client"], trained_demo["run_id"], trained_demo["image"]
+    earlier = f"iter_{trained_demo['max_iters'] - EVERY}"
     answer = client.predict(run_id, handle_file(str(image)), QA[0]["question"], "", earlier,
                             api_name="/compare_chat")
     assert answer["done"] and answer["finetuned"]
     # Attached straight from the checkpoint: no pth_to_hf run for it.
-    assert (trained["run_dir"] / f"adapters_{earlier}" / "projector").is_dir()
-    assert not (trained["run_dir"] / f"convert_{earlier}.log").exists()
+    assert (trained_demo["run_dir"] / f"adapters_{earlier}" / "projector").is_dir()
+    assert not (trained_demo["run_dir"] / f"convert_{earlier}.log").exists()
 
 
 @pytest.mark.slow
-def test_adapters_read_from_the_checkpoint_equal_pth_to_hf_output(trained):
+def test_adapters_read_from_the_checkpoint_equal_pth_to_hf_output(trained_demo):
     """What compare attaches (adapters_iter_N, from iter_N.pth) holds the very
     tensors `xtuner convert pth_to_hf` wrote for the same checkpoint."""
-    client, run_id, image = trained["client"], trained["run_id"], trained["image"]
+    client, run_id, image = trained_demo["client"], trained_demo["run_id"], trained_demo["image"]
     client.predict(run_id, handle_file(str(image)), QA[0]["question"], "", "final",
                    api_name="/compare_chat")
-    quick = trained["run_dir"] / f"adapters_iter_{trained['max_iters']}"
-    converted = trained["run_dir"] / "hf_finetuned"
+    quick = trained_demo["run_dir"] / f"adapters_iter_{trained_demo['max_iters']}"
+    converted = trained_demo["run_dir"] / "hf_finetuned"
     for part in ("llm_adapter", "visual_encoder_adapter"):
         ours, theirs = _tensors(quick / part), _tensors(converted / part)
         assert ours.keys() == theirs.keys() and ours
@@ -208,8 +185,8 @@ def _tensors(folder):
 
 
 @pytest.mark.slow
-def test_exported_archive_loads_with_plain_xtuner_chat(trained, tmp_path):
-    client, run_id = trained["client"], trained["run_id"]
+def test_exported_archive_loads_with_plain_xtuner_chat(trained_demo, tmp_path):
+    client, run_id = trained_demo["client"], trained_demo["run_id"]
     result, archive = client.predict(run_id, "", api_name="/export")
     elsewhere = tmp_path / "unpacked"
     with zipfile.ZipFile(archive) as handle:
