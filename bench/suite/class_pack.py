@@ -194,7 +194,8 @@ def run(args) -> dict:
         if alone_s is None and not args.no_alone:
             alone, alone_s = run_alone(services, args, deadline, sampler)
             print(f"one run alone: {alone['state']} in {alone_s or 0:.1f} s", flush=True)
-        if not args.alone_only:
+        # A class started with no budget left would only be stopped again at once.
+        if not args.alone_only and time.monotonic() < deadline - 60:
             klass = run_class(services, args, deadline, sampler)
     finally:
         services.close()
@@ -226,10 +227,11 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     result = run(args)
     label = args.label or f"n{args.students}_gpus{args.gpus.replace(',', '-') or 'all'}"
-    if args.alone_only:
+    if result["class"] is None:  # --alone-only, or the run alone took the whole budget
         (args.out / "alone.json").write_text(json.dumps(result, indent=2, default=str))
-        print(f"pass --alone-s {result['alone_s']} to the class's call")
-        return 0 if result["alone_s"] else 1
+        print(f"pass --alone-s {result['alone_s']} to the class's call" if args.alone_only
+              else "no time was left for the class after the run alone")
+        return 0 if args.alone_only and result["alone_s"] else 1
     (args.out / f"class_pack_{label}.json").write_text(json.dumps(result, indent=2, default=str))
     summary = summarize(result)
     (args.out / f"summary_{label}.json").write_text(json.dumps(summary, indent=2))
