@@ -95,7 +95,7 @@ EN = {
     "status_queue": "queue position {position}",
     "status_stopping": "stopping: saving a checkpoint at this iteration",
     "status_start_in": "starts in about {time}",
-    "status_start_unknown": "start time: estimated once the run ahead is training",
+    "status_start_unknown": "start time: estimated once a run ahead is training",
     "phase_waiting": "waiting for the runs ahead",
     "phase_loading_models": "loading the models",
     "phase_preparing_data": "preparing the dataset",

@@ -23,10 +23,20 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def estimate_run_bytes(llm_dir: Path, checkpoints_kept: int) -> int:
-    """Checkpoints kept (+1 being written) and two converted folders."""
+def checkpoints_at_peak(max_iters: int, save_steps: int, save_total_limit: int) -> int:
+    """Checkpoints a run has on disk at once: mmengine saves every save_steps
+    and at the end, and removes the oldest beyond save_total_limit only after
+    writing the next. A short run that saves once holds one, whatever the limit
+    (a class of lesson runs at ~6.5 GB a checkpoint is short of disk otherwise).
+    A Stop's extra checkpoint is not counted: Resume checks no disk either."""
+    saves = -(-max_iters // save_steps)
+    return max(1, min(saves, save_total_limit + 1))
+
+
+def estimate_run_bytes(llm_dir: Path, checkpoints: int) -> int:
+    """``checkpoints`` on disk at once (checkpoints_at_peak) and two converted folders."""
     llm = folder_bytes(llm_dir)
-    return int(llm * (CHECKPOINT_FACTOR * (checkpoints_kept + 1) + 2 * CONVERTED_FACTOR)) \
+    return int(llm * (CHECKPOINT_FACTOR * checkpoints + 2 * CONVERTED_FACTOR)) \
         + MIN_FREE_BYTES
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from backend.data import dataset as dataset_rules
-from backend.training.disk import estimate_run_bytes
+from backend.training.disk import checkpoints_at_peak, estimate_run_bytes
 from backend.training.disk_budget import DiskBudget, registry_state
 from backend.training.gpu_check import CpuTrainingRefused
 from backend.data.length_check import check_lengths
@@ -147,7 +147,9 @@ class TrainingService:
         dataset_rules.refuse_model_tokens(conversations, special_tokens_at(config.llm_path))
         check_lengths(conversations, config.llm_path,
                       config.visual_encoder_path, options.max_length)
-        needed = estimate_run_bytes(config.llm_path, options.save_total_limit)
+        needed = estimate_run_bytes(config.llm_path, checkpoints_at_peak(
+            self.iterations(stored.samples, options), options.save_steps,
+            options.save_total_limit))
         if self.quota is not None:
             self.quota.check(owner, needed)
         # Refuse before anything is written (MemoryCheckError; nothing to check on a CPU).

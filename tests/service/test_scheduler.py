@@ -10,6 +10,7 @@ from backend.runs.jobs import JobManager
 from backend.runs.registry import RunRegistry
 from backend.runs.slots import DevicePool
 from backend.runs.spec import FREE_PORT
+from backend.runs.status import run_status
 from backend.training.memory import GIB
 from tests.support.jobs import (FakeGpus, group_alive, left_behind, spec_for, wait_for,
                                 wait_iter)
@@ -81,6 +82,25 @@ def test_a_second_run_of_a_student_waits_and_a_classmate_takes_the_free_slot(tmp
         assert wait_for(jobs, "run-a2", {"running"})["device"] == "cpu"
         assert jobs.snapshot("run-a3")["queue_position"] == 1
         stop_all(jobs, "run-a3", "run-a2", "run-b1")
+    finally:
+        jobs.shutdown()
+
+
+def test_the_queue_is_told_when_the_first_of_several_runs_frees_its_slot(tmp_path):
+    jobs = manager(tmp_path, DevicePool.for_cpu(2))
+    try:
+        # Same pace, the second half as long: its slot frees first.
+        jobs.submit(run(tmp_path, "run-long", **LONG))
+        jobs.submit(run(tmp_path, "run-short", FAKE_ITERS=2000, FAKE_SLEEP=0.05))
+        for run_id in ("run-q1", "run-q2"):
+            jobs.submit(run(tmp_path, run_id, FAKE_ITERS=3))
+        paced = lambda run_id: (s := run_status(jobs, run_id))["eta_s"] and s  # noqa: E731
+        long, short = (poll_until(lambda r=r: paced(r)) for r in ("run-long", "run-short"))
+        first, second = run_status(jobs, "run-q1"), run_status(jobs, "run-q2")
+        # Not behind the first run placed (one slot at a time): behind the one ending first.
+        assert short["eta_s"] <= first["estimated_start_s"] < long["eta_s"]
+        assert first["estimated_start_s"] <= second["estimated_start_s"] < long["eta_s"]
+        stop_all(jobs, "run-q1", "run-q2", "run-long", "run-short")
     finally:
         jobs.shutdown()
 

@@ -11,7 +11,7 @@ def test_a_queued_student_sees_when_the_run_should_start():
     assert "starts in about 12:34" in status_markdown(BASE, "en")
     assert "预计约 12:34 后开始" in status_markdown(BASE, "zh")
     unknown = status_markdown(dict(BASE, estimated_start_s=None), "en")
-    assert "estimated once the run ahead is training" in unknown
+    assert "estimated once a run ahead is training" in unknown
     assert "ETA" not in unknown  # no "ETA –" for a run that has not started
 
 

@@ -2,6 +2,7 @@
 bench/results/, between the words of bench/report/prose/<section>.md."""
 from __future__ import annotations
 
+from bench.report.class_pack import class_pack_section
 from bench.report.compile import compile_section
 from bench.report.explore import explore_section, load_variants
 from bench.report.launch import launch_section
@@ -44,6 +45,10 @@ def pace(r: Results) -> str:
 
 def multi_gpu(r: Results) -> str:
     return prose("multi_gpu", table=multi_gpu_section(r.folder / "multi_gpu"))
+
+
+def class_pack(r: Results) -> str:
+    return prose("class_pack", table=class_pack_section(r.folder / "class_pack"))
 
 
 def launch(r: Results) -> str:
