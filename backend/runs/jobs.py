@@ -282,8 +282,8 @@ class JobManager:
         device) until slot_ended; its handle, to wait for it."""
         with self._cond:
             handle = self.executor.attach(str(pid)) if pid else None
-            self._slots.add(Slot.orphan(run_id, self._specs.get(run_id), handle, device,
-                                        state, started_at or time.time()))
+            self._slots.add(Slot.left_behind(run_id, self._specs.get(run_id), handle, device,
+                                             state, started_at or time.time()))
             return handle
 
     def enqueue(self, spec: JobSpec, first: bool = False) -> None:

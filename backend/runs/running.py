@@ -32,7 +32,7 @@ class Slot:
     shared_with: set[str] = field(default_factory=set)  # runs that were on its GPUs
 
     @classmethod
-    def orphan(cls, run_id: str, spec: JobSpec | None, handle: Handle | None, device: str,
+    def left_behind(cls, run_id: str, spec: JobSpec | None, handle: Handle | None, device: str,
                state: str, started_at: float) -> "Slot":
         """A step that outlived a restart, on the device the registry recorded."""
         slot = cls(run_id, spec.owner if spec else "", Placement(run_id, parse_devices(device)),

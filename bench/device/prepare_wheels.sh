@@ -5,7 +5,7 @@
 # CUDA 13 library. Usage: bash bench/device/prepare_wheels.sh [PYTHON_WITH_TORCH]
 # (the python builds deepspeed's wheel; default .venv/bin/python).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 build_python=${1:-.venv/bin/python}
 dest=.whl
 rm -rf "$dest" && mkdir -p "$dest/extra" "$dest/ds"

@@ -13,6 +13,7 @@ from rouge_score import rouge_scorer
 import backend.xtuner.trainer_side.patches  # noqa: F401  (InternLM2 generation fix)
 from backend.models.demo.pretrain import DEMO_IMAGES, load_image
 from backend.models.demo.build import MANIFEST, ensure_demo_models
+from tests.support.demo_models import recorded_build
 
 pytestmark = pytest.mark.processes
 
@@ -21,6 +22,12 @@ torch.set_num_threads(2)
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    """The build the slow tests share and the progress it reported; a build of
+    its own when the shared one was made without a record."""
+    recorded = recorded_build()
+    if recorded is not None:
+        cache, seen = recorded
+        return cache, ensure_demo_models(cache), seen
     cache = tmp_path_factory.mktemp("demo_cache")
     seen = []
     paths = ensure_demo_models(cache, lambda fraction, message: seen.append((fraction, message)))

@@ -117,7 +117,12 @@ def test_runs_start_where_fake_gpus_have_room_and_take_their_placement_with_them
             # spec.env as a submit on another machine baked it: the placement wins.
             jobs.submit(run(tmp_path, name, memory=10 * GIB, FAKE_GPU_BYTES=10 * GIB,
                             CUDA_VISIBLE_DEVICES="7", **LONG))
-        devices = {n: jobs.snapshot(n)["device"] for n in names}
+        # A trainer that has taken its memory while still "starting" counts twice
+        # (measured and estimated), so a run may wait for the next tick: wait for
+        # the placements instead of reading them at submit.
+        devices = poll_until(
+            lambda: all((d := {n: jobs.snapshot(n)["device"] for n in names})[n]
+                        for n in names[:4]) and d, message="four runs placed")
         assert sorted(devices[n] for n in names[:4]) == ["cuda:0", "cuda:0", "cuda:1", "cuda:1"]
         assert devices["run-4"] == "" and jobs.queue_position("run-4") == 1
         # Once all four have taken their memory, still no room for the fifth.

@@ -84,5 +84,8 @@ def wait_iter(client, run_id: str, at_least: int, timeout=LONG) -> dict:
 
 
 def models_dir() -> Path:
-    """The demo models every app test shares (STUDIO_TEST_MODELS_DIR): built once per machine."""
-    return Path(os.environ.get("STUDIO_TEST_MODELS_DIR", ROOT / "work" / "test-models"))
+    """The demo models every app test shares (STUDIO_TEST_MODELS_DIR), built once
+    per machine (tests/support/demo_models.py): the app's --models-dir."""
+    from tests.support.demo_models import ensure_shared_demo_models
+
+    return ensure_shared_demo_models()
