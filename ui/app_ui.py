@@ -16,7 +16,7 @@ from .compare_tab import build_compare_tab, comparable_runs, wire_compare_tab
 from .data_tab import build_data_tab, empty_table, relabel_table, wire_data_tab
 from .disk_view import disk_notice
 from .gpu_warning import build_gpu_warning, wire_gpu_warning
-from .messages import LANGUAGE_CHOICES, t, tr
+from .messages import LANGUAGE_CHOICES, TABLES, t, tr
 from .train_tab import build_train_tab, latest_run, runs_frame, wire_train_tab
 from .who import who_markdown
 
@@ -36,17 +36,23 @@ def registry_notice(services: Services, lang: str = "en") -> str:
                          runs=repair.runs)
 
 
+def profile_words(profile: str, lang: str = "en") -> str:
+    """The profile in plain words for the header (its folder stays in /models_status)."""
+    key = f"profile_{profile}"
+    return tr(key, lang) if key in TABLES["en"] else profile
+
+
 def _models_line(services: Services, lang: str) -> str:
     s = services.models.status()
+    profile = profile_words(s["profile"], lang)
     if s["error"]:
-        return tr("models_error", lang, profile=s["profile"], error=s["error"])
+        return tr("models_error", lang, profile=profile, error=s["error"])
     if not s["ready"]:
-        return tr("models_building", lang, profile=s["profile"], message=s["message"],
+        return tr("models_building", lang, profile=profile, message=s["message"],
                   percent=round(100 * s["fraction"]))
     gpu = services.training.gpu
     device = f"{services.device} · {gpu.describe()}" if gpu else services.device
-    return tr("models_ready", lang, profile=s["profile"], description=s["description"],
-              device=device)
+    return tr("models_ready", lang, profile=profile, device=device)
 
 
 def internstudio_markdown(detected: tuple[Detected, ...], profile: str,
@@ -59,6 +65,7 @@ def internstudio_markdown(detected: tuple[Detected, ...], profile: str,
     missing = ", ".join(f"`{d.path}`" for d in detected if not d.found)
     if not missing:
         return tr("is_all", lang, root=root, items=items)
+    profile = profile_words(profile, lang)
     if not any(d.found for d in detected):
         return tr("is_none", lang, root=root, profile=profile)
     return tr("is_some", lang, root=root, items=items, missing=missing, profile=profile)
