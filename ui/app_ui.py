@@ -13,7 +13,8 @@ from .api import wire_api
 from .auth import user_of
 from .class_board import build_class_tab, build_presenter_page, hide_navbar, wire_class_tab
 from .compare_tab import build_compare_tab, comparable_runs, wire_compare_tab
-from .data_tab import build_data_tab, empty_table, relabel_table, wire_data_tab
+from .data_tab import (SINGLE_CLICK_EDIT_JS, build_data_tab, empty_table, relabel_table,
+                       wire_data_tab)
 from .disk_view import disk_notice
 from .gpu_warning import build_gpu_warning, wire_gpu_warning
 from .messages import LANGUAGE_CHOICES, TABLES, t, tr
@@ -140,6 +141,7 @@ def build_app(services: Services) -> gr.Blocks:
         # The switch runs in the browser only (gradio's locale + a cookie for the
         # server); the page load shows which language is in effect.
         app.load(None, js=language.LOAD_JS, outputs=lang_switch, api_visibility="private")
+        app.load(None, js=SINGLE_CLICK_EDIT_JS, api_visibility="private")
 
         def relabel(code, table, request: gr.Request):
             # The switch's own value says the language (its cookie may still be

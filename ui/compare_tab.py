@@ -16,9 +16,10 @@ from backend.models.readable_text import dropped_of
 from backend.services import Services
 
 from . import messages
-from .compare_view import (PROBE_DATATYPES, answer_note, empty_history, judge_markdown,
-                           noise_line, probe_frame, reference_markdown, timeline_frame,
-                           with_turn)
+from .compare_view import (PROBE_DATATYPES, PROBE_SUMMARY_WIDTHS, answer_note,
+                           empty_history, judge_markdown, noise_line, probe_frame,
+                           probe_questions, probe_summary_frame, reference_markdown,
+                           timeline_frame, with_turn)
 from .auth import user_of
 from .errors import user_error
 from .guard import guarded
@@ -47,7 +48,10 @@ class CompareTab:
     probe_questions: gr.Textbox
     probe_image: gr.Image
     probe: gr.Button
-    probe_table: gr.Dataframe
+    probe_table: gr.Dataframe     # question, both answers, scores: fits 1366 px
+    probe_results: gr.Column        # both tables, hidden until the probes have run
+    probe_details_table: gr.Dataframe  # every column, on demand
+    probe_progress: gr.Markdown
     probe_csv: gr.File
     timeline_button: gr.Button
     timeline: gr.Dataframe
@@ -83,16 +87,26 @@ def build_compare_tab() -> CompareTab:
     history = gr.State(empty_history())
     with gr.Accordion(t("cmp_probe_heading"), open=False):
         with gr.Row():
-            probe_questions = gr.Textbox(label=t("cmp_probe_questions"), lines=3)
+            probe_questions = gr.Textbox(label=t("cmp_probe_questions"), lines=3,
+                                         placeholder=t("cmp_probe_defaults"))
             probe_image = gr.Image(label=t("cmp_probe_image"), type="filepath", height=160,
                                    value=str(PROBE_IMAGE))
         probe = gr.Button(t("cmp_probe_button"))
-        probe_table = gr.Dataframe(label=t("cmp_probe_table"), interactive=False, wrap=True,
-                                   datatype=PROBE_DATATYPES)
+        probe_progress = gr.Markdown()
+        # Tables filled once (gradio 6.17.3 keeps a streamed Dataframe at the row count
+        # of its first value); hiding them until then left them hidden in the browser.
+        with gr.Column() as probe_results:
+            probe_table = gr.Dataframe(label=t("cmp_probe_table"), interactive=False,
+                                       wrap=True, column_widths=PROBE_SUMMARY_WIDTHS,
+                                       elem_id="probe-table")
+            with gr.Accordion(t("cmp_probe_details"), open=False):
+                probe_details_table = gr.Dataframe(interactive=False, wrap=True,
+                                                   datatype=PROBE_DATATYPES, show_label=False)
         probe_csv = gr.File(label=t("cmp_probe_csv"), interactive=False)
     with gr.Accordion(t("cmp_timeline_heading"), open=False):
         timeline_button = gr.Button(t("cmp_timeline_button"))
-        timeline = gr.Dataframe(label=t("cmp_timeline_table"), interactive=False, wrap=True)
+        timeline = gr.Dataframe(label=t("cmp_timeline_table"), interactive=False, wrap=True,
+                                visible=False)
     with gr.Accordion(t("cmp_export_heading"), open=False):
         export_button = gr.Button(t("cmp_export_button"))
         export_file = gr.File(label=t("cmp_export_file"), interactive=False)
@@ -100,7 +114,8 @@ def build_compare_tab() -> CompareTab:
                                  interactive=False)
     return CompareTab(run, after, refresh, image, question, ask, new_chat, base, finetuned,
                       base_score, finetuned_score, reference, diff, history, probe_questions,
-                      probe_image, probe, probe_table, probe_csv, timeline_button, timeline,
+                      probe_image, probe, probe_table, probe_results, probe_details_table,
+                      probe_progress, probe_csv, timeline_button, timeline,
                       export_button, export_file, export_command)
 
 
@@ -174,9 +189,15 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
             raise user_error(messages_for(request)["cmp_pick_run"], language_of(request))
         text = messages_for(request)
         rows = []
-        for rows in compare.probe_table(run_id, questions, other_image or None, after):
-            yield probe_frame(rows, text), None
-        yield probe_frame(rows, text), str(compare.probe_csv(rows, run_id))
+        # The tables are filled once, complete: gradio 6.17.3's Dataframe keeps the row
+        # count of the first value streamed into it (later rows never showed).
+        hidden = (gr.skip(),) * 3
+        yield *hidden, text["cmp_probe_progress"].format(count=0), None
+        for rows in compare.probe_table(run_id, probe_questions(questions, text),
+                                        other_image or None, after):
+            yield *hidden, text["cmp_probe_progress"].format(count=len(rows)), None
+        yield (probe_summary_frame(rows, text), gr.skip(),
+               probe_frame(rows, text), "", str(compare.probe_csv(rows, run_id)))
 
     def load_timeline(run_id, request: gr.Request):
         if not run_id:
@@ -184,7 +205,7 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
         frame = timeline_frame(compare.timeline(run_id), messages_for(request))
         if frame.empty:
             gr.Info(messages_for(request)["cmp_timeline_empty"])
-        return frame
+        return gr.update(value=frame, visible=not frame.empty)
 
     def export_archive(run_id, after, request: gr.Request):
         if not run_id:
@@ -206,7 +227,8 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
     tab.new_chat.click(new_chat, outputs=answer_outputs, api_visibility="private")
     tab.probe.click(guarded(run_probes, check), inputs=[tab.run, tab.after, tab.probe_questions,
                                                   tab.probe_image],
-                    outputs=[tab.probe_table, tab.probe_csv], **MODELS)
+                    outputs=[tab.probe_table, tab.probe_results, tab.probe_details_table,
+                             tab.probe_progress, tab.probe_csv], **MODELS)
     tab.timeline_button.click(guarded(load_timeline, check), inputs=tab.run, outputs=tab.timeline,
                               api_visibility="private")
     tab.export_button.click(guarded(export_archive, check), inputs=[tab.run, tab.after],

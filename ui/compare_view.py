@@ -60,10 +60,34 @@ def reference_markdown(references: list[str], text: dict) -> str:
 
 
 PROBE_DATATYPES = ["str"] * 9 + ["html"]  # the last column is the escaped HTML diff
+# The table a student reads first: four columns fit 1366 px without scrolling.
+PROBE_SUMMARY_WIDTHS = ["24%", "31%", "31%", "14%"]
+
+
+def probe_questions(typed: str | None, text: dict) -> str:
+    """The typed probe questions, or the default ones in the page's language."""
+    return typed if typed and typed.strip() else text["cmp_probe_defaults"]
+
+
+def probe_summary_frame(rows: list[dict], text: dict) -> pd.DataFrame:
+    """Question (and which image), both answers, and the scores: the rest of
+    probe_frame's columns are one click away, under the table."""
+    image_names = {TRAINING_IMAGE: text["val_training_image"],
+                   OTHER_IMAGE: text["val_other_image"]}
+    shown = []
+    for r in rows:
+        score = "—"
+        if r["trained"]:
+            score = f"{_score(r['base_rouge_l'])} → {_score(r['finetuned_rouge_l'])}"
+            score += f" ✅ {text['cmp_verbatim']}" if r["finetuned_verbatim"] else ""
+        shown.append([f"{r['question']} · {image_names[r['image']]}", r["base_answer"],
+                      r["finetuned_answer"], score])
+    columns = ["col_question", "col_base", "col_finetuned", "col_score"]
+    return pd.DataFrame(shown, columns=[text[c] for c in columns])
 
 
 def probe_frame(rows: list[dict], text: dict) -> pd.DataFrame:
-    """The probe table in the reader's language (the CSV keeps English keys)."""
+    """The probe table in the reader's language, every column (the CSV keeps English keys)."""
     image_names = {TRAINING_IMAGE: text["val_training_image"],
                    OTHER_IMAGE: text["val_other_image"]}
     yes_no = {True: text["val_yes"], False: text["val_no"]}

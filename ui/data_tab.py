@@ -23,6 +23,20 @@ from .messages import t, tr
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 EXAMPLE_IMAGE = ASSETS / "example.jpg"
 EXAMPLE_QA = ASSETS / "example_qa.json"
+TABLE_ID = "data-qa-table"
+# gradio 6.17.3's Dataframe selects a cell on a click and starts editing on the first key,
+# which it swallows ("Hello" became "ello"); a double click edits at once. A click on one
+# of our Q&A cells is passed on as that double click, so a single click edits (issue 17).
+# Run once on page load (ui/app_ui.py); the cell menu's button keeps its own click.
+SINGLE_CLICK_EDIT_JS = """() => {
+  document.addEventListener("click", (event) => {
+    const cell = event.target.closest && event.target.closest("#%s .body-cell");
+    if (!cell || event.target.closest(".cell-menu-button") || cell.querySelector("textarea")) {
+      return;
+    }
+    cell.dispatchEvent(new MouseEvent("dblclick", {bubbles: true, cancelable: true}));
+  });
+}""" % TABLE_ID
 
 
 @dataclass
@@ -54,7 +68,8 @@ def build_data_tab() -> DataTab:
             # column broke the build); gradio 6 ignores the older col_count.
             table = gr.Dataframe(headers=table_columns("en"), column_count=(2, "fixed"),
                                  row_count=(3, "dynamic"), datatype=["str", "str"],
-                                 label=t("qa_table"), interactive=True, wrap=True)
+                                 label=t("qa_table"), interactive=True, wrap=True,
+                                 elem_id=TABLE_ID)
             import_file = gr.File(label=t("import_json"), file_types=[".json"],
                                   type="filepath")
             repeats = gr.Number(label=t("repeats"), value=200, precision=0, minimum=1,

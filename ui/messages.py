@@ -206,7 +206,7 @@ ZH = {
     "opt_lora_r": "LoRA 秩（LLM）",
     "opt_max_length": "最大长度（token）",
     "next_finetune": "**下一步：** 打开 **2 · Finetune**，点击 **开始 Finetune**。",
-    "next_compare": "**下一步：** 训练已完成：打开 **3 · Compare**，就你的图片同时问两个模型。",
+    "next_compare": "**下一步：** 训练已完成：打开 **3 · 对比**，就你的图片同时问两个模型。",
     "err_image_unreadable": "这个文件无法作为图片读取（{formats}）。请换一个文件：保存为 JPEG 或 PNG 的照片或图画都可以。",
     "toast_warning": "注意",
     "warn_few_repeats": "⚠️ 只重复了 {repeats} 次：课程用 200 次，次数更少时 Finetune 后的回答可能是乱的（演示模型在 50 次时就是这样）。除非你想看到这种情况，请调高重复次数并重新生成数据集。",

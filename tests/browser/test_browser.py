@@ -169,6 +169,17 @@ LOG_AT_BOTTOM_JS = """() => {
 }"""
 
 
+# The probe table's header cells (text, right edge) and whether it scrolls sideways.
+PROBE_TABLE_FIT_JS = """() => {
+  const table = document.querySelector("#probe-table");
+  const heads = Array.from(table.querySelectorAll("th")).filter((h) => h.innerText.trim());
+  const scrolls = Array.from(table.querySelectorAll("*")).some((el) =>
+      el.scrollWidth > el.clientWidth + 1 && ["auto", "scroll"].includes(getComputedStyle(el).overflowX));
+  return {headers: heads.map((h) => h.innerText.trim()), width: window.innerWidth, scrolls,
+          right: Math.max(...heads.map((h) => h.getBoundingClientRect().right))};
+}"""
+
+
 def status_line(walk: Walk) -> str:
     return walk.page.locator("#run-status").inner_text()
 
@@ -195,7 +206,9 @@ def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp
         page.set_default_timeout(30_000)
         walk = Walk(page, "zh-CN-student")
         page.goto(url)
-        walk.wait_text(page.locator("#models-status"), "✅", MODELS_TIMEOUT_S)
+        header = walk.wait_text(page.locator("#models-status"), "✅", MODELS_TIMEOUT_S)
+        # The header names the models in plain words, not the profile's folder.
+        assert walk.text("profile_demo") in header and "built locally" not in header
 
         # Data: the example with fewer repeats than the lesson's: warned, and told what next.
         walk.button("load_example").click()
@@ -246,7 +259,7 @@ def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp
         resumed = wait_status(walk, re.escape(walk.text("state_running")), 120)
         assert elapsed_seconds(resumed) >= elapsed_at_stop, (stopped, resumed)
         done = wait_status(walk, re.escape(walk.text("state_done")), TRAIN_TIMEOUT_S)
-        assert "3 · Compare" in done
+        assert walk.text("tab_compare") in done  # "next: Compare", as the tab is named
         # The log shows its newest lines (it has more than fit, so it scrolled there).
         poll_until(lambda: all(page.evaluate(LOG_AT_BOTTOM_JS)), 30, interval=0.5,
                    message=lambda: f"log not scrolled to its end: {page.evaluate(LOG_AT_BOTTOM_JS)}")
@@ -278,6 +291,22 @@ def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp
         assert "\ufffd" not in page.inner_text("body")
         walk.shot("student-unseen-question")
 
+        # The probes: defaults in the page's language; question, both answers and the
+        # scores readable at 1366 px without scrolling sideways (the rest on demand).
+        page.get_by_text(walk.text("cmp_probe_heading"), exact=True).click()
+        probes = walk.field("cmp_probe_questions")
+        assert probes.get_attribute("placeholder") == walk.text("cmp_probe_defaults")
+        probes.fill(UNSEEN_QUESTION)
+        walk.button("cmp_probe_button").click()
+        table = page.locator("#probe-table")
+        walk.wait_text(table, re.escape(UNSEEN_QUESTION), 600)
+        fit = page.evaluate(PROBE_TABLE_FIT_JS)
+        assert fit["headers"][:4] == [walk.text(k) for k in (
+            "col_question", "col_base", "col_finetuned", "col_score")], fit
+        assert fit["right"] <= fit["width"] and not fit["scrolls"], fit
+        assert page.get_by_text(walk.text("cmp_probe_details"), exact=True).is_visible()
+        walk.shot("student-probes")
+
         # At phone width nothing is cut off: the Finetune tab with its run and commands.
         page.set_viewport_size({"width": 390, "height": 844})
         walk.tab("tab_train").click()
@@ -289,6 +318,11 @@ def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp
                    message=lambda: f"cut off at 390 px: {page.evaluate(CUT_OFF_JS)}")
         walk.shot("student-phone")
         assert "\ufffd" not in page.inner_text("body")
+        for tab in ("tab_data", "tab_compare"):
+            walk.tab(tab).click()
+            poll_until(fits, 30, interval=0.5, message=lambda: f"{tab} cut off at 390 px: "
+                                                               f"{page.evaluate(CUT_OFF_JS)}")
+            walk.shot(f"student-phone-{tab}")
         context.close()
     assert all(path.stat().st_size > 10_000 for path in walk.shots)
 
@@ -310,6 +344,12 @@ def test_the_data_tab_explains_a_broken_image_and_the_options_show_their_limits(
         reason = walk.text("err_image_unreadable", formats="JPEG")[:40]
         walk.wait_text(page.locator("body"), re.escape(reason), 30)
         walk.shot("broken-image-explained")
+        # One click on a Q&A cell edits it: the first key typed is not lost.
+        cell = page.locator("#data-qa-table [data-testid='cell-0-0']")
+        cell.click()
+        page.keyboard.type("What is drawn?")
+        page.keyboard.press("Enter")
+        walk.wait_text(cell, r"^What is drawn\?", 10)
         walk.tab("tab_train").click()
         page.get_by_text(walk.text("advanced"), exact=True).click()
         for key in ("opt_epochs", "opt_lr", "opt_lora_r", "opt_max_length"):

@@ -87,3 +87,18 @@ def test_the_options_form_shows_limits_and_merges_under_the_json_box():
     assert merged["epochs"] == 3 and merged["seed"] == 7 and merged["lr"] == 1e-4
     # Broken JSON is passed on untouched for the start to explain.
     assert merged_options([1, 2e-4, 512, 256], "{oops") == "{oops"
+
+
+def test_the_next_step_hints_name_the_tabs_as_the_page_shows_them():
+    from ui.messages import tr
+
+    for lang in ("en", "zh"):
+        assert f"**{tr('tab_train', lang)}**" in tr("next_finetune", lang)
+        assert f"**{tr('tab_compare', lang)}**" in tr("next_compare", lang)
+
+
+def test_a_single_click_edits_only_the_qa_table():
+    from ui.data_tab import SINGLE_CLICK_EDIT_JS, TABLE_ID
+
+    assert f"#{TABLE_ID} .body-cell" in SINGLE_CLICK_EDIT_JS
+    assert "dblclick" in SINGLE_CLICK_EDIT_JS and ".cell-menu-button" in SINGLE_CLICK_EDIT_JS

@@ -162,3 +162,30 @@ def test_stream_passes_each_models_own_history_and_checks_input(tmp_path):
     judged = service.judge("run-1", "What drink is in the cup?", "Tabby cat.", LATTE)
     assert judged["finetuned"]["verbatim"] and judged["base"]["rouge_l"] < 0.3
     assert len(judged["references"]) == 2
+
+
+def test_the_probe_summary_has_four_columns_and_the_details_keep_the_rest(tmp_path):
+    from ui.compare_view import PROBE_SUMMARY_WIDTHS, probe_frame, probe_summary_frame
+    from ui.messages_compare import EN_COMPARE, ZH_COMPARE
+
+    b = book()
+    cases = plan(b, ["Is it raining?"], tmp_path / "a.jpg", tmp_path / "b.jpg")
+    rows = [row(case, "Green eyes.", LATTE, b.all_answers()) for case in cases]
+    summary = probe_summary_frame(rows, ZH_COMPARE)
+    assert list(summary.columns) == [ZH_COMPARE[c] for c in
+                                     ("col_question", "col_base", "col_finetuned", "col_score")]
+    assert len(PROBE_SUMMARY_WIDTHS) == len(summary.columns)
+    assert summary.iloc[0, 0].endswith("训练图片") and summary.iloc[3, 0].endswith("另一张图片")
+    assert summary.iloc[0, 3].startswith("0.") and "→ 1.00 ✅" in summary.iloc[0, 3]
+    assert summary.iloc[2, 3] == "—"  # unseen: no reference, no score
+    assert len(probe_frame(rows, EN_COMPARE).columns) == 10  # every column, on demand
+
+
+def test_blank_probe_questions_are_the_defaults_in_the_pages_language():
+    from ui.compare_view import probe_questions
+    from ui.messages_compare import EN_COMPARE, ZH_COMPARE
+
+    zh = parse_probes(probe_questions("  ", ZH_COMPARE))
+    assert len(zh) == len(DEFAULT_PROBES) and all("？" in q or "。" in q for q in zh)
+    assert parse_probes(probe_questions("", EN_COMPARE)) == list(DEFAULT_PROBES)
+    assert probe_questions("Is it raining?", ZH_COMPARE) == "Is it raining?"
