@@ -105,8 +105,7 @@ def build_compare_tab() -> CompareTab:
         probe_csv = gr.File(label=t("cmp_probe_csv"), interactive=False)
     with gr.Accordion(t("cmp_timeline_heading"), open=False):
         timeline_button = gr.Button(t("cmp_timeline_button"))
-        timeline = gr.Dataframe(label=t("cmp_timeline_table"), interactive=False, wrap=True,
-                                visible=False)
+        timeline = gr.Dataframe(label=t("cmp_timeline_table"), interactive=False, wrap=True)
     with gr.Accordion(t("cmp_export_heading"), open=False):
         export_button = gr.Button(t("cmp_export_button"))
         export_file = gr.File(label=t("cmp_export_file"), interactive=False)
@@ -205,7 +204,7 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
         frame = timeline_frame(compare.timeline(run_id), messages_for(request))
         if frame.empty:
             gr.Info(messages_for(request)["cmp_timeline_empty"])
-        return gr.update(value=frame, visible=not frame.empty)
+        return frame
 
     def export_archive(run_id, after, request: gr.Request):
         if not run_id:
