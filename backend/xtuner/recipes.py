@@ -86,6 +86,23 @@ def get_recipe(name: str) -> Recipe:
         raise ConfigError(f"Unknown recipe {name!r}; known: {', '.join(RECIPES)}.") from None
 
 
+@dataclass(frozen=True)
+class CheckpointContents:
+    """Whether a run's iter_N.pth files hold Adam's state beside the weights."""
+    optimizer: bool        # save_steps and Stop checkpoints: what Resume continues from
+    final_optimizer: bool  # the last iteration's: a finished run never resumes
+
+
+def checkpoint_contents(recipe: Recipe | None, deepspeed: str = "") -> CheckpointContents:
+    """The one rule for what checkpoints hold; the rendered config
+    (LeanFinalCheckpointHook) and the disk estimate both follow it. The final
+    checkpoint drops Adam's state, except under DeepSpeed: there mmengine
+    honours save_optimizer=False for ZeRO-2 by writing one file in place of
+    its checkpoint folder, and DeepSpeed runs stay as they were."""
+    optimizer = recipe is None or recipe.save_optimizer
+    return CheckpointContents(optimizer=optimizer, final_optimizer=optimizer and bool(deepspeed))
+
+
 def config_lines(recipe: Recipe) -> list[str]:
     """Override lines for the rendered config (CUDA only). Constants only:
     nothing here comes from user input."""
