@@ -23,6 +23,7 @@ from backend.models.paths import ModelPaths
 from backend.runs.same_run import find_same_run
 from backend.runs.slots import gpu_index
 from backend.xtuner.env import subprocess_env
+from backend.xtuner.recipes import checkpoint_contents
 from backend.training.launchers import launcher_for
 from backend.xtuner.config import (TrainConfig, TrainOptions, convert_command, terminal_commands,
                                    write_configs)
@@ -149,7 +150,7 @@ class TrainingService:
                       config.visual_encoder_path, options.max_length)
         needed = estimate_run_bytes(config.llm_path, checkpoints_at_peak(
             self.iterations(stored.samples, options), options.save_steps,
-            options.save_total_limit))
+            options.save_total_limit), checkpoint_contents(config.recipe, config.deepspeed))
         if self.quota is not None:
             self.quota.check(owner, needed)
         # Refuse before anything is written (MemoryCheckError; nothing to check on a CPU).
