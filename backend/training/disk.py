@@ -10,9 +10,10 @@ from backend.xtuner.recipes import CheckpointContents
 # state) is ~1.8x the LLM folder (6.7 GB vs 3.8 GB); each pth_to_hf output
 # ~0.3x. Rounded up so the estimate errs on the safe side.
 CHECKPOINT_FACTOR = 2.0
-# Without Adam's two moments the fp32 LoRA weights alone: 2.2 GB / 3.8 GB ~ 0.58x
-# (plus CLIP's r=64 LoRA and the projector, ~0.15 GB more). Rounded up to 0.7,
-# as the full one is: a third of 2.0 would be too tight for those extras.
+# Without Adam's two moments, the weights alone (fp32 LoRA r=512 on the LLM, CLIP's
+# r=64, the projector): 2.2 GiB as the fast recipe saves them (docs/gpu.md), 2.4 GB /
+# 3.8 GB ~ 0.62x. Rounded up to 0.7, as the full one is (1.8x -> 2.0): a third of
+# 2.0 would be too tight.
 LEAN_CHECKPOINT_FACTOR = 0.7
 CONVERTED_FACTOR = 0.4
 MIN_FREE_BYTES = 200 * 1024 * 1024

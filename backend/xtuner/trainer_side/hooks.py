@@ -173,7 +173,7 @@ class SaveOnStopHook(Hook):
 class LeanFinalCheckpointHook(Hook):
     """The last iteration's checkpoint without Adam's state: a finished run
     never resumes, and the state is two thirds of a lesson checkpoint (fp32 LoRA
-    r=512 + two moments: 6.5 GiB, 2.2 GB without them). Checkpoints before the
+    r=512 + two moments: 6.5 GiB, 2.2 GiB without them). Checkpoints before the
     last iteration keep it: a save_steps one or a Stop's (SaveOnStopHook saves
     in an earlier iteration: in the last one the CheckpointHook has already
     saved) are what Resume continues from. mmengine's resume skips the
