@@ -51,8 +51,9 @@ def test_lesson_recipe_keeps_nf4_qlora_amp_fp16_and_the_evaluation_hook(tmp_path
     assert cfg.train_dataloader.batch_size == 1
     assert "QuestionsFileEvaluateChatHook" in str(cfg.custom_hooks[1].type)
     assert cfg.custom_hooks[1].max_new_tokens == 64
-    assert [h.type.__name__ for h in cfg.custom_hooks[-2:]] == ["RankReportHook",
-                                                              "SaveOnStopHook"]
+    assert [h.type.__name__ for h in cfg.custom_hooks[-3:]] == [
+        "RankReportHook", "SaveOnStopHook", "LeanFinalCheckpointHook"]
+    # Adam's state in every checkpoint but the final one (LeanFinalCheckpointHook).
     assert cfg.default_hooks.checkpoint.get("save_optimizer", True) is True
 
 
