@@ -143,7 +143,7 @@ stop_pid() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
-node_state() { sinfo -h -N -n "$NODE" -o %T 2>/dev/null | head -n 1; }
+node_state() { sinfo -h -N -n "$NODE" -o %T 2>/dev/null | head -n 1 || true; }
 
 logs_tail() {
   local log
@@ -154,8 +154,13 @@ logs_tail() {
 }
 
 wait_ready() {
-  local state=""
-  for _ in $(seq 1 $((READY_SECONDS * 2))); do
+  local state="" since=$SECONDS
+  while [ $((SECONDS - since)) -lt "$READY_SECONDS" ]; do
+    # The daemons fork before they read their ports: one that died says so in its log.
+    if [ $((SECONDS - since)) -ge 3 ] && ! { live_pid "$CTLD_PID" && live_pid "$SLURMD_PID"; } >/dev/null; then
+      { echo "slurmctld or slurmd exited while starting"; logs_tail; } >&2
+      exit 1
+    fi
     # Both daemons answering, not only the controller's saved idea of the node.
     state="$(node_state)"
     scontrol ping >/dev/null 2>&1 && scontrol show slurmd >/dev/null 2>&1 || state="${state:-no answer}, a daemon not answering"
