@@ -10,6 +10,7 @@ from backend.models.resident import ResidentChat
 from backend.compare.service import CompareService
 from backend.data.store import DatasetStore
 from backend.training.gpu_check import GpuProblem, check_gpu_stack, cpu_training_refusal
+from backend.runs.executor import LocalExecutor
 from backend.runs.jobs import JobManager
 from backend.runs.slots import DevicePool, GpuMemory
 from backend.models.background import BackgroundModels, ModelsNotReady
@@ -96,7 +97,8 @@ def build_services(settings: Settings) -> Services:
 
     pool, memory = device_pool(settings, gpu, resident)
     jobs = JobManager(registry, max_queue=settings.max_queue, before_job=resident.before_job,
-                      after_job=after_job, pool=pool, memory=memory)
+                      after_job=after_job, pool=pool, memory=memory,
+                      executor=run_executor(settings))
     jobs.reconcile(work / "runs")
 
     def admit_dataset(owner: str, size: int) -> None:
@@ -135,9 +137,28 @@ def _gpu_setup(settings: Settings, device: str):
                      gpus_per_run=settings.gpus_per_run)
 
 
+def run_executor(settings: Settings):
+    """Where runs' steps run: this machine, or Slurm jobs (checked first: a
+    job must see WORK_DIR, or the server refuses to start)."""
+    if settings.executor != "slurm":
+        return LocalExecutor()
+    if settings.gpus_per_run > 1:
+        raise ValueError("--gpus-per-run above 1 is not supported with --executor slurm yet: "
+                         "one run is one job on one GPU (docs/cluster.md).")
+    from backend.runs.slurm.executor import SlurmExecutor
+    from backend.runs.slurm.shared_folder import check_shared_folder
+
+    executor = SlurmExecutor(settings.slurm, settings.work_dir / "slurm")
+    check_shared_folder(executor, settings.work_dir)
+    return executor
+
+
 def device_pool(settings: Settings, gpu, resident: ResidentChat):
-    """The devices runs share (the CPU, or the GPUs of ``gpu``: a GpuSetup)
-    and, on GPUs, how their free memory is measured for the scheduler."""
+    """The devices runs share (the CPU, or the GPUs of ``gpu``: a GpuSetup;
+    a cluster's nodes are its scheduler's) and, on GPUs, how their free
+    memory is measured for the scheduler."""
+    if settings.executor == "slurm":
+        return DevicePool.for_cluster(settings.max_active_per_user), None
     if gpu is None:
         return DevicePool.for_cpu(settings.runs_per_device, settings.max_active_per_user), None
     from backend.training.gpu import list_gpus

@@ -108,15 +108,19 @@ def run_steps(manager, slot: Slot) -> str:
         with open(spec.log_file, "ab") as log:
             log.write(f"\n==> [{time.strftime('%H:%M:%S')}] {step.name}: "
                       f"{' '.join(argv)}\n".encode())
-        handle = manager.executor.start(argv, cwd=spec.run_dir, env=env, log_file=spec.log_file)
+        handle = manager.executor.start(argv, cwd=spec.run_dir, env=env, log_file=spec.log_file,
+                                        name=f"studio-{spec.run_id}-{step.name}")
         manager.step_started(slot, handle, step)
-        code = manager.executor.wait(handle)
+        code = manager.executor.wait(
+            handle, on_running=lambda where, step=step: manager.step_running(slot, step, where))
         if manager.stop_was_requested(spec.run_id):
             break
         if code != 0:
             why = progress.step_failure(step.name, code, spec.log_file,
                                         gpus=slot.placement.gpu_indices,
                                         shared_with=sorted(slot.shared_with))
+            because = manager.executor.ended_because(handle)
+            why = f"{because}. {why}" if because else why
             finish(manager.registry, spec, "failed", explain_failure(why, spec.run_dir))
             return "failed"
     outcome = "stopped" if manager.stop_was_requested(spec.run_id) else "done"
