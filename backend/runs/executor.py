@@ -37,7 +37,7 @@ class Executor(Protocol):
     cluster: bool  # steps are a cluster scheduler's jobs (handles are job ids)
 
     def start(self, argv: list[str], *, cwd: Path, env: dict, log_file: Path,
-              name: str = "studio") -> Handle: ...
+              name: str = "studio", tasks: int = 1) -> Handle: ...
 
     def attach(self, handle_id: str) -> Handle: ...
 
@@ -63,7 +63,8 @@ class LocalExecutor:
     poll_s = 1.0  # how often an attached step (not our child) is looked at
 
     def start(self, argv: list[str], *, cwd: Path, env: dict, log_file: Path,
-              name: str = "studio") -> Handle:
+              name: str = "studio", tasks: int = 1) -> Handle:
+        """``tasks`` is a cluster's: a local step starts its own processes (torchrun)."""
         with open(log_file, "ab") as log:
             process = processes.start(argv, cwd=cwd, env=env, log=log)
         return Handle(str(process.pid), process.pid, process)

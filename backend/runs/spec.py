@@ -34,6 +34,7 @@ class Step:
     name: str
     argv: list[str]
     state: str = "running"  # registry state while this step runs
+    tasks: int = 1          # processes a cluster job starts (one per GPU of a multi-GPU run)
 
 
 @dataclass

@@ -252,6 +252,15 @@ def deepspeed_usable() -> bool:
                for folder in spec.submodule_search_locations)
 
 
+def check_deepspeed(deepspeed: str) -> None:
+    """--deepspeed needs a deepspeed mmengine can load (GpuSelectionError)."""
+    if deepspeed and not deepspeed_usable():
+        raise GpuSelectionError(
+            f"--deepspeed {deepspeed} needs the deepspeed package at a version mmengine "
+            f"{MMENGINE_VERSION} can load: pip install 'deepspeed=={DEEPSPEED_VERSION}' "
+            "(see docs/gpu.md), or leave out --deepspeed.")
+
+
 def gpu_setup(recipe_request: str = "auto", gpu_request: str | int | None = None,
               deepspeed: str = "", llm_path: Path | None = None,
               visual_encoder_path: Path | None = None, gpus_per_run: int = 1) -> GpuSetup:
@@ -260,11 +269,7 @@ def gpu_setup(recipe_request: str = "auto", gpu_request: str | int | None = None
     lesson's QLoRA)."""
     from backend.training.memory import MemoryCheckError
 
-    if deepspeed and not deepspeed_usable():
-        raise GpuSelectionError(
-            f"--deepspeed {deepspeed} needs the deepspeed package at a version mmengine "
-            f"{MMENGINE_VERSION} can load: pip install 'deepspeed=={DEEPSPEED_VERSION}' "
-            "(see docs/gpu.md), or leave out --deepspeed.")
+    check_deepspeed(deepspeed)
     gpus = select_gpus(list_gpus(), gpu_request)
     if not 1 <= gpus_per_run <= len(gpus):
         raise GpuSelectionError(f"--gpus-per-run {gpus_per_run} needs 1 to {len(gpus)} "

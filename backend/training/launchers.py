@@ -18,6 +18,7 @@ class CpuLauncher:
     """One process on the CPU, xtuner's trainer as the lesson runs it."""
 
     nproc = 1
+    tasks = 1  # processes a cluster job starts for the train step (launchers start their own)
 
     def __init__(self, default_options: TrainOptions):
         self.default_options = default_options
@@ -42,6 +43,8 @@ class CpuLauncher:
 
 class GpuLauncher:
     """CUDA: a recipe, the chosen GPUs, torchrun/DeepSpeed (backend/training/gpu.py)."""
+
+    tasks = 1  # torchrun starts the processes
 
     def __init__(self, setup, released_before_run: Callable[[], dict[int, int]] = dict):
         self.setup = setup  # a backend.training.gpu.GpuSetup
@@ -73,6 +76,53 @@ class GpuLauncher:
     def env(self) -> dict:
         """None of its own: the placement's GPUs go into the environment when
         the run starts (runs/step_runner.py placement_env)."""
+        return {}
+
+
+class ClusterGpuLauncher:
+    """CUDA on a cluster's nodes (``--executor slurm`` with GPUs in its request).
+
+    The server's own torch says nothing about the nodes, so the recipe is the
+    one asked for ("auto": the lesson's, which fits a 24 GB GPU), nothing is
+    measured here (Slurm allocates whole GPUs or shards) and one run over
+    several GPUs is xtuner's own Slurm launch: one task a GPU, started by
+    ``srun`` inside the job, each finding its rank in Slurm's environment
+    (mmengine's ``--launcher slurm``), on one node or several."""
+
+    def __init__(self, recipe, gpus_per_run: int = 1, deepspeed: str = ""):
+        self.recipe = recipe  # backend.xtuner.recipes.Recipe
+        self.nproc = gpus_per_run
+        self.deepspeed = deepspeed
+
+    @property
+    def tasks(self) -> int:
+        return self.nproc
+
+    @property
+    def default_options(self) -> TrainOptions:
+        return self.recipe.options
+
+    def config_fields(self) -> dict:
+        return {"quantize_4bit": self.recipe.quantize_4bit, "recipe": self.recipe,
+                "deepspeed": self.deepspeed}
+
+    def memory_estimate(self, llm_path, visual_encoder_path, options: TrainOptions) -> int:
+        return 0
+
+    def check_memory(self, llm_path, visual_encoder_path, options: TrainOptions,
+                     held: Collection[int] = ()) -> None:
+        """The nodes' GPUs are Slurm's to allocate."""
+
+    def train_argv(self, config: TrainConfig, python: str = sys.executable) -> list[str]:
+        script_args = [str(config.config_file), "--work-dir", str(config.work_dir / "train")]
+        if self.deepspeed:
+            script_args += ["--deepspeed", self.deepspeed]
+        if self.nproc == 1:
+            return [python, "-m", "xtuner.tools.train", *script_args]
+        return ["srun", "--kill-on-bad-exit=1", python, "-m", "xtuner.tools.train",
+                *script_args, "--launcher", "slurm"]
+
+    def env(self) -> dict:
         return {}
 
 

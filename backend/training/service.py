@@ -61,7 +61,7 @@ class TrainingService:
                  threads: int = 1, python: str = sys.executable, gpu=None,
                  released_before_run: Callable[[], dict[int, int]] = dict,
                  refusal: str | None = None, budget: DiskBudget | None = None,
-                 quota=None):
+                 quota=None, launcher=None):
         self.store = store
         # Free disk less what accepted runs may still write (training/disk_budget.py).
         self.budget = budget or DiskBudget(
@@ -72,7 +72,8 @@ class TrainingService:
         self.refusal = refusal
         # CUDA only: a backend.training.gpu.GpuSetup (recipe, GPUs, launch); None = as on CPU.
         self.gpu = gpu
-        self.launcher = launcher_for(gpu, default_options, released_before_run)
+        # ``launcher``: given for a cluster's GPUs (ClusterGpuLauncher), else this machine's.
+        self.launcher = launcher or launcher_for(gpu, default_options, released_before_run)
         self.jobs = jobs
         self.runs_root = runs_root
         self._model_paths = model_paths  # callable: builds the demo lazily
@@ -175,7 +176,8 @@ class TrainingService:
         write_configs(config)
         max_iters = self.iterations(stored.samples, options)
         steps = [
-            Step("train", self.launcher.train_argv(config, self.python), "running"),
+            Step("train", self.launcher.train_argv(config, self.python), "running",
+                 tasks=self.launcher.tasks),
             Step("convert_pretrain", convert_command(
                 config.pretrain_config_file, config.pretrained_pth, run_dir / "hf_pretrain",
                 self.python), "converting"),

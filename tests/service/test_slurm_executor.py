@@ -1,6 +1,7 @@
 """JobManager through SlurmExecutor on a real one-node Slurm cluster
 (scripts/slurm_local.sh, the ``slurm_cluster`` fixture): the fake trainer of
 tests/support/fakes as each step's job."""
+import dataclasses
 import os
 import subprocess
 import time
@@ -192,3 +193,33 @@ def test_the_app_will_not_start_on_a_work_folder_jobs_cannot_see(slurm_cluster, 
     assert done.returncode != 0
     assert "cannot start: the work folder" in done.stderr, done.stderr[-2000:]
     assert "not visible from Slurm jobs" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_gpus_asked_of_slurm_configure_cuda_training_on_the_nodes(slurm_cluster, tmp_path,
+                                                                   monkeypatch):
+    """A server without a GPU hands GPU runs to the cluster: the lesson's CUDA
+    recipe ("auto" cannot measure the nodes), one task a GPU over --gpus-per-run;
+    this CPU-only test cluster refuses GPU jobs, and the run says so in Slurm's words."""
+    from backend import services as services_module
+    from backend.settings import parse_settings
+    from backend.training.launchers import ClusterGpuLauncher
+
+    monkeypatch.setattr(services_module, "_device", lambda: "cpu")
+    settings = parse_settings(["--work-dir", str(tmp_path / "work"), "--executor", "slurm",
+                               "--slurm-partition", slurm_cluster.partition,
+                               "--slurm-gres", "gpu:1", "--gpus-per-run", "2",
+                               "--recipe", "auto", *fake_models(tmp_path)])
+    built = services_module.build_services(settings)
+    try:
+        training = built.training
+        assert isinstance(training.launcher, ClusterGpuLauncher)
+        assert training.device == "cuda" and training.refusal is None
+        assert training.launcher.recipe.name == "lesson" and training.world_size == 2
+        spec = spec_for(tmp_path / "work", "run-gpu", FAKE_ITERS=3)
+        spec.steps[0] = dataclasses.replace(spec.steps[0], tasks=2)
+        built.jobs.submit(spec)
+        failed = wait_for(built.jobs, "run-gpu", ("failed",), timeout=60)
+        assert failed["error"].startswith("sbatch failed: sbatch: error: Invalid generic "
+                                          "resource"), failed["error"]
+    finally:
+        built.close()

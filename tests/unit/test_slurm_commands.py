@@ -29,6 +29,37 @@ def test_options_left_empty_are_slurms_defaults():
     assert SlurmOptions().argv() == ["--gres=gpu:1"]
 
 
+def test_a_run_over_several_gpus_is_one_job_of_one_task_a_gpu_anywhere():
+    options = SlurmOptions(partition="gpu", gres="gpu:1")
+    assert options.argv(tasks=4) == ["--partition=gpu", "--ntasks=4", "--gpus-per-task=1"]
+    command = sbatch_argv(options, Path("/w/s.sh"), ["srun", "python"], job_name="j",
+                          cwd=Path("/w"), log_file=Path("/w/log"), tasks=4)
+    assert "--ntasks=4" in command and not any(a.startswith("--gres") for a in command)
+    # Two multi-GPU runs on one node: each job its own rendezvous port.
+    assert "MASTER_PORT" in JOB_SCRIPT and "SLURM_JOB_ID" in JOB_SCRIPT
+
+
+def test_the_cluster_launcher_trains_on_the_nodes_gpus_with_xtuners_slurm_launch(tmp_path):
+    from backend.training.gpu import choose_recipe
+    from backend.training.launchers import ClusterGpuLauncher
+    from backend.xtuner.config import TrainConfig
+    from backend.xtuner.options import TrainOptions
+
+    lesson = choose_recipe("lesson", False)
+    config = TrainConfig(llm_path=tmp_path, visual_encoder_path=tmp_path,
+                         pretrained_pth=tmp_path / "p.pth", data_file=tmp_path / "d.json",
+                         image_file=tmp_path / "i.png", questions_file=tmp_path / "q.json",
+                         work_dir=tmp_path / "run", options=TrainOptions(), device="cuda")
+    one = ClusterGpuLauncher(lesson)
+    assert one.tasks == 1 and one.train_argv(config, "py")[:3] == ["py", "-m", "xtuner.tools.train"]
+    assert one.config_fields()["quantize_4bit"]  # the lesson's QLoRA, whatever the server has
+    four = ClusterGpuLauncher(lesson, gpus_per_run=4, deepspeed="deepspeed_zero2")
+    argv = four.train_argv(config, "py")
+    assert four.tasks == 4 and argv[0] == "srun" and argv[-2:] == ["--launcher", "slurm"]
+    assert ["--deepspeed", "deepspeed_zero2"] == argv[argv.index("--deepspeed"):][:2]
+    assert str(tmp_path / "run" / "train") in argv
+
+
 def test_job_ids_from_sbatch():
     assert parse_job_id("42\n") == "42"
     assert parse_job_id("42;cluster2\n") == "42"

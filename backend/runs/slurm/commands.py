@@ -13,6 +13,9 @@ from pathlib import Path
 # The one job script: runs its arguments, leaves their exit code where the
 # server finds it after the job has left Slurm's memory (STUDIO_EXIT_DIR).
 JOB_SCRIPT = """#!/bin/bash
+# Distributed training's rendezvous port: one per job, so two multi-GPU runs
+# on one node do not collide (mmengine's Slurm launch reads MASTER_PORT).
+export MASTER_PORT="${MASTER_PORT:-$((20000 + SLURM_JOB_ID % 20000))}"
 "$@"
 code=$?
 if [ -n "${STUDIO_EXIT_DIR:-}" ]; then
@@ -36,9 +39,15 @@ class SlurmOptions:
     account: str = ""
     time: str = ""
 
-    def argv(self) -> list[str]:
-        pairs = (("--partition", self.partition), ("--gres", self.gres),
-                 ("--account", self.account), ("--time", self.time))
+    def argv(self, tasks: int = 1) -> list[str]:
+        """One task: ``gres`` as given. Several (one run over several GPUs):
+        one GPU a task, on as many nodes as Slurm finds them."""
+        pairs = (("--partition", self.partition), ("--account", self.account),
+                 ("--time", self.time))
+        if tasks > 1:
+            pairs += (("--ntasks", str(tasks)), ("--gpus-per-task", "1"))
+        else:
+            pairs += (("--gres", self.gres),)
         return [f"{flag}={value}" for flag, value in pairs if value]
 
 
@@ -61,12 +70,9 @@ def sbatch_argv(options: SlurmOptions, script: Path, argv: list[str], *, job_nam
                 cwd: Path, log_file: Path, tasks: int = 1) -> list[str]:
     """One step as a batch job: its output appended to the run's log, the
     server's environment exported (the step's variables travel that way)."""
-    command = ["sbatch", "--parsable", f"--job-name={job_name}", f"--chdir={cwd}",
-               f"--output={log_file}", "--open-mode=append", "--export=ALL",
-               *options.argv()]
-    if tasks > 1:
-        command += [f"--ntasks={tasks}"]
-    return command + ["--", str(script), *argv]
+    return ["sbatch", "--parsable", f"--job-name={job_name}", f"--chdir={cwd}",
+            f"--output={log_file}", "--open-mode=append", "--export=ALL",
+            *options.argv(tasks), "--", str(script), *argv]
 
 
 def parse_job_id(sbatch_output: str) -> str:

@@ -85,9 +85,9 @@ class SlurmExecutor:
 
     # ---- the six calls ------------------------------------------------------
     def start(self, argv: list[str], *, cwd: Path, env: dict, log_file: Path,
-              name: str = "studio") -> Handle:
+              name: str = "studio", tasks: int = 1) -> Handle:
         command = sbatch_argv(self.options, self.script, argv, job_name=name, cwd=cwd,
-                              log_file=log_file)
+                              log_file=log_file, tasks=tasks)
         output = self._run(command, env={**env, "STUDIO_EXIT_DIR": str(self.exit_dir)})
         try:
             job_id = parse_job_id(output)

@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from backend.errors import StudioError
@@ -28,6 +29,8 @@ def check_shared_folder(executor: SlurmExecutor, work_dir: Path,
                         timeout_s: float = CHECK_TIMEOUT_S) -> bool:
     """True when a job saw the probe file; SharedFolderError when it did not;
     False (logged) when the cluster did not run the check in time."""
+    # A look at a file needs no GPU: the runs' partition, none of their resources.
+    executor = SlurmExecutor(replace(executor.options, gres=""), executor.state_dir)
     probe = executor.state_dir / f"probe-{secrets.token_hex(8)}"
     probe.write_text("XTuner LLaVA Studio: a job must see this file\n")
     try:
