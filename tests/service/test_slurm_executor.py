@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from backend.runs.class_board import board_rows
 from backend.runs.jobs import JobManager
 from backend.runs.registry import RunRegistry
 from backend.runs.slots import DevicePool
@@ -15,6 +16,7 @@ from backend.runs.slurm.commands import SlurmOptions
 from backend.runs.slurm.executor import SlurmExecutor
 from backend.runs.slurm.shared_folder import SharedFolderError, check_shared_folder
 from backend.runs.spec import stop_requested
+from backend.runs.status import run_status
 from tests.support.jobs import spec_for, wait_for, wait_iter
 from tests.support.polling import poll_until
 
@@ -66,11 +68,16 @@ def test_a_failing_step_fails_the_run_with_its_exit_code(cluster, tmp_path):
     assert "train" in error and "exit" in error.lower(), error
 
 
-def test_stop_saves_and_resume_is_a_new_job_from_the_checkpoint(cluster, tmp_path):
+def test_stop_saves_and_resume_is_a_new_job_from_the_checkpoint(cluster, slurm_cluster, tmp_path):
     manager, _executor, registry = cluster
     manager.submit(spec_for(tmp_path, "run-s", FAKE_ITERS=400, FAKE_SLEEP=0.1))
     wait_iter(manager, "run-s", 3, timeout=120)
     first_job = registry.get("run-s")["job_id"]
+    # The board shows the node once squeue (read every few seconds) has seen the job run.
+    poll_until(lambda: any(r.run_id == "run-s" and r.state == "running"
+                           and r.device == slurm_cluster.node
+                           for r in board_rows(manager, "cpu")), 30,
+               message=lambda: str(board_rows(manager, "cpu")))
     manager.stop("run-s")
     snap = wait_for(manager, "run-s", ("stopped",), timeout=90)
     assert snap["iter"] >= 3
@@ -88,7 +95,8 @@ def test_a_run_waiting_for_the_cluster_is_queued_with_its_place_and_stop_cancels
         cluster, tmp_path):
     manager, executor, registry = cluster
     cpus = os.cpu_count()
-    blocker = subprocess.run(["sbatch", "--parsable", f"--cpus-per-task={cpus}",
+    # A time limit on the job before it: Slurm's backfill works out when ours starts.
+    blocker = subprocess.run(["sbatch", "--parsable", f"--cpus-per-task={cpus}", "--time=10",
                               f"--output={tmp_path / 'blocker.log'}", "--wrap=sleep 600"],
                              capture_output=True, text=True, check=True).stdout.strip()
     try:
@@ -100,6 +108,13 @@ def test_a_run_waiting_for_the_cluster_is_queued_with_its_place_and_stop_cancels
                           message=lambda: str(manager.snapshot("run-w")))
         assert snap["state"] == "queued" and snap["queue_position"] == 1
         assert registry.get("run-w")["job_id"].isdigit()
+        # The page's expected start is Slurm's: when the blocker's 10 minutes end.
+        status = poll_until(lambda: (s := run_status(manager, "run-w"))["estimated_start_s"]
+                            and s, 60, message=lambda: str(run_status(manager, "run-w")))
+        assert 400 < status["estimated_start_s"] <= 600, status["estimated_start_s"]
+        # The class board's row: queued, its place, on no node yet.
+        row = next(r for r in board_rows(manager, "cpu") if r.run_id == "run-w")
+        assert row.state == "queued" and row.queue_position == 1, row
         manager.stop("run-w")
         wait_for(manager, "run-w", ("stopped",), timeout=60)
         job = registry.get("run-w")["job_id"]
