@@ -14,7 +14,7 @@ $(STAMP): requirements.txt requirements.lock requirements-overrides.txt scripts/
 	touch $@
 
 $(DEV_STAMP): $(STAMP) requirements-dev.txt
-	scripts/install_deps.sh $(VENV) --dev --system-browser
+	scripts/install_deps.sh $(VENV) --dev --system-browser --system-slurm
 	touch $@
 
 venv: $(STAMP)

@@ -8,10 +8,11 @@ from backend.training.gpu import GpuSelectionError
 from backend.training.launch_checks import exposure_warning, gpu_stack_warning
 from backend.access.login_throttle import LoginThrottle
 from backend.models.profiles import ProfileError
+from backend.runs.slurm.executor import SlurmError
 from backend.services import build_services
 from backend.settings import parse_settings
 
-STARTUP_ERRORS = (ProfileError, GpuSelectionError, ValueError, OSError)
+STARTUP_ERRORS = (ProfileError, GpuSelectionError, SlurmError, ValueError, OSError)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ from backend.models.resident import ResidentChat
 from backend.compare.service import CompareService
 from backend.data.store import DatasetStore
 from backend.training.gpu_check import GpuProblem, check_gpu_stack, cpu_training_refusal
+from backend.runs.executor import LocalExecutor
 from backend.runs.jobs import JobManager
 from backend.runs.slots import DevicePool, GpuMemory
 from backend.models.background import BackgroundModels, ModelsNotReady
@@ -86,7 +87,8 @@ def build_services(settings: Settings) -> Services:
 
     # Before the JobManager: a setting that stops the app (DeepSpeed missing,
     # an unknown GPU) must stop it before the worker could start a queued run.
-    gpu = _gpu_setup(settings, device)
+    cluster_gpus = cluster_gpu_launcher(settings)  # Slurm's GPUs, not this machine's
+    gpu = None if cluster_gpus else _gpu_setup(settings, device)
     accounts = load_accounts(settings)
 
     def after_job(spec, _outcome) -> None:
@@ -96,7 +98,8 @@ def build_services(settings: Settings) -> Services:
 
     pool, memory = device_pool(settings, gpu, resident)
     jobs = JobManager(registry, max_queue=settings.max_queue, before_job=resident.before_job,
-                      after_job=after_job, pool=pool, memory=memory)
+                      after_job=after_job, pool=pool, memory=memory,
+                      executor=run_executor(settings))
     jobs.reconcile(work / "runs")
 
     def admit_dataset(owner: str, size: int) -> None:
@@ -109,12 +112,13 @@ def build_services(settings: Settings) -> Services:
                       applies=lambda owner: accounts.enabled and bool(owner))
     options = DEMO_OPTIONS if profile.name == "demo" else LESSON_OPTIONS
     training = TrainingService(datasets, jobs, work / "runs", models.wait, options,
-                               device=device, threads=settings.train_threads,
+                               device="cuda" if cluster_gpus else device,
+                               threads=settings.train_threads,
                                python=sys.executable, gpu=gpu,
                                released_before_run=resident.reserved_bytes,
-                               refusal=cpu_training_refusal(profile.name, device, gpu_problem,
-                                                            settings.allow_cpu),
-                               budget=budget, quota=quota)
+                               refusal=None if cluster_gpus else cpu_training_refusal(
+                                   profile.name, device, gpu_problem, settings.allow_cpu),
+                               budget=budget, quota=quota, launcher=cluster_gpus)
     compare = CompareService(resident.chat, jobs, work / "scratch", model_paths=models.wait)
     return Services(settings, profile, models, datasets, jobs, training, compare, device,
                     accounts, RunAccess(accounts, jobs, datasets), gpu_problem=gpu_problem,
@@ -135,9 +139,42 @@ def _gpu_setup(settings: Settings, device: str):
                      gpus_per_run=settings.gpus_per_run)
 
 
+def run_executor(settings: Settings):
+    """Where runs' steps run: this machine, or Slurm jobs (checked first: a
+    job must see WORK_DIR, or the server refuses to start)."""
+    if settings.executor != "slurm":
+        return LocalExecutor()
+    from backend.runs.slurm.executor import SlurmExecutor
+    from backend.runs.slurm.shared_folder import check_shared_folder
+
+    executor = SlurmExecutor(settings.slurm, settings.work_dir / "slurm")
+    check_shared_folder(executor, settings.work_dir)
+    return executor
+
+
+def cluster_gpu_launcher(settings: Settings):
+    """With --executor slurm asking for GPUs (--slurm-gres gpu:… or shard:…, or
+    --gpus-per-run above 1): how runs train on the nodes' GPUs, whatever this
+    server has. None otherwise (runs train as this machine would)."""
+    kinds = {part.split(":", 1)[0] for part in settings.slurm.gres.split(",") if part}
+    if settings.executor != "slurm" or not (kinds & {"gpu", "shard"}
+                                             or settings.gpus_per_run > 1):
+        return None
+    from backend.training.gpu import check_deepspeed, choose_recipe
+    from backend.training.launchers import ClusterGpuLauncher
+
+    check_deepspeed(settings.deepspeed)
+    # "auto" measures this machine's GPUs, which say nothing of the nodes'.
+    recipe = choose_recipe("lesson" if settings.recipe == "auto" else settings.recipe, False)
+    return ClusterGpuLauncher(recipe, settings.gpus_per_run, settings.deepspeed)
+
+
 def device_pool(settings: Settings, gpu, resident: ResidentChat):
-    """The devices runs share (the CPU, or the GPUs of ``gpu``: a GpuSetup)
-    and, on GPUs, how their free memory is measured for the scheduler."""
+    """The devices runs share (the CPU, or the GPUs of ``gpu``: a GpuSetup;
+    a cluster's nodes are its scheduler's) and, on GPUs, how their free
+    memory is measured for the scheduler."""
+    if settings.executor == "slurm":
+        return DevicePool.for_cluster(settings.max_active_per_user), None
     if gpu is None:
         return DevicePool.for_cpu(settings.runs_per_device, settings.max_active_per_user), None
     from backend.training.gpu import list_gpus

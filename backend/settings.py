@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.runs.slots import slots_per_device
+from backend.runs.slurm.commands import SlurmOptions
 from backend.training.user_quota import DEFAULT_QUOTA_GB
 
 PROFILES = ("auto", "demo", "internstudio", "custom")
@@ -38,6 +39,8 @@ class Settings:
     allow_cpu: bool = False
     login_failures: int = 10
     user_quota_gb: float = DEFAULT_QUOTA_GB
+    executor: str = "local"
+    slurm: SlurmOptions = SlurmOptions()
 
 
 def _env(name: str, default=None):
@@ -133,6 +136,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=float(_env("STUDIO_USER_QUOTA_GB", DEFAULT_QUOTA_GB)),
         help="disk each logged-in user may fill with datasets and runs (queued runs count "
              f"their estimate); 0 = no quota (env STUDIO_USER_QUOTA_GB; default {DEFAULT_QUOTA_GB:g})")
+    add("--executor", choices=("local", "slurm"), default=_env("STUDIO_EXECUTOR", "local"),
+        help="where runs train: local (default: this machine's GPUs or CPU) or slurm (each "
+             "step a batch job on the cluster; WORK_DIR must be on a file system the nodes "
+             "share; see docs/cluster.md) (env STUDIO_EXECUTOR)")
+    add("--slurm-partition", default=_env("STUDIO_SLURM_PARTITION", ""),
+        help="Slurm partition for runs (default: the cluster's default partition) "
+             "(env STUDIO_SLURM_PARTITION)")
+    add("--slurm-gres", default=_env("STUDIO_SLURM_GRES", "gpu:1"),
+        help="generic resources each run asks for (default gpu:1; shard:N shares a GPU "
+             "between jobs; none asks for none, e.g. a CPU-only cluster) (env STUDIO_SLURM_GRES)")
+    add("--slurm-account", default=_env("STUDIO_SLURM_ACCOUNT", ""),
+        help="Slurm account charged for the runs (default: the user's default) "
+             "(env STUDIO_SLURM_ACCOUNT)")
+    add("--slurm-time", default=_env("STUDIO_SLURM_TIME", ""),
+        help="time limit of each job, in Slurm's format, e.g. 2:00:00 (default: the "
+             "partition's) (env STUDIO_SLURM_TIME)")
     return parser
 
 
@@ -149,4 +168,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
                     max_active_per_user=args.max_active_per_user,
                     auth=tuple(args.auth), auth_file=args.auth_file,
                     allow_cpu=args.allow_cpu, login_failures=args.login_failures,
-                    user_quota_gb=args.user_quota_gb)
+                    user_quota_gb=args.user_quota_gb, executor=args.executor,
+                    slurm=SlurmOptions(partition=args.slurm_partition,
+                                       gres="" if args.slurm_gres == "none" else args.slurm_gres,
+                                       account=args.slurm_account, time=args.slurm_time))

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The one install recipe: used by `make venv`, .ci/run and the Dockerfile.
-#   scripts/install_deps.sh VENV_DIR [--dev] [--system-browser] [--system-torch]
+#   scripts/install_deps.sh VENV_DIR [--dev] [--system-browser] [--system-slurm] [--system-torch]
 # Creates VENV_DIR when missing (pass "-" to install into the current Python).
+# --system-browser and --system-slurm add Debian packages for the tests (chromium,
+# a one-node Slurm); where Slurm cannot be installed the venv is still made and the
+# `slurm` tests skip.
 #
 # Which torch (docs/gpu.md, "Which torch"):
 # - an NVIDIA driver (nvidia-smi, or STUDIO_NVIDIA_DRIVER=VERSION, e.g. in a docker
@@ -13,12 +16,13 @@
 # - neither (CPU machines, CI): torch as pinned in requirements.txt and the lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv="${1:?usage: install_deps.sh VENV_DIR|- [--dev] [--system-browser] [--system-torch]}"; shift
-dev=0; browser=0; system_torch="${STUDIO_SYSTEM_TORCH:-0}"
+venv="${1:?usage: install_deps.sh VENV_DIR|- [--dev] [--system-browser] [--system-slurm] [--system-torch]}"; shift
+dev=0; browser=0; slurm=0; system_torch="${STUDIO_SYSTEM_TORCH:-0}"
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
     --system-browser) browser=1 ;;
+    --system-slurm) slurm=1 ;;
     --system-torch) system_torch=1 ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;
   esac
@@ -107,6 +111,12 @@ if [ "$browser" = 1 ]; then
   if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+fi
+if [ "$slurm" = 1 ]; then
+  # slurmctld, slurmd and munge for the `slurm` tests; the package list is the
+  # cluster script's own.
+  scripts/slurm_local.sh install \
+    || echo "Slurm not installed: the slurm tests will skip (scripts/slurm_local.sh install)" >&2
 fi
 "$python" -c "import xtuner, gradio, bitsandbytes, peft; print('dependencies ok')" 2>/dev/null \
   || { echo "installed, but xtuner, gradio, bitsandbytes or peft does not import" >&2; exit 1; }

@@ -13,6 +13,8 @@ import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tests.support.slurm_cluster import local_slurm_cluster  # noqa: E402
+
 
 @pytest.fixture(autouse=True)
 def _processes_marker_is_honest(request, monkeypatch):
@@ -28,3 +30,25 @@ def _processes_marker_is_honest(request, monkeypatch):
     if started and request.node.get_closest_marker("processes") is None:
         pytest.fail(f"{request.node.nodeid} started {started[0]!r}: mark it "
                     "@pytest.mark.processes (pytest.ini)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A real one-node Slurm cluster, once a session (tests/support/slurm_cluster.py)."""
+    with local_slurm_cluster() as cluster:
+        yield cluster
+
+
+# Session fixtures whose processes start before any test's own check of started
+# processes looks: a test using one is marked by hand (so `-m slurm` finds them all).
+FIXTURE_MARKERS = {"trained_demo": ("slow", "processes"),     # tests/app/conftest.py
+                   "slurm_cluster": ("slurm", "processes")}
+
+
+def pytest_collection_modifyitems(config, items):
+    for fixture, markers in FIXTURE_MARKERS.items():
+        unmarked = [item.nodeid for item in items if fixture in getattr(item, "fixturenames", ())
+                    and not all(item.get_closest_marker(m) for m in markers)]
+        if unmarked:
+            needed = " and ".join(f"@pytest.mark.{m}" for m in markers)
+            raise pytest.UsageError(f"uses {fixture} without {needed}: {', '.join(unmarked)}")

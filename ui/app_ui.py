@@ -18,7 +18,8 @@ from .data_tab import (SINGLE_CLICK_EDIT_JS, build_data_tab, empty_table, relabe
 from .disk_view import disk_notice
 from .gpu_warning import build_gpu_warning, wire_gpu_warning
 from .messages import LANGUAGE_CHOICES, TABLES, t, tr
-from .train_tab import build_train_tab, latest_run, runs_frame, wire_train_tab
+from .train_tab import (build_train_tab, latest_run, recipe_costs, runs_frame,
+                        wire_train_tab)
 from .who import who_markdown
 
 
@@ -91,7 +92,8 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab(t("tab_data")):
                 data = build_data_tab()
             with gr.Tab(t("tab_train")):
-                train = build_train_tab(services.training.run_defaults)
+                train = build_train_tab(services.training.run_defaults,
+                                        recipe_costs(services))
             with gr.Tab(t("tab_compare")) as compare_tab:
                 compare = build_compare_tab()
             # Teachers only (and the single local user without logins): on load.

@@ -1,6 +1,7 @@
 """Tab 2: start, watch and stop a Finetune run (the JobManager owns it)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import gradio as gr
@@ -15,6 +16,8 @@ from backend.runs.log_noise import without_noise
 from backend.models.readable_text import without_replacements
 from backend.runs.status import run_status, whole_run_seconds
 from backend.services import Services
+from backend.training.memory import GIB
+from backend.data import user_json
 from backend.xtuner.config import TrainOptions
 
 from .auth import user_of
@@ -36,6 +39,7 @@ LOG_SCAN_LINES = 400
 @dataclass
 class TrainTab:
     form: OptionsForm  # epochs, lr, LoRA rank, max length (ui/options_form.py)
+    recipe: gr.Radio  # lesson / fast, shown only where the server trains on CUDA
     options: gr.Code
     start: gr.Button
     stop: gr.Button
@@ -54,7 +58,13 @@ class TrainTab:
     shown_state: gr.State  # frame_signature of what the run list last showed
 
 
-def build_train_tab(defaults: TrainOptions | None = None) -> TrainTab:
+def build_train_tab(defaults: TrainOptions | None = None,
+                    recipe_costs: list[dict] | None = None) -> TrainTab:
+    """``recipe_costs``: TrainingService.recipe_costs (empty on the CPU: no choice shown)."""
+    costs = recipe_costs or []
+    recipe = gr.Radio(recipe_choices(costs), label=t("recipe"), visible=bool(costs),
+                      value=next((c["recipe"] for c in costs if c["default"]), None),
+                      elem_id="recipe-choice")
     with gr.Accordion(t("advanced"), open=False):
         form = build_options_form(defaults or TrainOptions())
         options = gr.Code(value="{}", language="json", label=t("options"), interactive=True)
@@ -78,7 +88,7 @@ def build_train_tab(defaults: TrainOptions | None = None) -> TrainTab:
     timer = gr.Timer(1.0)
     runs_timer = gr.Timer(RUNS_REFRESH_S)
     shown_state = gr.State("")
-    return TrainTab(form, options, start, stop, resume, run_id, status, bar, loss, log,
+    return TrainTab(form, recipe, options, start, stop, resume, run_id, status, bar, loss, log,
                     show_all_log, commands, runs, refresh, timer, runs_timer, shown_state)
 
 
@@ -87,6 +97,52 @@ def _fmt_seconds(seconds) -> str:
         return "–"
     seconds = int(seconds)
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def recipe_choices(costs: list[dict], lang: str = "en") -> list[tuple[str, str]]:
+    """The lesson / fast choice, each with what it costs on this server:
+    the steps at the pace measured on an H200 (or that pace, before a
+    dataset is chosen) and the GPU memory estimate where it is known."""
+    choices = []
+    for cost in costs:
+        key = f"recipe_{cost['recipe']}"
+        name = tr(key, lang) if key in ("recipe_lesson", "recipe_fast") else cost["recipe"]
+        if cost["iterations"]:
+            text = tr("recipe_steps", lang, name=name, steps=cost["iterations"],
+                      time=_fmt_seconds(cost["seconds"]))
+        else:
+            text = tr("recipe_per_step", lang, name=name, pace=f"{cost['s_per_iter']:.2f}")
+        if cost["memory_bytes"]:
+            text += tr("recipe_memory", lang, gib=f"{cost['memory_bytes'] / GIB:.1f}")
+        choices.append((text, cost["recipe"]))
+    return choices
+
+
+def recipe_costs(services: Services, dataset_id: str = "") -> list[dict]:
+    """TrainingService.recipe_costs for the chosen dataset; the memory only
+    once the models are there (their config files size it)."""
+    try:
+        samples = services.datasets.get(dataset_id).samples if dataset_id else None
+    except (KeyError, ValueError, OSError):
+        samples = None
+    ready = services.models.status()["ready"]
+    try:
+        return services.training.recipe_costs(samples, with_memory=ready)
+    except (OSError, ValueError, KeyError):  # model files not readable: no memory figure
+        return services.training.recipe_costs(samples, with_memory=False)
+
+
+def with_recipe(options_json: str, recipe: str | None) -> str:
+    """The options JSON with the chosen recipe, unless the JSON names one itself."""
+    if not recipe:
+        return options_json
+    try:
+        typed = user_json.loads(options_json)
+    except ValueError:
+        return options_json  # TrainingService explains bad JSON
+    if not isinstance(typed, dict) or "recipe" in typed:
+        return options_json
+    return json.dumps({**typed, "recipe": recipe})
 
 
 STATE_KEYS = {f"state_{s}" for s in ("queued", "running", "converting", "stopping", "done",
@@ -201,13 +257,13 @@ def latest_run(services: Services, user: str | None = None) -> str:
 def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) -> None:
     outputs = [tab.status, tab.loss, tab.log, tab.commands, tab.bar, tab.stop, tab.resume]
 
-    def start(ds_id, options, epochs, lr, lora_r, max_length, request: gr.Request):
+    def start(ds_id, options, recipe, epochs, lr, lora_r, max_length, request: gr.Request):
         lang = language_of(request)
         if not ds_id:
             raise user_error(tr("err_need_dataset", lang), lang)
         # A refusal reads "could not start: <why>" (the guard's message below).
         services.access.check_dataset(user_of(request), ds_id)
-        options = merged_options([epochs, lr, lora_r, max_length], options)
+        options = with_recipe(merged_options([epochs, lr, lora_r, max_length], options), recipe)
         snap = services.training.start(ds_id, options,
                                        owner=services.access.owner(user_of(request)))
         repeats = services.datasets.get(ds_id).repeats
@@ -250,8 +306,8 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
         return runs(request)
 
     tab.start.click(guarded(start, message=worded("err_start")),
-                    inputs=[dataset_id, tab.options, *tab.form.fields], outputs=tab.run_id,
-                    api_visibility="private")
+                    inputs=[dataset_id, tab.options, tab.recipe, *tab.form.fields],
+                    outputs=tab.run_id, api_visibility="private")
     # The student's own Stop and Resume show in the run list at once.
     tab.stop.click(stop, inputs=[tab.run_id, tab.show_all_log], outputs=outputs,
                    api_visibility="private").then(runs, outputs=tab.runs,
@@ -272,6 +328,15 @@ def wire_train_tab(tab: TrainTab, services: Services, dataset_id: gr.Textbox) ->
         return visible.iloc[row, 0] if 0 <= row < len(visible) else gr.skip()
 
     tab.runs.select(pick, outputs=tab.run_id, api_visibility="private")
+
+    def recipe_costs_shown(ds_id, request: gr.Request):
+        # Each recipe's steps and memory for the dataset just made, in the page's language.
+        return gr.update(choices=recipe_choices(recipe_costs(services, ds_id),
+                                                language_of(request)))
+
+    if services.training.launcher.recipe is not None:  # the choice is shown on CUDA only
+        dataset_id.change(recipe_costs_shown, inputs=dataset_id, outputs=tab.recipe,
+                          api_visibility="private", show_progress="hidden")
     tab.refresh.click(runs, outputs=tab.runs, api_visibility="private")
     tab.run_id.change(runs_on_change, inputs=tab.run_id, outputs=tab.runs,
                       api_visibility="private")

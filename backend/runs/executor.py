@@ -5,8 +5,11 @@ an id that outlives the server), wait for its exit code, ask it to save and
 stop (the stop request file the trainer's SaveOnStopHook reads), terminate
 it, and attach again to a step started before a restart. A cluster
 scheduler can do each of these as well (Slurm: sbatch -> a job id, sacct ->
-the exit code, the same file on a shared file system, scancel), so nothing
-here assumes the process is a child of this server beyond LocalExecutor.
+the exit code, the same file on a shared file system, scancel:
+backend/runs/slurm/executor.py), so nothing here assumes the process is a
+child of this server beyond LocalExecutor. A cluster's step may wait in the
+cluster's own queue first: ``waiting`` says where, ``wait`` tells
+``on_running`` where it runs once it starts.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from backend.runs import process as processes
 from backend.runs.spec import alive, request_stop
@@ -27,14 +30,19 @@ class Handle:
     id: str
     pid: int | None = None
     process: subprocess.Popen | None = None  # None: attached after a restart
+    job_id: str = ""  # a cluster scheduler's job (pid None then)
 
 
 class Executor(Protocol):
-    def start(self, argv: list[str], *, cwd: Path, env: dict, log_file: Path) -> Handle: ...
+    cluster: bool  # steps are a cluster scheduler's jobs (handles are job ids)
+
+    def start(self, argv: list[str], *, cwd: Path, env: dict, log_file: Path,
+              name: str = "studio", tasks: int = 1) -> Handle: ...
 
     def attach(self, handle_id: str) -> Handle: ...
 
-    def wait(self, handle: Handle) -> int | None: ...
+    def wait(self, handle: Handle, on_running: Callable[[str], None] | None = None
+             ) -> int | None: ...
 
     def running(self, handle: Handle) -> bool: ...
 
@@ -42,14 +50,21 @@ class Executor(Protocol):
 
     def terminate(self, handle: Handle, grace_s: float) -> None: ...
 
+    def waiting(self, handle: Handle): ...  # a cluster's queue place, or None
+
+    def ended_because(self, handle: Handle) -> str: ...
+
 
 class LocalExecutor:
     """Processes on this machine, through backend/runs/process.py (own process
     group, output appended to the run's log, stopped in stages)."""
 
+    cluster = False
     poll_s = 1.0  # how often an attached step (not our child) is looked at
 
-    def start(self, argv: list[str], *, cwd: Path, env: dict, log_file: Path) -> Handle:
+    def start(self, argv: list[str], *, cwd: Path, env: dict, log_file: Path,
+              name: str = "studio", tasks: int = 1) -> Handle:
+        """``tasks`` is a cluster's: a local step starts its own processes (torchrun)."""
         with open(log_file, "ab") as log:
             process = processes.start(argv, cwd=cwd, env=env, log=log)
         return Handle(str(process.pid), process.pid, process)
@@ -57,9 +72,11 @@ class LocalExecutor:
     def attach(self, handle_id: str) -> Handle:
         return Handle(handle_id, int(handle_id))
 
-    def wait(self, handle: Handle) -> int | None:
+    def wait(self, handle: Handle, on_running: Callable[[str], None] | None = None
+             ) -> int | None:
         """The exit code once it has ended; None for an attached step (not our
-        child: its code is gone). What is left of its group is killed."""
+        child: its code is gone). What is left of its group is killed. A local
+        step runs from its start: ``on_running`` is not needed."""
         if handle.process is not None:
             code = handle.process.wait()
         else:
@@ -84,3 +101,10 @@ class LocalExecutor:
             processes.stop(handle.process, grace_s)
         else:
             processes.stop_group(handle.pid, grace_s, lambda: alive(handle.pid))
+
+    def waiting(self, handle: Handle) -> None:
+        """A local step never waits in another scheduler's queue."""
+        return None
+
+    def ended_because(self, handle: Handle) -> str:
+        return ""

@@ -23,10 +23,9 @@ from backend.runs.executor import Executor, Handle, LocalExecutor
 from backend.runs.fair_queue import FairQueue
 from backend.runs.recovery import RestartRecovery
 from backend.runs.registry import ACTIVE_STATES, RunRegistry
-from backend.runs.slots import DevicePool, GpuMemory, Placement, Want
+from backend.runs.slots import DevicePool, GpuMemory, Placement
 from backend.runs.snapshot import run_row, run_snapshot
-from backend.runs.spec import LATEST_CHECKPOINT, JobSpec, Step  # noqa: F401  (re-exported)
-from backend.runs.spec import resume_from_latest
+from backend.runs.spec import LATEST_CHECKPOINT, JobSpec, Step, resume_from_latest  # noqa: F401
 from backend.runs.running import Slot, SlotTable
 from backend.runs.step_runner import free_port, run_slot, stop_in_stages
 
@@ -147,10 +146,13 @@ class JobManager:
         record = self._require(run_id)
         # Stop was asked and the process is still saving / ending.
         stopping = record["state"] in ACTIVE_STATES and run_id in self._stop_requested
-        return run_snapshot(record, self._spec(run_id), self.queue_position(run_id), stopping)
+        position = self.queue_position(run_id)
+        if position is None and (cluster := self.cluster_wait(run_id)) is not None:
+            position = cluster.position
+        return run_snapshot(record, self._spec(run_id), position, stopping)
 
     def queue_position(self, run_id: str) -> int | None:
-        """1 = next to start; None when not waiting."""
+        """1 = next to start; None when not waiting here (a cluster's queue: cluster_wait)."""
         with self._cond:
             for position, spec in enumerate(self._queue.ordered(), start=1):
                 if spec.run_id == run_id:
@@ -168,12 +170,10 @@ class JobManager:
         with self._cond:
             return self._slots.devices_of(training_only=True)
 
-    def active_run(self) -> str | None:
-        """One run whose process is running now (the first placed), if any."""
+    def active_run(self) -> str | None:  # the first placed, if any
         return next(iter(self.active_runs()), None)
 
-    def training_run(self) -> str | None:
-        """One run that is training now (the first placed), if any."""
+    def training_run(self) -> str | None:  # the first placed, if any
         return next(iter(self.training_runs()), None)
 
     def starting_gpus(self) -> set[int]:
@@ -226,7 +226,7 @@ class JobManager:
             return
         waiting = {spec.run_id: spec for spec in self._queue.ordered()}
         for spec in list(waiting.values()):
-            why = self.pool.never_fits(_want(spec))
+            why = self.pool.never_fits(spec.want())
             if why is not None:
                 self._queue.remove(spec)
                 del waiting[spec.run_id]
@@ -235,7 +235,7 @@ class JobManager:
         if not waiting or not self.pool.has_room(holding):
             return
         memory = self._measure()
-        for placement in self.pool.place([_want(s) for s in waiting.values()], holding, memory):
+        for placement in self.pool.place([s.want() for s in waiting.values()], holding, memory):
             self._start(waiting[placement.run_id], placement)
 
     def _measure(self) -> GpuMemory | None:
@@ -275,16 +275,12 @@ class JobManager:
         """Know a run found on disk (its job.json) again."""
         self._specs[spec.run_id] = spec
 
-    def hold_for_orphan(self, run_id: str, pid: int | None = None, device: str = "",
-                        state: str = "running", started_at: float | None = None
-                        ) -> Handle | None:
-        """A step that outlived a restart holds its recorded device ("": every
-        device) until slot_ended; its handle, to wait for it."""
+    def hold_for_orphan(self, run_id: str, handle: Handle | None = None, device: str = "",
+                        state: str = "running", started_at: float | None = None) -> None:
+        """A step that outlived a restart holds its recorded device ("": all) until slot_ended."""
         with self._cond:
-            handle = self.executor.attach(str(pid)) if pid else None
             self._slots.add(Slot.left_behind(run_id, self._specs.get(run_id), handle, device,
                                              state, started_at or time.time()))
-            return handle
 
     def enqueue(self, spec: JobSpec, first: bool = False) -> None:
         """A run waits for a device, or gets one now (``first``: marked queued and
@@ -307,12 +303,25 @@ class JobManager:
             slot.port = free_port(self._slots.ports())
 
     def step_started(self, slot: Slot, handle: Handle, step: Step) -> None:
+        """A step's process or job exists (a job the cluster holds back: queued)."""
         with self._cond:
             slot.handle, slot.step_state = handle, step.state
             slot.check_started_training()
-        self.registry.update(slot.run_id, state=step.state, pid=handle.pid, step=step.name)
+        state = "queued" if self.executor.waiting(handle) is not None else step.state
+        self.registry.update(slot.run_id, state=state, pid=handle.pid, step=step.name,
+                             job_id=handle.job_id)
         if self.stop_was_requested(slot.run_id):
             self._terminate(handle)
+
+    def step_running(self, slot: Slot, step: Step, where: str) -> None:
+        """The cluster started a step's job on ``where`` (its node)."""
+        self.registry.update(slot.run_id, state=step.state, device=where or slot.placement.label)
+
+    def cluster_wait(self, run_id: str):
+        """Where a run's step waits in a cluster's queue (ClusterWait), or None."""
+        with self._cond:
+            handle = (slot := self._slots.get(run_id)) and slot.handle
+        return self.executor.waiting(handle) if handle else None
 
     def requeue_if_closing(self, slot: Slot) -> bool:
         """A run placed as the server stopped waits for the next server instead."""
@@ -339,7 +348,3 @@ class JobManager:
     def _terminate(self, handle: Handle) -> None:
         """SIGTERM the whole process group, SIGKILL it after the grace period."""
         self.executor.terminate(handle, self.stop_grace_s)
-
-
-def _want(spec: JobSpec) -> Want:
-    return Want(spec.run_id, spec.owner, spec.memory_bytes, spec.device_count)

@@ -15,6 +15,7 @@ from pathlib import Path
 from backend.runs.checkpoints import iteration_of, latest_checkpoint
 from backend.runs.spec import JOB_FILE, JobSpec, alive, stop_requested
 from backend.runs.registry import ACTIVE_STATES
+from backend.runs.step_runner import finish
 
 
 class RestartRecovery:
@@ -36,10 +37,13 @@ class RestartRecovery:
                 continue
             spec = JobSpec.load(run_dir)
             self.manager.adopt(spec)
-            if state in ACTIVE_STATES:
-                if alive(record["pid"]):
-                    handle = self.manager.hold_for_orphan(
-                        run_id, record["pid"], record["device"], state, record["started_at"])
+            # A cluster job (record["job_id"]) may still wait in the cluster's queue.
+            handed_over = state in ACTIVE_STATES or (state == "queued" and record["job_id"])
+            if handed_over:
+                handle = self._step_left(record)
+                if handle is not None:
+                    self.manager.hold_for_orphan(run_id, handle, record["device"], state,
+                                                 record["started_at"])
                     threading.Thread(target=self._watch_orphan,
                                      args=(spec, handle, record["step"]),
                                      daemon=True).start()
@@ -51,34 +55,55 @@ class RestartRecovery:
             elif state == "queued":
                 self.manager.enqueue(spec)
 
+    def _step_left(self, record: dict):
+        """The handle of the step a record says was running, when that step
+        may have outlived the server: a live process here, or a cluster job
+        (ended or not: its exit code is still there to read). None otherwise."""
+        executor = self.manager.executor
+        if record["job_id"]:
+            return executor.attach(record["job_id"]) if executor.cluster else None
+        if alive(record["pid"]) and not executor.cluster:
+            return executor.attach(str(record["pid"]))
+        return None
+
     def _watch_orphan(self, spec: JobSpec, handle, step_name: str) -> None:
         """Re-attach to a step that outlived a server restart.
 
-        It is not our child (no exit code), so wait until it ends; if it was
-        training and left the final checkpoint, queue the remaining steps
-        (conversion), else record what it left behind as a failure.
+        A local one is not our child (no exit code): wait until it ends; if it
+        was training and left the final checkpoint, queue the remaining steps
+        (conversion), else record what it left behind as a failure. A cluster
+        job's exit code is known, and it may still be waiting to start.
         """
-        self.manager.executor.wait(handle)
+        state = next((step.state for step in spec.steps if step.name == step_name), "running")
+        code = self.manager.executor.wait(handle, on_running=lambda where: self.registry.update(
+            spec.run_id, state=state, device=where))
         try:
-            self._record_orphan_end(spec, step_name)
+            self._record_orphan_end(spec, step_name, code, handle)
         finally:
             self.manager.slot_ended(spec.run_id)
 
-    def _record_orphan_end(self, spec: JobSpec, step_name: str) -> None:
+    def _record_orphan_end(self, spec: JobSpec, step_name: str, code: int | None,
+                           handle) -> None:
         if stop_requested(spec.train_dir):
             # Stopped before the restart; the trainer saved where it stopped.
             self.registry.update(spec.run_id, state="stopped", ended_at=time.time())
             return
         names = [step.name for step in spec.steps]
+        index = names.index(step_name) if step_name in names else -1
         final = latest_checkpoint(spec.train_dir)
         finished = final is not None and (iteration_of(final) or 0) >= spec.max_iters
-        index = names.index(step_name) if step_name in names else -1
-        if index == 0 and finished:
-            rest = JobSpec(**{**spec.__dict__, "steps": spec.steps[1:]})
-            # Its conversion goes before the runs that waited for it.
-            self.manager.enqueue(rest, first=True)
+        if index >= 0 and (code == 0 or (code is None and index == 0 and finished)):
+            rest = spec.steps[index + 1:]
+            if rest:
+                # Its next steps go before the runs that waited for it.
+                self.manager.enqueue(JobSpec(**{**spec.__dict__, "steps": rest}), first=True)
+            else:
+                finish(self.registry, spec, "done", "")
             return
+        because = self.manager.executor.ended_because(handle)
+        ended = f"ended with exit code {code}" if code is not None else "ended"
         self.registry.update(spec.run_id, state="failed", ended_at=time.time(),
-                             error="The server restarted during this run; it ended "
-                                   f"with checkpoint {final.name if final else 'none'}. "
-                                   "Resume it to continue.")
+                             error=(f"{because}. " if because else "")
+                             + f"The server restarted during this run; its {step_name} step "
+                               f"{ended}, with checkpoint {final.name if final else 'none'}. "
+                               "Resume it to continue.")

@@ -30,17 +30,19 @@ CREATE TABLE IF NOT EXISTS runs (
     final_loss  REAL,
     step        TEXT NOT NULL DEFAULT '',
     error       TEXT NOT NULL DEFAULT '',
-    device      TEXT NOT NULL DEFAULT ''
+    device      TEXT NOT NULL DEFAULT '',
+    job_id      TEXT NOT NULL DEFAULT ''
 )
 """
 _COLUMNS = ("run_id", "dataset_id", "owner", "state", "options", "max_iters",
             "created_at", "started_at", "ended_at", "pid", "final_loss", "step", "error",
-            "device")
+            "device", "job_id")
 # PRAGMA user_version of the schema above. 0: a registry from before the
 # version was kept (it may lack later columns: owner, step). 2: ``device``
 # (where the run trains: "cpu", "cuda:0", "cuda:0,cuda:1"; "" while queued).
+# 3: ``job_id`` (the Slurm job of the step it runs; "" on the local machine).
 # A change of the schema raises this; _migrate adds the missing columns.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Without these a registry cannot be migrated (backend/runs/registry_repair.py
 # rebuilds it from the run folders instead).
 CORE_COLUMNS = ("run_id", "dataset_id", "state", "created_at")
@@ -89,7 +91,7 @@ class RunRegistry:
 
     def restore(self, record: dict) -> None:
         """Insert a whole row (a registry rebuilt from the run folders)."""
-        values = {"device": "", **record, "options": json.dumps(record.get("options") or {})}
+        values = {"device": "", "job_id": "", **record, "options": json.dumps(record.get("options") or {})}
         with self._lock, self._connect() as db:
             db.execute(f"INSERT INTO runs ({', '.join(_COLUMNS)}) "
                        f"VALUES ({', '.join('?' for _ in _COLUMNS)})",

@@ -21,10 +21,14 @@ def comparable(options: TrainOptions | dict) -> dict:
     return json.loads(json.dumps(data, sort_keys=True))
 
 
-def find_same_run(jobs, dataset_id: str, options: TrainOptions, owner: str) -> dict | None:
-    """The snapshot of an unfinished run of ``dataset_id`` with these options,
-    started by ``owner``, or None. (Another owner's run is theirs to stop.)"""
+def find_same_run(jobs, dataset_id: str, options: TrainOptions, owner: str,
+                  recipe=None) -> dict | None:
+    """The snapshot of an unfinished run of ``dataset_id`` with these options
+    and CUDA recipe (a backend.xtuner.recipes.Recipe, None on the CPU), started
+    by ``owner``, or None. (Another owner's run is theirs to stop.)"""
     wanted = comparable(options)
+    if recipe is not None:
+        wanted["recipe"] = recipe.name
     for run in reversed(jobs.list_runs()):
         if (run["state"] in UNFINISHED and run["dataset_id"] == dataset_id
                 and run["owner"] == owner):

@@ -27,6 +27,8 @@ from typing import Sequence
 from backend.training.memory import with_margin
 
 CPU = "cpu"
+CLUSTER = "slurm"   # a run handed to Slurm, until its job runs on a node
+CLUSTER_SLOTS = 100_000
 # "auto" on a GPU: as many as memory admits, at most this many (a batch-1 run
 # leaves a GPU mostly idle; eight lesson runs kept an H200 92% busy).
 MAX_AUTO_SLOTS = 8
@@ -128,6 +130,12 @@ class DevicePool:
         return cls(tuple(gpu_device(i) for i in sorted(free_at_start)),
                    slots_per_device(runs_per_device, gpu=True), max_active_per_user,
                    capacity=free_at_start)
+
+    @classmethod
+    def for_cluster(cls, max_active_per_user: int = 1) -> "DevicePool":
+        """Runs handed to a cluster scheduler: it decides where and when, so
+        only the per-user limit holds a run back here."""
+        return cls((CLUSTER,), CLUSTER_SLOTS, max_active_per_user)
 
     @property
     def gpus(self) -> tuple[int, ...]:

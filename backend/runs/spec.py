@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from backend.runs.checkpoints import latest_checkpoint, resume_argv
+from backend.runs.slots import Want
 
 LOG_NAME = "run.log"
 JOB_FILE = "job.json"
@@ -33,6 +34,7 @@ class Step:
     name: str
     argv: list[str]
     state: str = "running"  # registry state while this step runs
+    tasks: int = 1          # processes a cluster job starts (one per GPU of a multi-GPU run)
 
 
 @dataclass
@@ -50,6 +52,10 @@ class JobSpec:
     # the CPU) and how many GPUs one launch takes (torchrun's processes).
     memory_bytes: int = 0
     device_count: int = 1
+
+    def want(self) -> Want:
+        """What the device pool needs to know to place it."""
+        return Want(self.run_id, self.owner, self.memory_bytes, self.device_count)
 
     def save(self) -> None:
         data = asdict(self)

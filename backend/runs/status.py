@@ -3,6 +3,8 @@ know: the phase, the whole run's progress, when a queued run should start, and
 the time over every launch (backend/runs/phase.py, backend/runs/clock.py)."""
 from __future__ import annotations
 
+import time
+
 from backend.runs.phase import phase_of, progress_fraction
 from backend.models.readable_text import without_replacements
 from backend.runs.clock import total_elapsed
@@ -46,6 +48,10 @@ def estimated_start_s(jobs, snap: dict) -> float | None:
     """Seconds until a queued run should start (None when not queued or not known)."""
     if not snap["queue_position"]:
         return None
+    cluster = jobs.cluster_wait(snap["run_id"])
+    if cluster is not None:  # the cluster's own expectation, when it has one
+        return None if cluster.start_at is None else round(max(0.0, cluster.start_at
+                                                                - time.time()), 1)
     return estimated_starts(jobs).get(snap["run_id"])
 
 

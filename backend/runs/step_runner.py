@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Collection
 
+from backend.errors import StudioError
 from backend.runs import progress
 from backend.runs.checkpoints import latest_checkpoint
 from backend.runs.executor import Executor, Handle
@@ -75,10 +76,11 @@ def run_slot(manager, slot: Slot) -> None:
         outcome = run_steps(manager, slot)
     except Exception as error:  # never let a failure leave the run "running"
         log.exception("run %s: the job thread caught", spec.run_id)
+        # A StudioError (Slurm refusing a job) says what happened in its own words.
+        why = str(error) if isinstance(error, StudioError) else f"Internal error: {error}"
         try:
             manager.registry.update(spec.run_id, state="failed", ended_at=time.time(),
-                                    error=explain_failure(f"Internal error: {error}",
-                                                          spec.run_dir, error))
+                                    error=explain_failure(why, spec.run_dir, error))
         except Exception:  # the registry itself fails: logged, the devices are freed
             log.exception("run %s: its failure could not be recorded", spec.run_id)
     finally:
@@ -108,15 +110,20 @@ def run_steps(manager, slot: Slot) -> str:
         with open(spec.log_file, "ab") as log:
             log.write(f"\n==> [{time.strftime('%H:%M:%S')}] {step.name}: "
                       f"{' '.join(argv)}\n".encode())
-        handle = manager.executor.start(argv, cwd=spec.run_dir, env=env, log_file=spec.log_file)
+        handle = manager.executor.start(argv, cwd=spec.run_dir, env=env, log_file=spec.log_file,
+                                        name=f"studio-{spec.run_id}-{step.name}",
+                                        tasks=step.tasks)
         manager.step_started(slot, handle, step)
-        code = manager.executor.wait(handle)
+        code = manager.executor.wait(
+            handle, on_running=lambda where, step=step: manager.step_running(slot, step, where))
         if manager.stop_was_requested(spec.run_id):
             break
         if code != 0:
             why = progress.step_failure(step.name, code, spec.log_file,
                                         gpus=slot.placement.gpu_indices,
                                         shared_with=sorted(slot.shared_with))
+            because = manager.executor.ended_because(handle)
+            why = f"{because}. {why}" if because else why
             finish(manager.registry, spec, "failed", explain_failure(why, spec.run_dir))
             return "failed"
     outcome = "stopped" if manager.stop_was_requested(spec.run_id) else "done"

@@ -186,29 +186,32 @@ class GpuSetup:
             parts.append(f"DeepSpeed {self.launch.deepspeed}")
         return " · ".join(parts)
 
-    def config_fields(self) -> dict:
-        """TrainConfig keywords for this recipe and launch."""
-        return {"quantize_4bit": self.recipe.quantize_4bit, "recipe": self.recipe,
+    def config_fields(self, recipe: Recipe | None = None) -> dict:
+        """TrainConfig keywords for a run's recipe (None: the server's) and this launch."""
+        recipe = recipe or self.recipe
+        return {"quantize_4bit": recipe.quantize_4bit, "recipe": recipe,
                 "deepspeed": self.launch.deepspeed}
 
-    def training_estimate(self, llm_path: Path, visual_encoder_path: Path, options) -> int:
-        """Estimated peak bytes on each of a run's GPUs (what the scheduler
-        admits it by). Sequence length is the worst case: max_length text
-        tokens plus the image patches."""
+    def training_estimate(self, llm_path: Path, visual_encoder_path: Path, options,
+                          recipe: Recipe | None = None) -> int:
+        """Estimated peak bytes on each of a run's GPUs with its recipe (None:
+        the server's), what the scheduler admits it by. Sequence length is the
+        worst case: max_length text tokens plus the image patches."""
         from backend.training.memory import dims_from_dirs, training_bytes
 
+        recipe = recipe or self.recipe
         dims = dims_from_dirs(llm_path, visual_encoder_path)
         return training_bytes(
-            dims, quantize_4bit=self.recipe.quantize_4bit, batch_size=options.batch_size,
+            dims, quantize_4bit=recipe.quantize_4bit, batch_size=options.batch_size,
             seq_len=options.max_length + dims.image_tokens - 1,
             llm_lora_r=options.llm_lora_r,
-            visual_lora_r=self.recipe.visual_lora_rank(options),
-            activation_checkpointing=self.recipe.activation_checkpointing,
+            visual_lora_r=recipe.visual_lora_rank(options),
+            activation_checkpointing=recipe.activation_checkpointing,
             nproc=self.launch.nproc, deepspeed=self.launch.deepspeed)
 
     def check_training(self, llm_path: Path, visual_encoder_path: Path, options,
                        released: dict[int, int] | None = None,
-                       held: Collection[int] = ()) -> None:
+                       held: Collection[int] = (), recipe: Recipe | None = None) -> None:
         """Refuse (MemoryCheckError) a run that would not fit the best of the
         pool's GPUs, as many as a run takes. ``released``: bytes per GPU freed
         before a run starts (the app's own chat models). ``held``: GPUs the
@@ -217,15 +220,16 @@ class GpuSetup:
         figure counts there instead."""
         from backend.training.memory import check_fits
 
-        need = self.training_estimate(llm_path, visual_encoder_path, options)
+        recipe = recipe or self.recipe
+        need = self.training_estimate(llm_path, visual_encoder_path, options, recipe)
         hint = ("Choose the lesson recipe, a smaller batch_size or max_length, or more GPUs."
-                if self.recipe.name != "lesson" else
+                if recipe.name != "lesson" else
                 "Lower batch_size or max_length, or free the GPU (another program on it?).")
         now = self.free_now() if set(self.pool) - set(held) else {}
         free = {i: self.free_bytes[i] if i in held else now[i] + (released or {}).get(i, 0)
                 for i in self.pool}
         best = sorted(free, key=lambda i: (-free[i], i))[:self.launch.nproc]
-        check_fits(f"training with the {self.recipe.name} recipe", need,
+        check_fits(f"training with the {recipe.name} recipe", need,
                    {i: free[i] for i in sorted(best)}, hint)
 
     def free_now(self) -> dict[int, int]:
@@ -252,6 +256,15 @@ def deepspeed_usable() -> bool:
                for folder in spec.submodule_search_locations)
 
 
+def check_deepspeed(deepspeed: str) -> None:
+    """--deepspeed needs a deepspeed mmengine can load (GpuSelectionError)."""
+    if deepspeed and not deepspeed_usable():
+        raise GpuSelectionError(
+            f"--deepspeed {deepspeed} needs the deepspeed package at a version mmengine "
+            f"{MMENGINE_VERSION} can load: pip install 'deepspeed=={DEEPSPEED_VERSION}' "
+            "(see docs/gpu.md), or leave out --deepspeed.")
+
+
 def gpu_setup(recipe_request: str = "auto", gpu_request: str | int | None = None,
               deepspeed: str = "", llm_path: Path | None = None,
               visual_encoder_path: Path | None = None, gpus_per_run: int = 1) -> GpuSetup:
@@ -260,11 +273,7 @@ def gpu_setup(recipe_request: str = "auto", gpu_request: str | int | None = None
     lesson's QLoRA)."""
     from backend.training.memory import MemoryCheckError
 
-    if deepspeed and not deepspeed_usable():
-        raise GpuSelectionError(
-            f"--deepspeed {deepspeed} needs the deepspeed package at a version mmengine "
-            f"{MMENGINE_VERSION} can load: pip install 'deepspeed=={DEEPSPEED_VERSION}' "
-            "(see docs/gpu.md), or leave out --deepspeed.")
+    check_deepspeed(deepspeed)
     gpus = select_gpus(list_gpus(), gpu_request)
     if not 1 <= gpus_per_run <= len(gpus):
         raise GpuSelectionError(f"--gpus-per-run {gpus_per_run} needs 1 to {len(gpus)} "

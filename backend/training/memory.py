@@ -12,7 +12,11 @@ measured peaks in bench/RESULTS.md, mmengine's ``memory:`` = max allocated):
     (16 bytes), plus autocast's cached half copy (2 bytes);
   * per LLM token: the fp32 logits and their copies for the loss
     (~12 bytes x vocab) and the checkpointed layer inputs (~8 bytes x hidden
-    x layers); without activation checkpointing every layer's activations.
+    x layers); without activation checkpointing every layer's activations;
+  * CLIP with LoRA is trained through: without activation checkpointing every
+    CLIP layer's activations are kept for the backward pass (with it, only
+    layer inputs, small beside the LLM's); frozen CLIP without LoRA keeps
+    none and has no LoRA weights, gradients or Adam moments.
 """
 from __future__ import annotations
 
@@ -120,7 +124,18 @@ def training_bytes(dims: ModelDims, *, quantize_4bit: bool, batch_size: int, seq
     per_token = 12 * dims.vocab + 8 * dims.hidden * dims.layers
     if not activation_checkpointing:
         per_token += dims.layers * (34 * dims.hidden + 10 * dims.intermediate)
-    return int(frozen + half_copies + per_param * trainable + tokens * per_token)
+    return int(frozen + half_copies + per_param * trainable + tokens * per_token
+               + batch_size * clip_backward_bytes(dims, visual_lora_r, activation_checkpointing))
+
+
+def clip_backward_bytes(dims: ModelDims, visual_lora_r: int,
+                        activation_checkpointing: bool) -> int:
+    """What one image's pass through CLIP keeps for the backward pass: nothing
+    when CLIP is frozen without LoRA (``visual_lora_r`` 0)."""
+    if not visual_lora_r or activation_checkpointing:
+        return 0
+    tokens = dims.image_tokens + 1  # the patches and CLIP's class token
+    return tokens * dims.clip_layers * (34 * dims.clip_hidden + 10 * dims.clip_intermediate)
 
 
 def chat_bytes(dims: ModelDims, *, llm_lora_r: int = 512, visual_lora_r: int = 64,

@@ -23,12 +23,18 @@ from backend.models.paths import ModelPaths
 from backend.runs.same_run import find_same_run
 from backend.runs.slots import gpu_index
 from backend.xtuner.env import subprocess_env
+from backend.xtuner.recipes import RECIPES, Recipe, checkpoint_contents, run_recipe
 from backend.training.launchers import launcher_for
 from backend.xtuner.config import (TrainConfig, TrainOptions, convert_command, terminal_commands,
                                    write_configs)
 
 def parse_options(options_json: str, defaults: TrainOptions) -> TrainOptions:
     """User options as JSON (``"{}"`` for the profile's defaults)."""
+    return defaults.with_updates(parse_updates(options_json))
+
+
+def parse_updates(options_json: str) -> dict:
+    """The options JSON as a dict, aliases resolved (``recipe`` is left in)."""
     try:
         updates = user_json.loads(options_json or "{}")
     except json.JSONDecodeError as error:
@@ -37,8 +43,13 @@ def parse_options(options_json: str, defaults: TrainOptions) -> TrainOptions:
         raise ValueError("options_json must be a JSON object.")
     # Friendly aliases for the three options people ask for most.
     aliases = {"learning_rate": "lr", "lora_rank": "llm_lora_r", "lora_r": "llm_lora_r"}
-    updates = {aliases.get(key, key): value for key, value in updates.items()}
-    return defaults.with_updates(updates)
+    return {aliases.get(key, key): value for key, value in updates.items()}
+
+
+def recorded_options(config: TrainConfig) -> dict:
+    """The run's options as the registry keeps them, with its recipe on CUDA."""
+    recipe = {"recipe": config.recipe.name} if config.recipe is not None else {}
+    return {**asdict(config.options), **recipe}
 
 
 def with_usable_warmup(options: TrainOptions, max_iters: int) -> TrainOptions:
@@ -60,7 +71,7 @@ class TrainingService:
                  threads: int = 1, python: str = sys.executable, gpu=None,
                  released_before_run: Callable[[], dict[int, int]] = dict,
                  refusal: str | None = None, budget: DiskBudget | None = None,
-                 quota=None):
+                 quota=None, launcher=None):
         self.store = store
         # Free disk less what accepted runs may still write (training/disk_budget.py).
         self.budget = budget or DiskBudget(
@@ -71,7 +82,8 @@ class TrainingService:
         self.refusal = refusal
         # CUDA only: a backend.training.gpu.GpuSetup (recipe, GPUs, launch); None = as on CPU.
         self.gpu = gpu
-        self.launcher = launcher_for(gpu, default_options, released_before_run)
+        # ``launcher``: given for a cluster's GPUs (ClusterGpuLauncher), else this machine's.
+        self.launcher = launcher or launcher_for(gpu, default_options, released_before_run)
         self.jobs = jobs
         self.runs_root = runs_root
         self._model_paths = model_paths  # callable: builds the demo lazily
@@ -94,14 +106,16 @@ class TrainingService:
                                             self.world_size)
 
     def check_gpu_memory(self, llm_path: Path, visual_encoder_path: Path,
-                         options: TrainOptions) -> None:
+                         options: TrainOptions, recipe: Recipe | None = None) -> None:
         """The memory check at submit: could the run ever start? On a GPU one
         of our own runs holds, it waits in the queue until there is room:
         check it against start-up's figure there."""
         held = {i for i in map(gpu_index, self.jobs.devices_in_use()) if i is not None}
-        self.launcher.check_memory(llm_path, visual_encoder_path, options, held=held)
+        self.launcher.check_memory(llm_path, visual_encoder_path, options, held=held,
+                                   recipe=recipe)
 
-    def plan(self, dataset_id: str, options: TrainOptions, run_dir: Path) -> TrainConfig:
+    def plan(self, dataset_id: str, options: TrainOptions, run_dir: Path,
+             recipe: Recipe | None = None) -> TrainConfig:
         stored = self.store.get(dataset_id)
         paths: ModelPaths = self._model_paths()
         return TrainConfig(
@@ -110,7 +124,7 @@ class TrainingService:
             image_file=run_dir / "data" / stored.image.name,
             questions_file=run_dir / "data" / "eval_questions.json",
             work_dir=run_dir, options=options, device=self.device,
-            **self.launcher.config_fields())
+            **self.launcher.config_fields(recipe))
 
     @property
     def run_defaults(self) -> TrainOptions:
@@ -129,19 +143,45 @@ class TrainingService:
         ``already_started`` True."""
         if self.refusal:  # before the models are needed: they may not even be there
             raise CpuTrainingRefused(self.refusal)
-        options = parse_options(options_json, self.run_defaults)
+        updates = parse_updates(options_json)
+        # The run's own recipe ("lesson" / "fast"), else the server's --recipe.
+        recipe = run_recipe(updates.pop("recipe", None), self.launcher.recipe)
+        options = self.launcher.options_for(recipe).with_updates(updates)
         stored = self.store.get(dataset_id)
         options = with_usable_warmup(options, self.iterations(stored.samples, options))
         with self._start_lock:
-            same = find_same_run(self.jobs, dataset_id, options, owner)
+            same = find_same_run(self.jobs, dataset_id, options, owner, recipe)
             if same is not None:
                 return {**same, "already_started": True}
-            return {**self._submit(dataset_id, stored, options, owner), "already_started": False}
+            return {**self._submit(dataset_id, stored, options, owner, recipe),
+                    "already_started": False}
 
-    def _submit(self, dataset_id: str, stored, options: TrainOptions, owner: str) -> dict:
+    def recipe_costs(self, samples: int | None = None, with_memory: bool = True) -> list[dict]:
+        """What each recipe costs a run of ``samples`` samples with its default
+        options (the Finetune tab's choice): steps and seconds at the pace
+        measured on an H200 (bench/RESULTS.md; None without samples) and the
+        memory estimate (0 when not asked for: the models may still be
+        building). Empty on the CPU, where recipes do not apply."""
+        if self.launcher.recipe is None:
+            return []
+        paths = self._model_paths() if with_memory else None
+        costs = []
+        for recipe in RECIPES.values():
+            options = self.launcher.options_for(recipe)
+            iterations = self.iterations(samples, options) if samples else None
+            costs.append({
+                "recipe": recipe.name, "default": recipe is self.launcher.recipe,
+                "s_per_iter": recipe.s_per_iter, "iterations": iterations,
+                "seconds": iterations * recipe.s_per_iter if iterations else None,
+                "memory_bytes": self.launcher.memory_estimate(
+                    paths.llm, paths.visual_encoder, options, recipe) if paths else 0})
+        return costs
+
+    def _submit(self, dataset_id: str, stored, options: TrainOptions, owner: str,
+                recipe: Recipe | None = None) -> dict:
         run_id = new_run_id()
         run_dir = self.runs_root / run_id
-        config = self.plan(dataset_id, options, run_dir)
+        config = self.plan(dataset_id, options, run_dir, recipe)
         conversations = stored.load_conversations()
         # Also a dataset built before the models were ready: the run's own tokenizer.
         dataset_rules.refuse_model_tokens(conversations, special_tokens_at(config.llm_path))
@@ -149,11 +189,12 @@ class TrainingService:
                       config.visual_encoder_path, options.max_length)
         needed = estimate_run_bytes(config.llm_path, checkpoints_at_peak(
             self.iterations(stored.samples, options), options.save_steps,
-            options.save_total_limit))
+            options.save_total_limit), checkpoint_contents(config.recipe, config.deepspeed))
         if self.quota is not None:
             self.quota.check(owner, needed)
         # Refuse before anything is written (MemoryCheckError; nothing to check on a CPU).
-        self.check_gpu_memory(config.llm_path, config.visual_encoder_path, options)
+        self.check_gpu_memory(config.llm_path, config.visual_encoder_path, options,
+                              config.recipe)
         # Reserved until the run ends; a refusal from here on (full queue,
         # full disk) removes the run's folder again.
         with self.budget.reserve(run_id, run_dir, needed):
@@ -174,7 +215,8 @@ class TrainingService:
         write_configs(config)
         max_iters = self.iterations(stored.samples, options)
         steps = [
-            Step("train", self.launcher.train_argv(config, self.python), "running"),
+            Step("train", self.launcher.train_argv(config, self.python), "running",
+                 tasks=self.launcher.tasks),
             Step("convert_pretrain", convert_command(
                 config.pretrain_config_file, config.pretrained_pth, run_dir / "hf_pretrain",
                 self.python), "converting"),
@@ -185,9 +227,9 @@ class TrainingService:
         (run_dir / "commands.txt").write_text(terminal_commands(config, f"iter_{max_iters}.pth")
                                               + "\n", encoding="utf-8")
         spec = JobSpec(run_id=run_id, dataset_id=dataset_id, run_dir=run_dir, steps=steps,
-                       max_iters=max_iters, owner=owner, options=asdict(options),
+                       max_iters=max_iters, owner=owner, options=recorded_options(config),
                        env={**subprocess_env(self.threads), **self.launcher.env()},
                        memory_bytes=self.launcher.memory_estimate(
-                           config.llm_path, config.visual_encoder_path, options),
+                           config.llm_path, config.visual_encoder_path, options, config.recipe),
                        device_count=self.launcher.nproc)
         return self.jobs.submit(spec)

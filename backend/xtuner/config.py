@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backend.xtuner.options import ConfigError, TrainOptions
-from backend.xtuner.recipes import DEEPSPEED_CHOICES, Recipe, config_lines
+from backend.xtuner.recipes import (DEEPSPEED_CHOICES, Recipe, checkpoint_contents,
+                                    config_lines)
 
 FINETUNE_CONFIG = "llava_internlm2_chat_1_8b_qlora_clip_vit_large_p14_336_lora_e1_gpu8_finetune"
 PRETRAIN_CONFIG = "llava_internlm2_chat_1_8b_clip_vit_large_p14_336_e1_gpu8_pretrain"
@@ -179,8 +180,15 @@ def render_config(config: TrainConfig) -> str:
         "# Stop saves where it stopped (the app writes a stop-request file).",
         "from backend.xtuner.trainer_side.hooks import SaveOnStopHook",
         "custom_hooks.append(dict(type=SaveOnStopHook))",
-        "",
     ]
+    contents = checkpoint_contents(config.recipe, config.deepspeed)
+    if contents.optimizer and not contents.final_optimizer:
+        hook += [
+            "# The last checkpoint without Adam's state: a finished run never resumes.",
+            "from backend.xtuner.trainer_side.hooks import LeanFinalCheckpointHook",
+            "custom_hooks.append(dict(type=LeanFinalCheckpointHook))",
+        ]
+    hook.append("")
     return (_apply(FINETUNE_CONFIG, edits)
             + _overrides(o, config.device, config.quantize_4bit) + "\n".join(hook)
             + _recipe_block(config))

@@ -39,6 +39,12 @@ class Recipe:
     # 24-layer narrow models on the CPU (bench/probes/op_count.py).
     visual_lora: bool = True
     lora_dropout: float | None = None  # None: the built-in config's 0.05
+    # torch's fused AdamW kernel: one launch for every LoRA tensor instead of
+    # several per tensor (batch-1 steps are launch-bound: bench/RESULTS.md).
+    fused_adam: bool = False
+    # Seconds per training step measured on one H200 through the app (bench/RESULTS.md):
+    # what the Finetune tab's time estimate for this recipe is made of; 0: not measured.
+    s_per_iter: float = 0.0
     description: str = ""
 
     def visual_lora_rank(self, options: TrainOptions) -> int:
@@ -51,14 +57,20 @@ class Recipe:
 # view shows them), each answer capped at 64 tokens.
 LESSON = Recipe(
     name="lesson", quantize_4bit=True, options=TrainOptions(), amp_dtype="float16",
-    sdpa=False, save_optimizer=True, evaluation_passes=True,
+    sdpa=False, save_optimizer=True, evaluation_passes=True, s_per_iter=0.542,
     description="The lesson's QLoRA recipe: 4-bit NF4, LoRA r=512/64, AMP, batch 1.")
 
-# Same data, epochs, batch size and LoRA shapes; what makes it faster:
+# Same data, epochs, batch size and LLM LoRA shape; what makes it faster:
 #  * bf16 weights instead of 4-bit: no dequantisation in every matmul;
 #  * no activation checkpointing (no recomputed forward; bf16 leaves the room);
+#  * no LoRA on CLIP: CLIP stays frozen, so it needs no backward pass and has no
+#    optimizer state (41% fewer operator calls a step: bench/probes/op_count.py);
+#    all the Q&A of a lesson dataset share one image, so CLIP's LoRA cannot tell
+#    the questions apart anyway;
+#  * LoRA dropout 0 (a few percent fewer operator calls, no dropout masks);
+#  * torch's fused AdamW (one kernel for all LoRA tensors);
 #  * 4 dataloader workers: image decoding took 0.2 s of a step without;
-#  * bf16 autocast: no fp16 loss scaling, so no skipped first steps;
+#  * bf16 autocast: no fp16 loss overflow, so no skipped first steps;
 #  * SDPA attention (InternLM2's config asks for eager);
 #  * no in-training evaluation passes: the app answers the trained questions
 #    itself right after training, with the resident model;
@@ -66,17 +78,50 @@ LESSON = Recipe(
 #    restarts Adam's moments, which mmengine allows).
 # Batch 1 stays: on the random-weight benchmark models the outcome follows
 # the number of optimizer steps, and every larger batch tried (2 to 16, with
-# lr scaled up to 10x) reproduced fewer trained answers. Measured there
-# (bench/RESULTS.md): 5 of 6 answers at 0.36x the lesson's CLI flow end to
-# end; the lesson's own recipe reproduces 4 of 6 at 0.73x through the app.
+# lr scaled up to 10x) reproduced fewer trained answers.
+# Measured on one H200, alone, the whole 1,200 samples with the outcome check
+# (issue 18: bench/device/explore.sh b1:lr2e-4:nockpt:novis:drop0, before fused
+# AdamW was added): 6 of 6 trained answers reproduced (ROUGE-L 1.00), 0.1732 s/iter,
+# 27.5 s to the first step, peak 21.5 GB (mmengine), about 0.25x the lesson's CLI
+# flow end to end; the lesson's own recipe reproduces 4 of 6 at 0.542 s/iter
+# (bench/RESULTS.md). Fused AdamW's own gain is not measured yet.
 FAST = Recipe(
     name="fast", quantize_4bit=False, options=TrainOptions(),
     amp_dtype="bfloat16", sdpa=True, save_optimizer=False, evaluation_passes=False,
-    activation_checkpointing=False, dataloader_workers=4,
-    description="bf16 LoRA, batch 1, no activation checkpointing, SDPA, no evaluation passes: "
-                "about half the lesson recipe's time on an H200.")
+    activation_checkpointing=False, dataloader_workers=4, visual_lora=False,
+    lora_dropout=0.0, fused_adam=True, s_per_iter=0.1732,
+    description="bf16 LoRA on the LLM only (CLIP frozen), dropout 0, fused AdamW, batch 1, "
+                "no activation checkpointing, SDPA, no evaluation passes: "
+                "about a third of the lesson recipe's step time on an H200.")
 
 RECIPES = {recipe.name: recipe for recipe in (LESSON, FAST)}
+
+
+class RecipeChoiceError(ConfigError):
+    """A run's ``recipe`` option this server cannot take; said in the page's
+    language from ui/messages.py (``message_key``)."""
+
+    def __init__(self, key: str, text: str, **fields):
+        self.message_key, self.message_fields = key, fields
+        super().__init__(text)
+
+
+def run_recipe(request, server_recipe: Recipe | None) -> Recipe | None:
+    """The recipe a run trains with: ``request`` is the ``"recipe"`` key of its
+    options (None: not given), ``server_recipe`` the server's ``--recipe``
+    (None: the server trains on the CPU, where recipes do not apply)."""
+    if request is None:
+        return server_recipe
+    if server_recipe is None:
+        raise RecipeChoiceError(
+            "err_recipe_cpu", "The recipe option is for CUDA GPUs; this server trains on "
+            "the CPU, with the lesson's settings in fp32. Leave out \"recipe\".")
+    if not isinstance(request, str) or request not in RECIPES:
+        known = ", ".join(RECIPES)
+        raise RecipeChoiceError(
+            "err_recipe_unknown", f"Unknown recipe {str(request)[:40]!r}: choose one of "
+            f"{known} (lesson = the lesson's QLoRA).", known=known)
+    return RECIPES[request]
 
 
 def get_recipe(name: str) -> Recipe:
@@ -84,6 +129,23 @@ def get_recipe(name: str) -> Recipe:
         return RECIPES[name]
     except KeyError:
         raise ConfigError(f"Unknown recipe {name!r}; known: {', '.join(RECIPES)}.") from None
+
+
+@dataclass(frozen=True)
+class CheckpointContents:
+    """Whether a run's iter_N.pth files hold Adam's state beside the weights."""
+    optimizer: bool        # save_steps and Stop checkpoints: what Resume continues from
+    final_optimizer: bool  # the last iteration's: a finished run never resumes
+
+
+def checkpoint_contents(recipe: Recipe | None, deepspeed: str = "") -> CheckpointContents:
+    """The one rule for what checkpoints hold; the rendered config
+    (LeanFinalCheckpointHook) and the disk estimate both follow it. The final
+    checkpoint drops Adam's state, except under DeepSpeed: there mmengine
+    honours save_optimizer=False for ZeRO-2 by writing one file in place of
+    its checkpoint folder, and DeepSpeed runs stay as they were."""
+    optimizer = recipe is None or recipe.save_optimizer
+    return CheckpointContents(optimizer=optimizer, final_optimizer=optimizer and bool(deepspeed))
 
 
 def config_lines(recipe: Recipe) -> list[str]:
@@ -111,6 +173,9 @@ def config_lines(recipe: Recipe) -> list[str]:
         lines.append("param_scheduler[1]['eta_min'] = lr")
     if recipe.adam_beta2 != 0.999:
         lines.append(f"optim_wrapper['optimizer']['betas'] = (0.9, {recipe.adam_beta2!r})")
+    if recipe.fused_adam:
+        # torch.optim.AdamW(fused=True): mmengine passes the dict's keys on.
+        lines.append("optim_wrapper['optimizer']['fused'] = True")
     if recipe.lora_b_lr_mult != 1.0:
         # mmengine's default constructor: a parameter whose name contains a
         # custom key gets lr x lr_mult (peft names them ...lora_B.default.weight).

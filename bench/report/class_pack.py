@@ -31,6 +31,23 @@ def fair_order_kept(runs: list[dict]) -> bool:
     return all(a <= b for a, b in zip(starts, starts[1:]))
 
 
+def _gb(values: list) -> float | None:
+    """The largest of these byte counts, in GB (None: none recorded)."""
+    values = [v for v in values if v is not None]
+    return round(max(values) / 1e9, 2) if values else None
+
+
+def disk_figures(runs: list[dict]) -> dict:
+    """Per run, the disk the app reserved (its estimate) against its folder at the
+    end (the final checkpoint and both converted folders): the largest of each,
+    and the owners whose folder outgrew the reservation."""
+    return {"disk_reserved_gb": _gb([r.get("reserved_bytes") for r in runs]),
+            "disk_measured_gb": _gb([r.get("folder_bytes") for r in runs]),
+            "disk_over_estimate": [r["owner"] for r in runs
+                                   if r.get("reserved_bytes") and r.get("folder_bytes")
+                                   and r["folder_bytes"] > r["reserved_bytes"]]}
+
+
 def summarize(result: dict) -> dict:
     """The figures and checks of one class run (``result``: class_pack.py's JSON)."""
     runs = result["class"]["runs"]
@@ -61,12 +78,17 @@ def summarize(result: dict) -> dict:
         "queued_at_submit": sum(1 for r in submitted if r.get("queue_position_at_submit")),
         "states": dict(Counter(r.get("state") for r in runs)), "oom": oom,
         "peak_mib": max(peaks) if peaks else None, "timed_out": result.get("timed_out", False),
+        **disk_figures(submitted),
         "checks": checks, "passed": all(checks.values()),
     }
 
 
 def _seconds(value) -> str:
     return "–" if value is None else f"{value:.0f} s"
+
+
+def _gigabytes(value) -> str:
+    return "–" if value is None else f"{value:.2f} GB"
 
 
 def summary_lines(s: dict) -> list[str]:
@@ -80,6 +102,9 @@ def summary_lines(s: dict) -> list[str]:
         f"queued at submit: {s['queued_at_submit']}; fair order kept: {s['checks']['fair_order']}",
         f"devices used: {s['devices']}; peak per run {s['peak_mib'] or '–'} MiB (mmengine); "
         f"out of memory: {s['oom'] or 'none'}",
+        f"disk a run: reserved {_gigabytes(s['disk_reserved_gb'])}, its folder at the end "
+        f"{_gigabytes(s['disk_measured_gb'])} (largest of each); over the reservation: "
+        f"{s['disk_over_estimate'] or 'none'}",
         f"makespan packed {_seconds(s['makespan_s'])} / (N x one alone "
         f"{_seconds(s['alone_s'])} = {_seconds(s['sequential_s'])}) = {ratio}{target}",
         f"checks {s['checks']} -> {'PASSED' if s['passed'] else 'NOT PASSED'}",
@@ -92,8 +117,8 @@ def class_pack_section(folder: Path) -> str:
     if not paths:
         return "Not run yet."
     rows = ["| run | GPUs | students | first wave (devices) | states | peak MiB | OOM | "
-            "makespan | one alone | ratio (target) | passed |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "disk a run: reserved / at end | makespan | one alone | ratio (target) | passed |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for path in paths:
         result = json.loads(path.read_text())
         s, meta = summarize(result), result.get("meta", {})
@@ -103,6 +128,8 @@ def class_pack_section(folder: Path) -> str:
             f"| {path.stem.removeprefix('class_pack_')} | {meta.get('gpus') or 'all'} | "
             f"{s['students']} | {s['first_wave']} ({devices}) | "
             f"{', '.join(f'{k} {v}' for k, v in s['states'].items())} | {s['peak_mib'] or '–'} | "
-            f"{len(s['oom'])} | {_seconds(s['makespan_s'])} | {_seconds(s['alone_s'])} | "
+            f"{len(s['oom'])} | {_gigabytes(s['disk_reserved_gb'])} / "
+            f"{_gigabytes(s['disk_measured_gb'])} | {_seconds(s['makespan_s'])} | "
+            f"{_seconds(s['alone_s'])} | "
             f"{'–' if s['ratio'] is None else s['ratio']}{target} | {s['passed']} |")
     return "\n".join(rows)

@@ -4,10 +4,11 @@ The app's backend as app.py builds it (``build_services`` with ``--gpus``,
 ``--runs-per-device``, ``--max-active-per-user 1`` and a login per student, so
 the per-student limit applies as in class) on the random real-size models of
 bench/suite/build_models.py. First ONE run alone (its time x N is the class
-one after another), then N students each build a dataset and start one run,
-all at once. Per run: device, placed/ended times, state, peak memory
-(mmengine's ``memory:``), out of memory or not; on a GPU, the most memory
-nvidia-smi saw used on each GPU. Summary and checks: bench/report/class_pack.py.
+one after another; deleted before the class, so its disk is theirs), then N
+students each build a dataset and start one run, all at once. Per run: device,
+placed/ended times, state, peak memory (mmengine's ``memory:``), out of memory
+or not, the disk the app reserved for it and its folder's size at the end; on
+a GPU, the most memory nvidia-smi saw used on each GPU. Summary and checks: bench/report/class_pack.py.
 
 On the device (carry .whl, see bench/README.md):
     bash bench/device/class_pack.sh [--students 8] [--gpus 0] [--repeats 5]
@@ -37,7 +38,7 @@ from bench.suite.procs import ITER_LINE  # noqa: E402
 FINAL_STATES = ("done", "failed", "stopped")
 OOM = re.compile(r"out of memory|OutOfMemoryError", re.IGNORECASE)
 # Evaluations only before and after training; one checkpoint, at the end
-# (each lesson checkpoint is ~6.5 GB: a class's disk is the limit otherwise).
+# (a lesson save_steps checkpoint is ~6.5 GB: a class's disk is the limit otherwise).
 OPTIONS = {"evaluation_freq": 10_000, "save_steps": 10_000, "save_total_limit": 1}
 PASSWORD = "pw"
 
@@ -125,20 +126,34 @@ def wait_all(jobs, runs: list[dict], deadline: float, sampler: GpuSampler | None
     return False
 
 
+def disk_figures(run_dir: Path) -> dict:
+    """What the app reserved for the run (its estimate) and what its folder holds now."""
+    from backend.training.disk import folder_bytes
+    from backend.training.disk_budget import ESTIMATE_FILE
+
+    estimate = run_dir / ESTIMATE_FILE
+    return {"reserved_bytes": int(estimate.read_text()) if estimate.is_file() else None,
+            "folder_bytes": folder_bytes(run_dir) if run_dir.exists() else None}
+
+
 def finished(services, run: dict) -> dict:
-    """The run's record once it has ended: the registry's times and device, its log's figures."""
+    """The run's record once it has ended: the registry's times and device, its log's
+    figures, its disk (reserved, and its folder at the end)."""
     if run.get("refused"):
         return run
     record = services.jobs.registry.get(run["run_id"])
-    log_file = services.jobs.run_dir(run["run_id"]) / "run.log"
+    run_dir = services.jobs.run_dir(run["run_id"])
+    log_file = run_dir / "run.log"
     log = log_file.read_text(errors="replace") if log_file.is_file() else ""
     return {**run, **{k: record[k] for k in ("state", "error", "device", "started_at",
                                               "ended_at", "max_iters")},
-            **log_stats(log), "oom": bool(OOM.search(log + record["error"]))}
+            **log_stats(log), "oom": bool(OOM.search(log + record["error"])),
+            **disk_figures(run_dir)}
 
 
 def run_alone(services, args, deadline: float, sampler) -> tuple[dict, float | None]:
-    """One run with the machine to itself; deleted afterwards (its disk is the class's)."""
+    """One run with the machine to itself; deleted afterwards through the app, before
+    the class is submitted (its disk is the class's)."""
     run = start(services, "solo", build_dataset(services, "solo", args.repeats))
     if run.get("refused"):
         return run, None
@@ -168,6 +183,7 @@ def run_class(services, args, deadline: float, sampler) -> dict:
 
 def run(args) -> dict:
     from backend.training.disk import estimate_run_bytes, folder_bytes
+    from backend.xtuner.recipes import LESSON, checkpoint_contents
 
     started = time.monotonic()
     deadline = started + args.budget_s
@@ -179,7 +195,9 @@ def run(args) -> dict:
     paths, build_s = build_all(args.work / "models", CORPUS, device, reuse=True)
     sampler = None if args.tiny else GpuSampler()
     services = make_services(args, paths, ["solo", *student_names(args.students)])
-    per_run = estimate_run_bytes(paths.llm, 1)  # one checkpoint (OPTIONS), as the app reserves
+    # One checkpoint (OPTIONS), the lean final one, as the app reserves (each run's
+    # own reservation is recorded with it: disk_figures).
+    per_run = estimate_run_bytes(paths.llm, 1, checkpoint_contents(LESSON))
     meta = {"device": device, "gpus": args.gpus, "students": args.students,
             "repeats": args.repeats, "runs_per_device": args.runs_per_device,
             "budget_s": args.budget_s, "options": OPTIONS, "build_s": round(build_s, 1),

@@ -32,6 +32,12 @@ def test_class_pack_script_runs_a_class_of_two_at_once_on_the_cpu(tmp_path):
     assert [(r["owner"], r["state_at_submit"], r["device"]) for r in runs] == [
         ("student01", "running", "cpu"), ("student02", "running", "cpu")]
     assert all(r["iterations"] == r["max_iters"] == 6 and not r["oom"] for r in runs)
+    # The disk the app reserved for each run, against its folder at the end.
+    for r in runs:
+        assert 0 < r["folder_bytes"] <= r["reserved_bytes"], r
+        reserved = (tmp_path / "work" / "studio" / "runs" / r["run_id"] / "disk_estimate.txt")
+        assert r["reserved_bytes"] == int(reserved.read_text())
+    assert summary["disk_reserved_gb"] is not None and summary["disk_over_estimate"] == []
     # One run alone first, timed, then deleted (its disk is the class's).
     assert result["alone"]["state"] == "done" and result["alone_s"] > 0
     assert not (tmp_path / "work" / "studio" / "runs" / result["alone"]["run_id"]).exists()

@@ -11,12 +11,14 @@ import time
 import pytest
 from gradio_client import Client, handle_file
 
+from backend.compare.adapters import write_adapters
 from backend.runs.progress import read_losses
 from tests.support.app_server import running_app, wait_iter, wait_models_ready, wait_run
 from tests.support.polling import LONG, poll_until
 from tests.support.images import make_star_image
 from tests.support.app_server import models_dir
 from tests.support.jobs import group_alive
+from tests.support.checkpoints import holds_optimizer, saved_iterations
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
@@ -67,6 +69,17 @@ def test_queue_closed_clients_stop_and_resume(tmp_path):
         listed = {r["run_id"]: r for r in client.predict(api_name="/list_runs")}
         assert listed[one["run_id"]]["state"] == "done"
         assert listed[one["run_id"]]["final_loss"] is not None
+        # Its final checkpoint has no Adam's state (a finished run never resumes);
+        # the save_steps one before it keeps it; the adapters Compare attaches
+        # and pth_to_hf (the run is done: converted) read the lean one.
+        *earlier, final = saved_iterations(train_one)
+        assert earlier and final == done["max_iters"], (earlier, final, done)
+        assert not holds_optimizer(train_one / f"iter_{final}.pth")
+        assert all(holds_optimizer(train_one / f"iter_{n}.pth") for n in earlier)
+        adapters = write_adapters(train_one / f"iter_{final}.pth", tmp_path / "adapters",
+                                  llm_path=tmp_path / "llm", visual_encoder_path=tmp_path / "clip",
+                                  llm_lora_alpha=16, visual_lora_alpha=16)
+        assert (adapters / "llm_adapter" / "adapter_model.safetensors").is_file()
         # The queued run started when the first ended; stop it mid-way. The
         # trainer saves where it stopped (SaveOnStopHook), between two of the
         # every-5-iterations checkpoints, so nothing trained is lost.
@@ -84,8 +97,9 @@ def test_queue_closed_clients_stop_and_resume(tmp_path):
             stopped = wait_run(client, two["run_id"])
         assert stopped["state"] == "stopped", stopped
         assert not group_alive(pid)
-        saved = max(int(p.stem.split("_")[1]) for p in train.glob("iter_*.pth"))
+        saved = saved_iterations(train)[-1]
         assert saved >= status["iter"], (saved, status["iter"])
+        assert holds_optimizer(train / f"iter_{saved}.pth")  # Resume continues Adam from it
         assert (train / "last_checkpoint").read_text().strip().endswith(f"iter_{saved}.pth")
         log = (tmp_path / "work/runs" / two["run_id"] / "run.log").read_text()
         assert f"Stop requested: training ends after iteration {saved}" in log
@@ -98,6 +112,7 @@ def test_queue_closed_clients_stop_and_resume(tmp_path):
         log = (tmp_path / "work/runs" / two["run_id"] / "run.log").read_text()
         assert "--resume" in log and f"iter_{saved}.pth" in log
         assert f"Advance dataloader {saved} steps" in log
+        assert not holds_optimizer(train / f"iter_{saved_iterations(train)[-1]}.pth")
 
 
 def _pid_of(tmp_path, run_id):

@@ -1,4 +1,5 @@
-"""scripts/install_deps.sh's three ways to get torch, with pip recorded instead of run.
+"""scripts/install_deps.sh's three ways to get torch (and a Slurm that cannot be
+installed), with pip recorded instead of run.
 
 The package indexes are out of reach here, so the interpreter the script is given
 (PYTHON) is this test's Python behind a wrapper that writes down each `-m pip` call
@@ -103,3 +104,17 @@ def test_the_tables_pins_are_the_requirements_pins():
     assert f"torch=={TORCH}\n" in requirements and f"torchvision=={TORCHVISION}\n" in requirements
     overrides = (ROOT / "requirements-overrides.txt").read_text(encoding="utf-8")
     assert f"bitsandbytes=={BITSANDBYTES_DEFAULT}\n" in overrides
+
+
+@pytest.mark.processes
+def test_slurm_that_cannot_be_installed_still_leaves_a_working_install(tmp_path):
+    # No sbin on PATH: slurmctld, slurmd and munged read as missing; apt-get fails.
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    apt_get = fake_bin / "apt-get"
+    apt_log = tmp_path / "apt.log"
+    apt_get.write_text(f"#!/bin/sh\necho \"$*\" >> {apt_log}\necho 'E: out of reach' >&2\nexit 100\n")
+    apt_get.chmod(0o755)
+    calls = run_install(tmp_path, "--system-slurm", env={"PATH": f"{fake_bin}:/usr/bin:/bin"})
+    assert apt_log.read_text().startswith("update"), "the slurm branch tried apt-get"
+    assert any(c.startswith("install -r requirements.txt") for c in calls)

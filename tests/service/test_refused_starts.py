@@ -77,7 +77,8 @@ def test_the_second_of_two_starts_sees_the_first_ones_reservation(studio, monkey
     # LLM folder's size times the checkpoints, plus the 200 MB margin).
     saved = training.checkpoints_at_peak(svc.iterations(stored.samples, DEMO_OPTIONS),
                                          DEMO_OPTIONS.save_steps, DEMO_OPTIONS.save_total_limit)
-    estimate = training.estimate_run_bytes(svc._model_paths().llm, saved)
+    estimate = training.estimate_run_bytes(svc._model_paths().llm, saved,
+                                           training.checkpoint_contents(None))
     monkeypatch.setattr(budget, "free", lambda: int(estimate * 1.5))
     # The first run stays queued: the device is held (as by a run from before a restart).
     svc.jobs.hold_for_orphan("run-from-before")

@@ -18,7 +18,7 @@ class Service(TrainingService):
     """The real start() (options, dedupe, lock); the run it submits is the fake
     trainer, so no model or tokenizer is needed."""
 
-    def _submit(self, dataset_id, stored, options, owner):
+    def _submit(self, dataset_id, stored, options, owner, recipe=None):
         run_id = f"run-{len(self.jobs.list_runs()):010x}"
         spec = spec_for(self.runs_root, run_id, FAKE_ITERS=400, FAKE_SLEEP=0.05)
         spec.dataset_id, spec.owner, spec.options = dataset_id, owner, asdict(options)

@@ -13,7 +13,7 @@ import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 from mmengine.hooks import CheckpointHook
 
-from backend.xtuner.trainer_side.hooks import SaveOnStopHook
+from backend.xtuner.trainer_side.hooks import LeanFinalCheckpointHook, SaveOnStopHook
 
 
 class RecordingCheckpointHook(CheckpointHook):
@@ -68,3 +68,14 @@ def test_no_request_no_save(tmp_path):
     (tmp_path / "stop_requested").write_text("stop\n")
     SaveOnStopHook().after_train_iter(runner, batch_idx=9)
     assert checkpoint.saved_at == [10] and runner.train_loop.stop_training is True
+
+
+def test_only_the_last_iterations_checkpoint_drops_the_optimizer(tmp_path):
+    checkpoint = RecordingCheckpointHook()
+    runner = types.SimpleNamespace(work_dir=str(tmp_path), iter=8, max_iters=10,
+                                   hooks=[checkpoint])
+    LeanFinalCheckpointHook().before_train_iter(runner, batch_idx=8)
+    assert checkpoint.save_optimizer is True   # a save here may be resumed from
+    runner.iter = 9
+    LeanFinalCheckpointHook().before_train_iter(runner, batch_idx=9)
+    assert checkpoint.save_optimizer is False

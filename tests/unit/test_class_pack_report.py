@@ -66,13 +66,31 @@ def test_a_refused_start_and_a_run_still_going_at_the_budget_are_said():
     assert "TIMED OUT" in summary_lines(s)[0]
 
 
+def test_the_disk_each_run_reserved_against_its_folder_at_the_end():
+    runs = [student(1, reserved_bytes=5_880_000_000, folder_bytes=4_100_000_000),
+            student(2, reserved_bytes=5_880_000_000, folder_bytes=6_000_000_000),
+            {"owner": "student03", "refused": True, "state": "refused", "error": "disk",
+             "submitted_at": 1000.0}]
+    s = summarize(result(runs))
+    assert (s["disk_reserved_gb"], s["disk_measured_gb"]) == (5.88, 6.0)
+    assert s["disk_over_estimate"] == ["student02"]
+    text = "\n".join(summary_lines(s))
+    assert "reserved 5.88 GB, its folder at the end 6.00 GB" in text
+    assert "over the reservation: ['student02']" in text
+    # Results from before the figures were recorded say so.
+    old = summarize(result([student(1)]))
+    assert old["disk_reserved_gb"] is None and not old["disk_over_estimate"]
+    assert "reserved –, its folder at the end –" in "\n".join(summary_lines(old))
+
+
 def test_the_results_section_has_a_row_per_class_run(tmp_path):
     assert class_pack_section(tmp_path) == "Not run yet."
-    runs = [student(i) for i in range(1, 9)]
+    runs = [student(i, reserved_bytes=5_880_000_000, folder_bytes=4_100_000_000)
+            for i in range(1, 9)]
     (tmp_path / "class_pack_n8_gpus0.json").write_text(json.dumps(result(runs)))
     table = class_pack_section(tmp_path).splitlines()
     assert len(table) == 3 and table[2].startswith("| n8_gpus0 | 0 | 8 | 8 (cuda:0: 8) |")
-    assert "0.17 (0.35) | True |" in table[2]
+    assert "| 5.88 GB / 4.10 GB | 300 s | 220 s | 0.17 (0.35) | True |" in table[2]
 
 
 def test_log_figures_peak_memory_pace_and_out_of_memory():

@@ -5,38 +5,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from mmengine.config import Config
 
 from backend.training.gpu import (GpuInfo, GpuSelectionError, Launch, choose_recipe, parse_nvidia_smi,
                          select_gpus)
-from backend.training.memory import (GIB, MemoryCheckError, ModelDims, chat_bytes, check_fits,
+from backend.training.memory import (GIB, MemoryCheckError, chat_bytes, check_fits,
                                 dims_from_dirs, training_bytes)
 from backend.xtuner.recipes import FAST, LESSON
-from backend.xtuner.config import ConfigError, TrainConfig, render_config, train_command
+from tests.support.cuda_configs import INTERNLM2_1_8B, cuda_config, load
+from backend.xtuner.config import ConfigError, TrainConfig, train_command
 
-INTERNLM2_1_8B = ModelDims(hidden=2048, intermediate=8192, layers=24, heads=16, kv_heads=8,
-                           vocab=92544, clip_hidden=1024, clip_intermediate=4096,
-                           clip_layers=24, image_size=336, patch_size=14)
 H200 = [GpuInfo(0, "NVIDIA H200", 140 * GIB, 139 * GIB), GpuInfo(1, "NVIDIA H200", 140 * GIB,
                                                                   100 * GIB)]
-
-
-def cuda_config(tmp_path: Path, recipe=LESSON, **kwargs) -> TrainConfig:
-    data = tmp_path / "data"
-    data.mkdir(exist_ok=True)
-    (data / "eval_questions.json").write_text(json.dumps(["What is in the cup?"]))
-    return TrainConfig(llm_path=tmp_path / "llm", visual_encoder_path=tmp_path / "clip",
-                       pretrained_pth=tmp_path / "iter_2181.pth",
-                       data_file=data / "repeated_data.json", image_file=data / "image.jpg",
-                       questions_file=data / "eval_questions.json", work_dir=tmp_path / "run",
-                       options=recipe.options, device="cuda",
-                       quantize_4bit=recipe.quantize_4bit, recipe=recipe, **kwargs)
-
-
-def load(tmp_path: Path, config: TrainConfig) -> Config:
-    path = tmp_path / "rendered.py"
-    path.write_text(render_config(config))
-    return Config.fromfile(str(path))
 
 
 # ---- rendered configs ------------------------------------------------------------
@@ -51,8 +30,9 @@ def test_lesson_recipe_keeps_nf4_qlora_amp_fp16_and_the_evaluation_hook(tmp_path
     assert cfg.train_dataloader.batch_size == 1
     assert "QuestionsFileEvaluateChatHook" in str(cfg.custom_hooks[1].type)
     assert cfg.custom_hooks[1].max_new_tokens == 64
-    assert [h.type.__name__ for h in cfg.custom_hooks[-2:]] == ["RankReportHook",
-                                                              "SaveOnStopHook"]
+    assert [h.type.__name__ for h in cfg.custom_hooks[-3:]] == [
+        "RankReportHook", "SaveOnStopHook", "LeanFinalCheckpointHook"]
+    # Adam's state in every checkpoint but the final one (LeanFinalCheckpointHook).
     assert cfg.default_hooks.checkpoint.get("save_optimizer", True) is True
 
 
@@ -289,18 +269,15 @@ def test_compile_mode_adds_the_block_compile_hook(tmp_path, monkeypatch):
     assert not any("CompileBlocksHook" in str(h.type) for h in plain.custom_hooks)
 
 
-def test_a_recipe_can_leave_clip_frozen_without_lora_and_drop_lora_dropout(tmp_path,
-                                                                            monkeypatch):
-    import dataclasses
-
-    lean = dataclasses.replace(FAST, name="fast_lean", visual_lora=False, lora_dropout=0.0)
-    cfg = load(tmp_path, cuda_config(tmp_path, lean))
+def test_the_fast_recipe_leaves_clip_frozen_without_lora_and_drops_lora_dropout(tmp_path):
+    cfg = load(tmp_path, cuda_config(tmp_path, FAST))
     assert cfg.model.visual_encoder_lora is None
     assert cfg.model.freeze_visual_encoder is True
     assert cfg.model.llm_lora.lora_dropout == 0.0
-    plain = load(tmp_path, cuda_config(tmp_path, FAST))
-    assert plain.model.visual_encoder_lora.r == 64
-    assert plain.model.llm_lora.lora_dropout == 0.05  # the built-in config's
+    lesson = load(tmp_path, cuda_config(tmp_path, LESSON))
+    assert lesson.model.visual_encoder_lora.r == 64
+    assert lesson.model.llm_lora.lora_dropout == 0.05  # the built-in config's
+    assert lesson.model.visual_encoder_lora.lora_dropout == 0.05
 
 
 def test_compiled_blocks_train_like_eager_ones_and_keep_their_names():
@@ -371,7 +348,7 @@ def test_a_run_submitted_while_our_own_run_trains_waits_instead_of_being_refused
 
     seen = []
     monkeypatch.setattr(gpu.GpuSetup, "check_training",
-                        lambda self, *args, held=(): seen.append(held))
+                        lambda self, *args, held=(), recipe=None: seen.append(held))
     for devices in ({"cuda:0"}, set()):
         service = TrainingService(None, Jobs(devices), tmp_path, None, LESSON.options,
                                   device="cuda", gpu=setup)

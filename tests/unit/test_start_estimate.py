@@ -49,6 +49,7 @@ def fake_jobs(active: dict, queued: list, per_user: int = 1):
         list_runs=lambda: list(runs.values()),
         queue_position=lambda run_id: next((i for i, q in enumerate(queued, 1)
                                             if q["run_id"] == run_id), None),
+        cluster_wait=lambda run_id: None,  # no cluster: every wait is the app's queue
         pool=SimpleNamespace(max_active_per_user=per_user))
 
 

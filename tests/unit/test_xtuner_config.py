@@ -41,6 +41,7 @@ def test_rendered_config_loads_and_carries_the_lesson_edits(tmp_path):
     extra_hooks = [str(h["type"]) for h in cfg.custom_hooks[2:]]
     assert any("RankReportHook" in h for h in extra_hooks)
     assert any("SaveOnStopHook" in h for h in extra_hooks)
+    assert any("LeanFinalCheckpointHook" in h for h in extra_hooks)
     assert cfg.log_processor.window_size == 1
     # CPU: no 4-bit, no AMP.
     assert "quantization_config" not in cfg.model.llm
@@ -66,6 +67,20 @@ def test_cuda_lesson_recipe_keeps_qlora_and_amp(tmp_path):
     cfg = Config.fromfile(str(path))
     assert cfg.model.llm.quantization_config.load_in_4bit is True
     assert "AmpOptimWrapper" in str(cfg.optim_wrapper.type)
+
+
+def test_the_final_checkpoint_drops_adams_state_unless_deepspeed_or_never_saved(tmp_path):
+    from backend.xtuner.recipes import FAST, LESSON
+
+    def lean_hook(**kwargs):
+        return "LeanFinalCheckpointHook" in render_config(make_config(tmp_path, **kwargs))
+
+    lesson = dict(device="cuda", quantize_4bit=True, recipe=LESSON)
+    assert lean_hook() and lean_hook(**lesson)
+    # DeepSpeed keeps its checkpoint folders as they were.
+    assert not lean_hook(**lesson, deepspeed="deepspeed_zero2")
+    # The fast recipe saves no optimizer state at all: nothing to drop.
+    assert not lean_hook(device="cuda", recipe=FAST)
 
 
 def test_invalid_options_are_refused():
