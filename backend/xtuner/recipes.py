@@ -68,7 +68,6 @@ LESSON = Recipe(
 #    all the Q&A of a lesson dataset share one image, so CLIP's LoRA cannot tell
 #    the questions apart anyway;
 #  * LoRA dropout 0 (a few percent fewer operator calls, no dropout masks);
-#  * torch's fused AdamW (one kernel for all LoRA tensors);
 #  * 4 dataloader workers: image decoding took 0.2 s of a step without;
 #  * bf16 autocast: no fp16 loss overflow, so no skipped first steps;
 #  * SDPA attention (InternLM2's config asks for eager);
@@ -84,13 +83,15 @@ LESSON = Recipe(
 # AdamW was added): 6 of 6 trained answers reproduced (ROUGE-L 1.00), 0.1732 s/iter,
 # 27.5 s to the first step, peak 21.5 GB (mmengine), about 0.25x the lesson's CLI
 # flow end to end; the lesson's own recipe reproduces 4 of 6 at 0.542 s/iter
-# (bench/RESULTS.md). Fused AdamW's own gain is not measured yet.
+# (bench/RESULTS.md). With torch's fused AdamW added (session 9, alone on an
+# H200): 0.1787 s/iter, 5 of 6, peak 21,561 MiB: no gain at batch 1, so it stays
+# off here (``fused_adam`` is there for the bench).
 FAST = Recipe(
     name="fast", quantize_4bit=False, options=TrainOptions(),
     amp_dtype="bfloat16", sdpa=True, save_optimizer=False, evaluation_passes=False,
     activation_checkpointing=False, dataloader_workers=4, visual_lora=False,
-    lora_dropout=0.0, fused_adam=True, s_per_iter=0.1732,
-    description="bf16 LoRA on the LLM only (CLIP frozen), dropout 0, fused AdamW, batch 1, "
+    lora_dropout=0.0, s_per_iter=0.1732,
+    description="bf16 LoRA on the LLM only (CLIP frozen), dropout 0, batch 1, "
                 "no activation checkpointing, SDPA, no evaluation passes: "
                 "about a third of the lesson recipe's step time on an H200.")
 

@@ -20,9 +20,12 @@ def _memory_rows(seq_len: int, flows: list[dict]) -> list[str]:
         if not flow.get("train", {}).get("peak_mib"):
             continue
         measured = flow["train"]["peak_mib"] / 1024
+        # The recipe's choices as the result recorded them (a recipe's name meant
+        # different things over the sessions), else read from the variant's name.
+        flags = {"activation_checkpointing": "nockpt" not in flow["recipe"],
+                 **flow.get("recipe_flags", {})}
         est = training_bytes(dims, quantize_4bit=flow["recipe"] == "lesson",
-                             batch_size=flow["batch_size"], seq_len=seq_len,
-                             activation_checkpointing="nockpt" not in flow["recipe"]) / GIB
+                             batch_size=flow["batch_size"], seq_len=seq_len, **flags) / GIB
         lines.append(f"| train, {flow['recipe']}, batch {flow['batch_size']} x {seq_len} tokens "
                      f"| {est:.2f} | {measured:.2f} | {(est - measured) / measured:+.1%} |")
         if flow.get("chat_peak_gib"):
