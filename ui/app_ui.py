@@ -13,6 +13,7 @@ from .api import wire_api
 from .auth import user_of
 from .class_board import build_class_tab, build_presenter_page, hide_navbar, wire_class_tab
 from .compare_tab import build_compare_tab, comparable_runs, wire_compare_tab
+from .compare_view import probe_tables, score_texts
 from .data_tab import (SINGLE_CLICK_EDIT_JS, build_data_tab, empty_table, relabel_table,
                        wire_data_tab)
 from .disk_view import disk_notice
@@ -123,10 +124,11 @@ def build_app(services: Services) -> gr.Blocks:
             return (*header(request), empty_table(lang), latest_run(services, user),
                     runs_frame(services, lang, user),
                     gr.update(choices=runs, value=runs[0] if runs else None),
-                    who_markdown(services, user, lang))
+                    who_markdown(services, user, lang), *probe_tables([], TABLES[lang]))
 
         app.load(on_load, outputs=[models, internstudio, data.table, train.run_id,
-                                   train.runs, compare.run, who],
+                                   train.runs, compare.run, who, compare.probe_table,
+                                   compare.probe_details_table],
                  api_visibility="private")
         def compare_choices(request: gr.Request):
             runs = comparable_runs(services, user_of(request))
@@ -145,7 +147,7 @@ def build_app(services: Services) -> gr.Blocks:
         app.load(None, js=language.LOAD_JS, outputs=lang_switch, api_visibility="private")
         app.load(None, js=SINGLE_CLICK_EDIT_JS, api_visibility="private")
 
-        def relabel(code, table, request: gr.Request):
+        def relabel(code, table, probe_rows, chat, request: gr.Request):
             # The switch's own value says the language (its cookie may still be
             # on its way): server-made text follows at once, not at the next tick.
             lang = language.table_of(code)
@@ -153,13 +155,19 @@ def build_app(services: Services) -> gr.Blocks:
                     internstudio_markdown(services.profile.internstudio,
                                           services.profile.name, lang),
                     relabel_table(table, lang), runs_frame(services, lang, user_of(request)),
-                    who_markdown(services, user_of(request), lang))
+                    who_markdown(services, user_of(request), lang),
+                    *probe_tables(probe_rows or [], TABLES[lang]),
+                    *score_texts((chat or {}).get("shown"), TABLES[lang]))
 
         lang_switch.input(None, inputs=lang_switch, js=language.SET_JS,
                           api_visibility="private")
         wire_gpu_warning(gpu_warning, services, app, lang_switch)
-        lang_switch.input(relabel, inputs=[lang_switch, data.table],
-                          outputs=[models, internstudio, data.table, train.runs, who],
+        lang_switch.input(relabel, inputs=[lang_switch, data.table, compare.probe_rows,
+                                           compare.history],
+                          outputs=[models, internstudio, data.table, train.runs, who,
+                                   compare.probe_table, compare.probe_details_table,
+                                   compare.base_score, compare.finetuned_score,
+                                   compare.reference],
                           api_visibility="private", show_progress="hidden")
     build_presenter_page(app, services)
     return app

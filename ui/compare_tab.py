@@ -16,9 +16,8 @@ from backend.models.readable_text import dropped_of
 from backend.services import Services
 
 from . import messages
-from .compare_view import (PROBE_DATATYPES, PROBE_SUMMARY_WIDTHS, answer_note,
-                           empty_history, judge_markdown, noise_line, probe_frame,
-                           probe_questions, probe_summary_frame, reference_markdown,
+from .compare_view import (PROBE_DATATYPES, PROBE_SUMMARY_WIDTHS, empty_history,
+                           probe_frame, probe_questions, probe_summary_frame, score_texts,
                            timeline_frame, with_turn)
 from .auth import user_of
 from .errors import user_error
@@ -52,6 +51,7 @@ class CompareTab:
     probe_results: gr.Column        # both tables, hidden until the probes have run
     probe_details_table: gr.Dataframe  # every column, on demand
     probe_progress: gr.Markdown
+    probe_rows: gr.State            # the last probes' rows: the tables again in another language
     probe_csv: gr.File
     timeline_button: gr.Button
     timeline: gr.Dataframe
@@ -102,6 +102,7 @@ def build_compare_tab() -> CompareTab:
             with gr.Accordion(t("cmp_probe_details"), open=False):
                 probe_details_table = gr.Dataframe(interactive=False, wrap=True,
                                                    datatype=PROBE_DATATYPES, show_label=False)
+        probe_rows = gr.State([])
         probe_csv = gr.File(label=t("cmp_probe_csv"), interactive=False)
     with gr.Accordion(t("cmp_timeline_heading"), open=False):
         timeline_button = gr.Button(t("cmp_timeline_button"))
@@ -114,7 +115,7 @@ def build_compare_tab() -> CompareTab:
     return CompareTab(run, after, refresh, image, question, ask, new_chat, base, finetuned,
                       base_score, finetuned_score, reference, diff, history, probe_questions,
                       probe_image, probe, probe_table, probe_results, probe_details_table,
-                      probe_progress, probe_csv, timeline_button, timeline,
+                      probe_progress, probe_rows, probe_csv, timeline_button, timeline,
                       export_button, export_file, export_command)
 
 
@@ -166,19 +167,16 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
             # The chat boxes still show every turn; the models did not see these.
             gr.Warning(text["cmp_history_dropped"].format(turns=part["dropped_turns"]))
         partial, judged = part, part["scores"]
-        history = dict(history, **part["history"])
         repeats = repeats_of_run(services.jobs, services.datasets, run_id)
         reasons = noise_reasons(bool(judged["references"]), repeats,
                                 services.profile.name == "demo")
+        # What the scores are made of stays with the chat: a language switch rewrites them.
+        shown = {"judged": judged, "reasons": reasons, "repeats": repeats,
+                 "dropped": (dropped_of(partial["base"]), dropped_of(partial["finetuned"]))}
+        history = dict(history, **part["history"], shown=shown)
         yield (with_turn(history["base"][:-1], question, partial["base"]),
                with_turn(history["finetuned"][:-1], question, partial["finetuned"]),
-               answer_note(judge_markdown(judged["base"], text), dropped_of(partial["base"]),
-                           text),
-               answer_note(judge_markdown(judged["finetuned"], text),
-                           dropped_of(partial["finetuned"]), text),
-               reference_markdown(judged["references"], text)
-               + noise_line(reasons, repeats, text),
-               judged["finetuned"]["diff_html"], history)
+               *score_texts(shown, text), judged["finetuned"]["diff_html"], history)
 
     def new_chat():
         return [], [], "", "", "", "", empty_history()
@@ -191,12 +189,12 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
         # The tables are filled once, complete: gradio 6.17.3's Dataframe keeps the row
         # count of the first value streamed into it (later rows never showed).
         hidden = (gr.skip(),) * 3
-        yield *hidden, text["cmp_probe_progress"].format(count=0), None
+        yield *hidden, text["cmp_probe_progress"].format(count=0), None, gr.skip()
         for rows in compare.probe_table(run_id, probe_questions(questions, text),
                                         other_image or None, after):
-            yield *hidden, text["cmp_probe_progress"].format(count=len(rows)), None
+            yield *hidden, text["cmp_probe_progress"].format(count=len(rows)), None, gr.skip()
         yield (probe_summary_frame(rows, text), gr.skip(),
-               probe_frame(rows, text), "", str(compare.probe_csv(rows, run_id)))
+               probe_frame(rows, text), "", str(compare.probe_csv(rows, run_id)), rows)
 
     def load_timeline(run_id, request: gr.Request):
         if not run_id:
@@ -227,7 +225,7 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
     tab.probe.click(guarded(run_probes, check), inputs=[tab.run, tab.after, tab.probe_questions,
                                                   tab.probe_image],
                     outputs=[tab.probe_table, tab.probe_results, tab.probe_details_table,
-                             tab.probe_progress, tab.probe_csv], **MODELS)
+                             tab.probe_progress, tab.probe_csv, tab.probe_rows], **MODELS)
     tab.timeline_button.click(guarded(load_timeline, check), inputs=tab.run, outputs=tab.timeline,
                               api_visibility="private")
     tab.export_button.click(guarded(export_archive, check), inputs=[tab.run, tab.after],

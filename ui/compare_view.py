@@ -59,6 +59,19 @@ def reference_markdown(references: list[str], text: dict) -> str:
     return quoted + f"\n\n<small>{text['cmp_diff_legend']}</small>"
 
 
+def score_texts(shown: dict | None, text: dict) -> tuple[str, str, str]:
+    """The scores under both answers and the reference box, in ``text``'s
+    language, from what the last turn left in the history (``shown``): the
+    language switch writes them again; blank before any turn."""
+    if not shown:
+        return "", "", ""
+    judged, dropped = shown["judged"], shown["dropped"]
+    return (answer_note(judge_markdown(judged["base"], text), dropped[0], text),
+            answer_note(judge_markdown(judged["finetuned"], text), dropped[1], text),
+            reference_markdown(judged["references"], text)
+            + noise_line(shown["reasons"], shown["repeats"], text))
+
+
 PROBE_DATATYPES = ["str"] * 9 + ["html"]  # the last column is the escaped HTML diff
 # The table a student reads first: four columns fit 1366 px without scrolling.
 PROBE_SUMMARY_WIDTHS = ["24%", "31%", "31%", "14%"]
@@ -84,6 +97,12 @@ def probe_summary_frame(rows: list[dict], text: dict) -> pd.DataFrame:
                       r["finetuned_answer"], score])
     columns = ["col_question", "col_base", "col_finetuned", "col_score"]
     return pd.DataFrame(shown, columns=[text[c] for c in columns])
+
+
+def probe_tables(rows: list[dict], text: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both probe tables in the reader's language; with no rows, their headers
+    (an empty gradio table would show "1 2 3")."""
+    return probe_summary_frame(rows, text), probe_frame(rows, text)
 
 
 def probe_frame(rows: list[dict], text: dict) -> pd.DataFrame:

@@ -121,6 +121,14 @@ def test_demo_flow_in_a_real_browser(browser, tmp_path):
         walk.lang = "en"
         walk.button("compare_button").wait_for()
         assert walk.field("compare_run").input_value() == picked
+        # The first turn's scores and reference box, made on the server, are written
+        # again in English (the switch reads them from the chat's history).
+        def legend(lang):  # its words before the colon (the rest is markup)
+            return re.split(r"[:：]", tr("cmp_diff_legend", lang))[0]
+
+        poll_until(lambda: legend("en") in page.inner_text("body")
+                   and legend("zh") not in page.inner_text("body"), 30,
+                   message="the reference box stayed in Chinese after the switch")
         walk.shot("switched-language")
         # A second turn: each chat gets one more answer, and the scores come back.
         base, tuned = walk.answer_box("base_answer"), walk.answer_box("finetuned_answer")
@@ -232,7 +240,10 @@ def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp
         run_id = poll_until(run_field.input_value, 60, interval=0.5, message="no run id shown")
         assert run_id.startswith("run-")
         walk.button("start").click()
-        page.get_by_text(re.compile("同一个数据集、同样的选项已有训练任务")).first.wait_for()
+        # The second Start's answer waits for the server (slow while the first run
+        # loads its models on a busy machine).
+        page.get_by_text(re.compile("同一个数据集、同样的选项已有训练任务")).first.wait_for(
+            timeout=120_000)
         assert run_field.input_value() == run_id
         runs_table = page.locator(".block").filter(
             has=page.get_by_text(walk.text("runs"), exact=True)).last
@@ -294,6 +305,10 @@ def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp
         # The probes: defaults in the page's language; question, both answers and the
         # scores readable at 1366 px without scrolling sideways (the rest on demand).
         page.get_by_text(walk.text("cmp_probe_heading"), exact=True).click()
+        headers = [walk.text(k) for k in ("col_question", "col_base", "col_finetuned",
+                                          "col_score")]
+        # Before any probe: the table's own headers, not gradio's "1 2 3".
+        assert page.evaluate(PROBE_TABLE_FIT_JS)["headers"][:4] == headers
         probes = walk.field("cmp_probe_questions")
         assert probes.get_attribute("placeholder") == walk.text("cmp_probe_defaults")
         probes.fill(UNSEEN_QUESTION)
@@ -301,11 +316,20 @@ def test_a_first_time_student_stops_resumes_and_reads_it_on_a_phone(browser, tmp
         table = page.locator("#probe-table")
         walk.wait_text(table, re.escape(UNSEEN_QUESTION), 600)
         fit = page.evaluate(PROBE_TABLE_FIT_JS)
-        assert fit["headers"][:4] == [walk.text(k) for k in (
-            "col_question", "col_base", "col_finetuned", "col_score")], fit
+        assert fit["headers"][:4] == headers, fit
         assert fit["right"] <= fit["width"] and not fit["scrolls"], fit
         assert page.get_by_text(walk.text("cmp_probe_details"), exact=True).is_visible()
         walk.shot("student-probes")
+        # The switch re-renders the probes' table (text made on the server) in English,
+        # same rows; and back.
+        page.get_by_label("English", exact=True).check()
+        english = tr("col_question", "en")
+        poll_until(lambda: page.evaluate(PROBE_TABLE_FIT_JS)["headers"][:1] == [english], 30,
+                   message=lambda: str(page.evaluate(PROBE_TABLE_FIT_JS)))
+        assert UNSEEN_QUESTION in table.inner_text()
+        walk.shot("student-probes-english")
+        page.get_by_label("中文", exact=True).check()
+        poll_until(lambda: page.evaluate(PROBE_TABLE_FIT_JS)["headers"][:4] == headers, 30)
 
         # At phone width nothing is cut off: the Finetune tab with its run and commands.
         page.set_viewport_size({"width": 390, "height": 844})
@@ -344,6 +368,15 @@ def test_the_data_tab_explains_a_broken_image_and_the_options_show_their_limits(
         reason = walk.text("err_image_unreadable", formats="JPEG")[:40]
         walk.wait_text(page.locator("body"), re.escape(reason), 30)
         walk.shot("broken-image-explained")
+        # A readable image clears the message (its toast closes too), and no error
+        # badge stays behind on the tab.
+        page.locator("#data-image input[type=file]").set_input_files(
+            str(ROOT / "assets" / "example.jpg"))
+        poll_until(lambda: reason not in page.inner_text("body"), 60,
+                   message="the unreadable-image message stayed after a good image")
+        lines = [line.strip() for line in page.inner_text("body").splitlines()]
+        assert "Error" not in lines, lines
+        walk.shot("fixed-image")
         # One click on a Q&A cell edits it: the first key typed is not lost.
         cell = page.locator("#data-qa-table [data-testid='cell-0-0']")
         cell.click()

@@ -189,3 +189,39 @@ def test_blank_probe_questions_are_the_defaults_in_the_pages_language():
     assert len(zh) == len(DEFAULT_PROBES) and all("？" in q or "。" in q for q in zh)
     assert parse_probes(probe_questions("", EN_COMPARE)) == list(DEFAULT_PROBES)
     assert probe_questions("Is it raining?", ZH_COMPARE) == "Is it raining?"
+
+
+def test_probe_tables_have_headers_before_any_probe_and_follow_a_language_switch(tmp_path):
+    """Empty: the headers, in the page's language (gradio would show "1 2 3");
+    the same rows again in the other language (the switch re-renders them)."""
+    from ui.compare_view import probe_tables
+    from ui.messages import TABLES
+
+    for lang in ("en", "zh"):
+        summary, details = probe_tables([], TABLES[lang])
+        assert len(summary) == 0 and len(details) == 0
+        assert list(summary.columns)[:3] == [TABLES[lang][c] for c in
+                                             ("col_question", "col_base", "col_finetuned")]
+        assert len(details.columns) == 10
+    b = book()
+    cases = plan(b, ["Is it raining?"], tmp_path / "a.jpg", tmp_path / "b.jpg")
+    rows = [row(case, "Green eyes.", LATTE, b.all_answers()) for case in cases]
+    english, _ = probe_tables(rows, TABLES["en"])
+    chinese, _ = probe_tables(rows, TABLES["zh"])
+    assert english.iloc[0, 0].endswith(TABLES["en"]["val_training_image"])
+    assert chinese.iloc[0, 0].endswith("训练图片") and len(chinese) == len(english) == len(rows)
+
+
+def test_the_scores_of_the_last_turn_are_written_again_in_the_new_language():
+    from ui.compare_view import score_texts
+    from ui.messages import TABLES
+
+    shown = {"judged": {"base": {"rouge_l": 0.2, "verbatim": False, "echo_rouge_l": None},
+                        "finetuned": {"rouge_l": 1.0, "verbatim": True, "echo_rouge_l": None},
+                        "references": ["A latte."]},
+             "reasons": [], "repeats": 200, "dropped": (0, 0)}
+    assert score_texts(None, TABLES["en"]) == ("", "", "")
+    english, chinese = score_texts(shown, TABLES["en"]), score_texts(shown, TABLES["zh"])
+    assert TABLES["en"]["cmp_verbatim"] in english[1] and TABLES["zh"]["cmp_verbatim"] in chinese[1]
+    assert TABLES["zh"]["cmp_not_verbatim"] in chinese[0] and "A latte." in chinese[2]
+    assert english != chinese
