@@ -13,9 +13,9 @@ from .api import wire_api
 from .auth import user_of
 from .class_board import build_class_tab, build_presenter_page, hide_navbar, wire_class_tab
 from .compare_tab import build_compare_tab, comparable_runs, wire_compare_tab
-from .compare_view import probe_tables, score_texts
+from .compare_view import probe_tables, score_texts, timeline_frame
 from .data_tab import (SINGLE_CLICK_EDIT_JS, build_data_tab, empty_table, relabel_table,
-                       wire_data_tab)
+                       summary_again, wire_data_tab)
 from .disk_view import disk_notice
 from .gpu_warning import build_gpu_warning, wire_gpu_warning
 from .messages import LANGUAGE_CHOICES, TABLES, t, tr
@@ -147,7 +147,7 @@ def build_app(services: Services) -> gr.Blocks:
         app.load(None, js=language.LOAD_JS, outputs=lang_switch, api_visibility="private")
         app.load(None, js=SINGLE_CLICK_EDIT_JS, api_visibility="private")
 
-        def relabel(code, table, probe_rows, chat, request: gr.Request):
+        def relabel(code, table, probe_rows, chat, dataset_id, timeline, request: gr.Request):
             # The switch's own value says the language (its cookie may still be
             # on its way): server-made text follows at once, not at the next tick.
             lang = language.table_of(code)
@@ -157,17 +157,20 @@ def build_app(services: Services) -> gr.Blocks:
                     relabel_table(table, lang), runs_frame(services, lang, user_of(request)),
                     who_markdown(services, user_of(request), lang),
                     *probe_tables(probe_rows or [], TABLES[lang]),
-                    *score_texts((chat or {}).get("shown"), TABLES[lang]))
+                    *score_texts((chat or {}).get("shown"), TABLES[lang]),
+                    summary_again(services, dataset_id, lang, user_of(request)),
+                    timeline_frame(timeline, TABLES[lang]) if timeline else gr.skip())
 
         lang_switch.input(None, inputs=lang_switch, js=language.SET_JS,
                           api_visibility="private")
         wire_gpu_warning(gpu_warning, services, app, lang_switch)
         lang_switch.input(relabel, inputs=[lang_switch, data.table, compare.probe_rows,
-                                           compare.history],
+                                           compare.history, data.dataset_id,
+                                           compare.timeline_entries],
                           outputs=[models, internstudio, data.table, train.runs, who,
                                    compare.probe_table, compare.probe_details_table,
                                    compare.base_score, compare.finetuned_score,
-                                   compare.reference],
+                                   compare.reference, data.summary, compare.timeline],
                           api_visibility="private", show_progress="hidden")
     build_presenter_page(app, services)
     return app

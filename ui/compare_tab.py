@@ -55,6 +55,7 @@ class CompareTab:
     probe_csv: gr.File
     timeline_button: gr.Button
     timeline: gr.Dataframe
+    timeline_entries: gr.State      # what the timeline shows: the table again in another language
     export_button: gr.Button
     export_file: gr.File
     export_command: gr.Code
@@ -107,6 +108,7 @@ def build_compare_tab() -> CompareTab:
     with gr.Accordion(t("cmp_timeline_heading"), open=False):
         timeline_button = gr.Button(t("cmp_timeline_button"))
         timeline = gr.Dataframe(label=t("cmp_timeline_table"), interactive=False, wrap=True)
+        timeline_entries = gr.State([])
     with gr.Accordion(t("cmp_export_heading"), open=False):
         export_button = gr.Button(t("cmp_export_button"))
         export_file = gr.File(label=t("cmp_export_file"), interactive=False)
@@ -116,6 +118,7 @@ def build_compare_tab() -> CompareTab:
                       base_score, finetuned_score, reference, diff, history, probe_questions,
                       probe_image, probe, probe_table, probe_results, probe_details_table,
                       probe_progress, probe_rows, probe_csv, timeline_button, timeline,
+                      timeline_entries,
                       export_button, export_file, export_command)
 
 
@@ -199,10 +202,11 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
     def load_timeline(run_id, request: gr.Request):
         if not run_id:
             raise user_error(messages_for(request)["cmp_pick_run"], language_of(request))
-        frame = timeline_frame(compare.timeline(run_id), messages_for(request))
+        entries = compare.timeline(run_id)
+        frame = timeline_frame(entries, messages_for(request))
         if frame.empty:
             gr.Info(messages_for(request)["cmp_timeline_empty"])
-        return frame
+        return frame, entries
 
     def export_archive(run_id, after, request: gr.Request):
         if not run_id:
@@ -226,7 +230,8 @@ def wire_compare_tab(tab: CompareTab, services: Services) -> None:
                                                   tab.probe_image],
                     outputs=[tab.probe_table, tab.probe_results, tab.probe_details_table,
                              tab.probe_progress, tab.probe_csv, tab.probe_rows], **MODELS)
-    tab.timeline_button.click(guarded(load_timeline, check), inputs=tab.run, outputs=tab.timeline,
+    tab.timeline_button.click(guarded(load_timeline, check), inputs=tab.run,
+                              outputs=[tab.timeline, tab.timeline_entries],
                               api_visibility="private")
     tab.export_button.click(guarded(export_archive, check), inputs=[tab.run, tab.after],
                             outputs=[tab.export_file, tab.export_command], **MODELS)

@@ -140,6 +140,19 @@ def describe(stored, schedule: dict, lang: str = "en") -> str:
     return text + "\n\n" + tr("next_finetune", lang)
 
 
+def summary_again(services: Services, dataset_id: str, lang: str, user: str | None):
+    """The built dataset's summary in ``lang`` (a language switch), when the
+    page shows one the visitor may read; else left as it is."""
+    if not dataset_id:
+        return gr.skip()
+    try:
+        services.access.check_dataset(user, dataset_id)
+        stored = services.datasets.get(dataset_id)
+    except Exception:  # deleted meanwhile, or not theirs: nothing to say again
+        return gr.skip()
+    return describe(stored, services.training.schedule(stored.samples), lang)
+
+
 def check_image(path: str | None, request: gr.Request):
     """On upload: an unreadable file is explained at once and removed."""
     if not path:

@@ -145,6 +145,9 @@ def test_demo_flow_in_a_real_browser(browser, tmp_path):
         walk.tab("tab_train").click()
         walk.wait_text(page.locator("#run-status"), re.escape(walk.text("state_done")), 60)
         walk.shot("finetuned-in-english")
+        # The Data tab's summary, made on the server in Chinese, reads in English too.
+        walk.tab("tab_data").click()
+        walk.wait_text(page.locator("body"), re.escape("open 2 · Finetune and press"), 30)
         context.close()
 
     assert len(walk.shots) >= 5

@@ -102,3 +102,26 @@ def test_a_single_click_edits_only_the_qa_table():
 
     assert f"#{TABLE_ID} .body-cell" in SINGLE_CLICK_EDIT_JS
     assert "dblclick" in SINGLE_CLICK_EDIT_JS and ".cell-menu-button" in SINGLE_CLICK_EDIT_JS
+
+
+def test_a_language_switch_says_the_built_datasets_summary_again_to_its_reader_only():
+    from ui.data_tab import summary_again
+    from ui.messages import tr
+
+    stored = SimpleNamespace(conversations=3, repeats=200, samples=600, dataset_id="ds-1")
+
+    def check_dataset(user, dataset_id):
+        if user != "ana":
+            raise PermissionError("not theirs")
+
+    services = SimpleNamespace(
+        access=SimpleNamespace(check_dataset=check_dataset),
+        datasets=SimpleNamespace(get=lambda dataset_id: stored),
+        training=SimpleNamespace(schedule=lambda samples: {"iterations": samples,
+                                                            "batch_size": 1, "epochs": 1}))
+    chinese, english = (summary_again(services, "ds-1", lang, "ana") for lang in ("zh", "en"))
+    assert tr("next_finetune", "zh") in chinese and tr("next_finetune", "en") in english
+    assert "600" in chinese and chinese != english
+    for refused in (summary_again(services, "ds-1", "en", "ben"),
+                    summary_again(services, "", "en", "ana")):
+        assert isinstance(refused, type(gr.skip()))
