@@ -80,7 +80,7 @@ def test_a_run_that_asks_for_the_fast_recipe_gets_it_on_a_lesson_server(cuda_les
     cfg = _config(fast_spec)
     assert "quantization_config" not in cfg.model.llm
     assert cfg.model.visual_encoder_lora is None and cfg.model.llm_lora.lora_dropout == 0.0
-    assert cfg.optim_wrapper.optimizer.fused is True
+    assert "fused" not in cfg.optim_wrapper.optimizer  # measured: no gain at batch 1
     assert cfg.optim_wrapper.dtype == "bfloat16"
     assert cfg.model.use_activation_checkpointing is False
     assert cfg.train_dataloader.batch_size == 1
