@@ -49,7 +49,7 @@ def gpu_info() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--phase", choices=["cli", "app", "fast", "lesson_full"])
+    parser.add_argument("--phase", choices=["cli", "app", "fast", "lesson_full", "compare"])
     parser.add_argument("--out", type=Path)
     parser.add_argument("--work", type=Path, default=Path("/tmp/studio-bench"))
     parser.add_argument("--repeats", type=int, default=10, help="lesson-recipe runs: 6 x N samples")
@@ -70,6 +70,8 @@ def main() -> None:
                         help='phase fast: "START:STEPS" torch.profiler over those steps')
     parser.add_argument("--train-only", action="store_true",
                         help="phase fast: time the training only (no answers, no outcome)")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="phase compare: a fast-recipe run's iter_N.pth to answer with")
     parser.add_argument("--tiny", action="store_true", help="CPU plumbing check, tiny models")
     parser.add_argument("--report", nargs="+", type=Path)
     args = parser.parse_args()
@@ -99,6 +101,9 @@ def main() -> None:
                         started=started, budget_s=args.budget_s, seq_len=meta["seq_len"])
     if args.phase == "cli":
         results["cli"] = flows.cli_flow(ctx, args.repeats)
+    elif args.phase == "compare":  # Compare at real size, models warm, vs xtuner chat
+        from backend.xtuner.recipes import FAST
+        results["compare"] = flows.compare_timing(ctx, args.checkpoint, FAST.options)
     elif args.phase == "lesson_full":
         # 1,200 steps at ~0.54 s outlast one 10-minute call: each call trains
         # until near its budget, then stops as the app's Stop button does

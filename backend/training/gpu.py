@@ -207,7 +207,8 @@ class GpuSetup:
             llm_lora_r=options.llm_lora_r,
             visual_lora_r=recipe.visual_lora_rank(options),
             activation_checkpointing=recipe.activation_checkpointing,
-            nproc=self.launch.nproc, deepspeed=self.launch.deepspeed)
+            nproc=self.launch.nproc, deepspeed=self.launch.deepspeed,
+            frozen_in_amp_dtype=recipe.frozen_in_amp_dtype)
 
     def check_training(self, llm_path: Path, visual_encoder_path: Path, options,
                        released: dict[int, int] | None = None,

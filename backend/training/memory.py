@@ -102,16 +102,20 @@ def dims_from_dirs(llm_dir: Path, clip_dir: Path) -> ModelDims:
 def training_bytes(dims: ModelDims, *, quantize_4bit: bool, batch_size: int, seq_len: int,
                    llm_lora_r: int = 512, visual_lora_r: int = 64,
                    activation_checkpointing: bool = True, nproc: int = 1,
-                   deepspeed: str = "") -> int:
+                   deepspeed: str = "", frozen_in_amp_dtype: bool = False) -> int:
     """Estimated peak allocated bytes on each GPU. ``seq_len`` counts LLM
-    tokens per sample, image tokens included."""
+    tokens per sample, image tokens included. ``frozen_in_amp_dtype``: the
+    frozen weights stored in 16 bits (lean_step.FrozenWeightsHook), so no
+    half copies of them either."""
+    frozen_bytes = 2 if frozen_in_amp_dtype else 4
     if quantize_4bit:
-        frozen = 0.52 * dims.llm_linear_params + 4 * dims.llm_embedding_params
-        half_copies = 2 * dims.llm_embedding_params / 2  # fp16 copy of the output layer
+        frozen = 0.52 * dims.llm_linear_params + frozen_bytes * dims.llm_embedding_params
+        # fp16 copy of the output layer
+        half_copies = 0 if frozen_in_amp_dtype else 2 * dims.llm_embedding_params / 2
     else:
-        frozen = 4 * (dims.llm_linear_params + dims.llm_embedding_params)
+        frozen = frozen_bytes * (dims.llm_linear_params + dims.llm_embedding_params)
         half_copies = 0
-    frozen += 4 * dims.clip_params
+    frozen += frozen_bytes * dims.clip_params
     trainable = (dims.llm_lora_params(llm_lora_r) + dims.clip_lora_params(visual_lora_r)
                  + dims.projector_params)
     if nproc > 1 and deepspeed:

@@ -42,6 +42,15 @@ class Recipe:
     # torch's fused AdamW kernel: one launch for every LoRA tensor instead of
     # several per tensor (batch-1 steps are launch-bound: bench/RESULTS.md).
     fused_adam: bool = False
+    # Frozen LLM and CLIP weights stored in the autocast dtype (peft leaves the
+    # LLM's in fp32): no per-step casts, and no cast copies kept for the backward
+    # pass (backend/xtuner/trainer_side/lean_step.py).
+    frozen_in_amp_dtype: bool = False
+    # mmengine's dynamic GradScaler; bf16 has fp32's range, so without it a bf16
+    # step saves the scaling, the unscaling and an inf check that waits for the GPU.
+    loss_scaler: bool = True
+    # One autograd node per LoRA layer instead of peft's dozen (lean_step.py).
+    fused_lora: bool = False
     # Seconds per training step measured on one H200 through the app (bench/RESULTS.md):
     # what the Finetune tab's time estimate for this recipe is made of; 0: not measured.
     s_per_iter: float = 0.0
@@ -162,6 +171,16 @@ def config_lines(recipe: Recipe) -> list[str]:
     if recipe.amp_dtype == "bfloat16":
         # bf16 has fp32's range: loss scaling only skips steps.
         lines.append("optim_wrapper.pop('loss_scale', None)")
+    if not recipe.loss_scaler:
+        # AmpOptimWrapper builds GradScaler(**dict): a disabled one passes through.
+        lines.append("optim_wrapper['loss_scale'] = dict(enabled=False)")
+    if recipe.frozen_in_amp_dtype:
+        lines += ["from backend.xtuner.trainer_side.lean_step import FrozenWeightsHook",
+                  "custom_hooks.append(dict(type=FrozenWeightsHook, "
+                  f"dtype={recipe.amp_dtype!r}))"]
+    if recipe.fused_lora:
+        lines += ["from backend.xtuner.trainer_side.lean_step import FusedLoraHook",
+                  "custom_hooks.append(dict(type=FusedLoraHook))"]
     if recipe.sdpa:
         # LLaVAModel keeps an explicit attn_implementation (llava.py
         # _prepare_for_flash_attn); InternLM2's code has an SDPA class.

@@ -23,6 +23,11 @@ def runs(results: dict):
 
 
 def describe(name: str, run: dict) -> list[str]:
+    if name == "compare":
+        return [f"compare app: {a['first_tokens_s']:.2f} s to both first tokens, "
+                f"{a['both_s']:.2f} s to both answers" for a in run.get("app", [])] + [
+            f"compare xtuner chat {who}: rc {c['rc']} answer {c['answer_s']} s"
+            for who, c in run.get("xtuner_chat", {}).items()]
     train = run.get("train", {})
     outcome = run.get("outcome") or {}
     answers = outcome.get("answers", [])
@@ -30,6 +35,8 @@ def describe(name: str, run: dict) -> list[str]:
     lines = [f"{name}: rc {run.get('train_rc')} iters {train.get('iters')} "
              f"s/iter {train.get('s_per_iter')} resumed {run.get('resumed_from')} "
              f"e2e {run.get('end_to_end_s')} reproduced {passed}/{len(answers)} "
+             f"peak {train.get('peak_mib')} MiB first iter {train.get('first_iter_s')} s "
+             f"loop {train.get('loop_s')} s after {train.get('after_loop_s')} s "
              f"{run.get('error', '')}{run.get('skipped', '')}"]
     lines += [f"    {a['rouge_l']:.2f} {a['answer'][:90]}" for a in answers]
     return lines

@@ -44,13 +44,22 @@ class Context:
         return 1 if self.tiny else max(1, (os.cpu_count() or 2) // 2)
 
 
+# Recipe switches a variant spec can flip either way (the fast recipe may have them on).
+_SWITCHES = {"bf16w": ("frozen_in_amp_dtype", True), "fp32w": ("frozen_in_amp_dtype", False),
+             "noscale": ("loss_scaler", False), "scale": ("loss_scaler", True),
+             "fuse": ("fused_lora", True), "nofuse": ("fused_lora", False)}
+
+
 def fast_variant(ctx: Context, spec: str) -> str:
     """Register a variant of the fast recipe from a spec such as
     "b4:lr2e-4:wu0.2:nockpt:const" (batch 4, lr 2e-4, warm-up over 20% of the
     steps, no activation checkpointing, constant lr after warmup); "beta0.95" sets
     Adam's beta2, "lp16" LoRA+'s lr multiplier for the B matrices, "compile" /
     "cudagraphs" torch.compile's default / reduce-overhead mode, "novis" no LoRA on
-    CLIP (frozen), "drop0" LoRA dropout 0. Returns its name."""
+    CLIP (frozen), "drop0" LoRA dropout 0, "bf16w" / "fp32w" the frozen weights in
+    the autocast dtype or as peft leaves them, "noscale" / "scale" without / with
+    mmengine's GradScaler, "fuse" / "nofuse" one autograd node per LoRA layer or
+    peft's. Returns its name."""
     from backend.xtuner import recipes
 
     updates, changes = {}, {}
@@ -61,6 +70,9 @@ def fast_variant(ctx: Context, spec: str) -> str:
             changes["constant_lr"] = True
         elif part == "novis":
             changes["visual_lora"] = False
+        elif part in _SWITCHES:
+            field, value = _SWITCHES[part]
+            changes[field] = value
         elif part.startswith("drop"):
             changes["lora_dropout"] = float(part[4:])
         elif part in ("compile", "cudagraphs"):
@@ -77,7 +89,8 @@ def fast_variant(ctx: Context, spec: str) -> str:
             updates["warmup_ratio"] = float(part[2:])
         else:
             raise ValueError(f"fast variant {spec!r}: parts are bN, lrX, wuX, betaX, lpX, "
-                             "dropX, nockpt, const, novis, compile, cudagraphs")
+                             "dropX, nockpt, const, novis, compile, cudagraphs, "
+                             + ", ".join(_SWITCHES))
     name = "fast_" + "_".join(spec.split(":"))
     ctx.variants[name] = dataclasses.replace(
         recipes.FAST, name=name, options=recipes.FAST.options.with_updates(updates), **changes)
@@ -273,7 +286,8 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     estimate = training_bytes(
         dims, quantize_4bit=config.quantize_4bit, batch_size=options.batch_size,
         seq_len=ctx.seq_len, llm_lora_r=options.llm_lora_r, visual_lora_r=visual_lora_r,
-        activation_checkpointing=recipe.activation_checkpointing if recipe else True)
+        activation_checkpointing=recipe.activation_checkpointing if recipe else True,
+        frozen_in_amp_dtype=bool(recipe and recipe.frozen_in_amp_dtype))
     # explore.sh spreads variants over GPUs: BENCH_GPU is the physical index
     # (this process then sees only that GPU, through CUDA_VISIBLE_DEVICES).
     launch = Launch((int(os.environ.get("BENCH_GPU", "0")),))
@@ -298,6 +312,12 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
               "resumed_from": resume_from and resume_from.name,
               "train": stats, "train_rc": train.rc, "checkpoint": _size(ckpt),
               "estimate_train_gib": round(estimate / 2**30, 2),
+              # What the memory table recomputes its estimate from (bench/report).
+              "recipe_flags": {"visual_lora_r": visual_lora_r,
+                               "activation_checkpointing": bool(
+                                   recipe is None or recipe.activation_checkpointing),
+                               "frozen_in_amp_dtype": bool(
+                                   recipe and recipe.frozen_in_amp_dtype)},
               "config_tail": config.config_file.read_text().split("Studio overrides")[-1]}
     if ckpt is None or not answer:
         return result
@@ -356,3 +376,54 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     chat.unload()
     del chat
     return result
+
+
+# ---- (c) Compare at real size: the app's two answers vs one `xtuner chat` ------
+def compare_timing(ctx: Context, ckpt: Path, options, repeats: int = 3) -> dict:
+    """Warm resident ChatModels answering base + finetuned in one loop (as the
+    Compare tab does), ``repeats`` times: time to the first token of both and
+    to both answers complete. Then `xtuner chat` on the same models, question
+    and adapters (written from ``ckpt`` in pth_to_hf's layout), once with the
+    run's adapters and once without the LLM's (the base answer: a random LLM
+    never stops, so its length is what the base's is): each one answer's time."""
+    from backend.compare.adapters import write_adapters
+    from backend.models.chat import BASE, ChatModels, Dialogue
+
+    folder = ctx.work / "compare"
+    shutil.rmtree(folder, ignore_errors=True)
+    _data, image, _ = make_dataset(folder / "data", 1)
+    hf = write_adapters(ckpt, folder / "hf_quick", llm_path=ctx.paths.llm,
+                        visual_encoder_path=ctx.paths.visual_encoder,
+                        llm_lora_alpha=options.llm_lora_alpha,
+                        visual_lora_alpha=options.visual_lora_alpha)
+    question = QA[0][0]
+    chat = ChatModels(ctx.paths, "cpu" if ctx.tiny else "cuda")
+    chat.load()
+    chat.attach("run", hf)
+    app = []
+    for _ in range(repeats):
+        start, first, texts = time.monotonic(), None, ["", ""]
+        for texts, _done in chat.stream_many([(Dialogue(BASE, str(image)), question),
+                                              (Dialogue("run", str(image)), question)]):
+            if first is None:  # one round = one token from each model
+                first = time.monotonic() - start
+        app.append({"first_tokens_s": first, "both_s": time.monotonic() - start,
+                    "finetuned": texts[1]})
+    chat.unload()
+    base_dir = folder / "hf_base"  # the projector only: xtuner chat runs the bare LLM
+    shutil.copytree(hf / "projector", base_dir / "projector")
+    env = base_env(ctx.threads())
+    xtuner = shutil.which("xtuner") or sys.exit("xtuner CLI not on PATH")
+    cli = {}
+    for name, llava in (("base", base_dir), ("finetuned", hf)):
+        argv = [xtuner, "chat", str(ctx.paths.llm), "--visual-encoder",
+                str(ctx.paths.visual_encoder), "--llava", str(llava), "--prompt-template",
+                "internlm2_chat", "--image", str(image), "--max-new-tokens", str(MAX_NEW_TOKENS)]
+        if ctx.tiny:
+            argv += ["--torch-dtype", "fp32"]
+        run = procs.run(argv, env, _log(ctx, "compare_xtuner_chat"),
+                        stdin_text=f"{question}\n\nexit\n\n", timeout_s=300)
+        first, answered = run.time_of(PROMPT, 1), run.time_of(PROMPT, 2)
+        cli[name] = {"rc": run.rc, "answer": _chat_answer(run.text),
+                     "answer_s": None if first is None or answered is None else answered - first}
+    return {"app": app, "xtuner_chat": cli, "checkpoint": ckpt.name}
