@@ -47,9 +47,46 @@ def gpu_info() -> dict:
     return info
 
 
+def side_by_side(ctx, repeats: int, fast_repeats: int) -> dict:
+    """Both flows' per-step and fixed costs in one call on one GPU (issue 18's
+    ratio; both whole flows outlast a 10-minute call). The CLI flow first,
+    alone; when its `xtuner train` has ended, the app's fast run (chat models
+    warm, both answers) while the CLI converts on the other half of the cores;
+    the CLI's chats wait until the app's run is over (so the GPU is never
+    shared). Each flow's 1,200-sample figure adds the steps it did not run at
+    its own measured s/iter (bench/report)."""
+    import dataclasses
+    import os
+    import threading
+
+    from bench.suite import flows
+
+    cores = sorted(os.sched_getaffinity(0))
+    half = len(cores) // 2
+    cli_ctx = dataclasses.replace(ctx, cpus=",".join(map(str, cores[half:])))
+    if half:
+        os.sched_setaffinity(0, cores[:half])  # this process and the app's trainer
+    trained, app_done, cli = threading.Event(), threading.Event(), {}
+    thread = threading.Thread(target=lambda: cli.update(flows.cli_flow(
+        cli_ctx, repeats, trained=trained, before_chat=app_done)))
+    thread.start()
+    trained.wait()
+    ctx.convert = False
+    started = time.monotonic() - ctx.started
+    try:
+        app = flows.app_flow(ctx, "fast", fast_repeats, warm_chat=True)
+    finally:
+        app_done.set()
+    app["started_after_s"] = round(started, 1)
+    thread.join()
+    return {"cli": cli, "app_fast": app,
+            "cores": {"app": cores[:half], "cli": cli_ctx.cpus}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--phase", choices=["cli", "app", "fast", "lesson_full", "compare"])
+    parser.add_argument("--phase", choices=["cli", "app", "fast", "lesson_full", "compare",
+                                            "side_by_side"])
     parser.add_argument("--out", type=Path)
     parser.add_argument("--work", type=Path, default=Path("/tmp/studio-bench"))
     parser.add_argument("--repeats", type=int, default=10, help="lesson-recipe runs: 6 x N samples")
@@ -101,6 +138,8 @@ def main() -> None:
                         started=started, budget_s=args.budget_s, seq_len=meta["seq_len"])
     if args.phase == "cli":
         results["cli"] = flows.cli_flow(ctx, args.repeats)
+    elif args.phase == "side_by_side":
+        results.update(side_by_side(ctx, args.repeats, args.fast_repeats))
     elif args.phase == "compare":  # Compare at real size, models warm, vs xtuner chat
         from backend.xtuner.recipes import FAST
         results["compare"] = flows.compare_timing(ctx, args.checkpoint, FAST.options)

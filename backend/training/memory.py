@@ -105,9 +105,14 @@ def training_bytes(dims: ModelDims, *, quantize_4bit: bool, batch_size: int, seq
                    deepspeed: str = "", frozen_in_amp_dtype: bool = False) -> int:
     """Estimated peak allocated bytes on each GPU. ``seq_len`` counts LLM
     tokens per sample, image tokens included. ``frozen_in_amp_dtype``: the
-    frozen weights stored in 16 bits (lean_step.FrozenWeightsHook), so no
-    half copies of them either."""
+    frozen weights stored in 16 bits (lean_step.FrozenWeightsHook).
+
+    The backward pass frees activations while it fills in the gradients, so
+    the peak holds the larger of the two, not both. Without activation
+    checkpointing, autocast's 16-bit copies of fp32 frozen weights are kept
+    for the backward pass too (none when they are stored in 16 bits)."""
     frozen_bytes = 2 if frozen_in_amp_dtype else 4
+    saved_copies = 0
     if quantize_4bit:
         frozen = 0.52 * dims.llm_linear_params + frozen_bytes * dims.llm_embedding_params
         # fp16 copy of the output layer
@@ -115,21 +120,25 @@ def training_bytes(dims: ModelDims, *, quantize_4bit: bool, batch_size: int, seq
     else:
         frozen = frozen_bytes * (dims.llm_linear_params + dims.llm_embedding_params)
         half_copies = 0
+        if not frozen_in_amp_dtype:
+            saved_copies = 2 * dims.llm_linear_params
     frozen += frozen_bytes * dims.clip_params
     trainable = (dims.llm_lora_params(llm_lora_r) + dims.clip_lora_params(visual_lora_r)
                  + dims.projector_params)
     if nproc > 1 and deepspeed:
-        per_param = 4 + 2 + 12 / nproc      # ZeRO-2 shards grads + Adam moments
+        per_param, grad_bytes = 4 + 2 + 8 / nproc, 4 / nproc  # ZeRO-2 shards grads + Adam
     elif nproc > 1:
-        per_param = 16 + 2 + 4              # DDP keeps a gradient bucket copy
+        per_param, grad_bytes = 12 + 2 + 4, 4  # DDP keeps a gradient bucket copy
     else:
-        per_param = 16 + 2
+        per_param, grad_bytes = 12 + 2, 4      # weight, Adam's moments, half copy
     tokens = batch_size * seq_len
     per_token = 12 * dims.vocab + 8 * dims.hidden * dims.layers
+    activations = batch_size * clip_backward_bytes(dims, visual_lora_r, activation_checkpointing)
     if not activation_checkpointing:
-        per_token += dims.layers * (34 * dims.hidden + 10 * dims.intermediate)
+        activations += (tokens * dims.layers * (34 * dims.hidden + 10 * dims.intermediate)
+                        + saved_copies)
     return int(frozen + half_copies + per_param * trainable + tokens * per_token
-               + batch_size * clip_backward_bytes(dims, visual_lora_r, activation_checkpointing))
+               + max(grad_bytes * trainable, activations))
 
 
 def clip_backward_bytes(dims: ModelDims, visual_lora_r: int,

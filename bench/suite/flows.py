@@ -30,6 +30,13 @@ class Context:
     convert: bool = True  # run the two pth_to_hf steps after the answers
     # The bench's own recipe variants by name (backend's LESSON and FAST stay as they are).
     variants: dict = dataclasses.field(default_factory=dict)
+    # CPU cores the CLI flow's subprocesses run on ("8-15"; "" = wherever): two flows
+    # side by side in one call keep off each other's cores (run_bench.py side_by_side).
+    cpus: str = ""
+
+    def pinned(self, argv: list[str]) -> list[str]:
+        taskset = shutil.which("taskset") if self.cpus else None
+        return [taskset, "-c", self.cpus, *argv] if taskset else argv
 
     def recipe(self, name: str):
         from backend.xtuner import recipes
@@ -122,7 +129,21 @@ def _log(ctx: Context, name: str) -> Path:
 
 
 # ---- (a) the lesson's CLI flow --------------------------------------------------
-def cli_flow(ctx: Context, repeats: int) -> dict:
+def cli_flow(ctx: Context, repeats: int, trained: threading.Event | None = None,
+             before_chat: threading.Event | None = None) -> dict:
+    """The lesson's flow; ``trained`` is set once `xtuner train` has ended
+    (run_bench.py side_by_side starts the app's run then), and the chats wait
+    for ``before_chat`` (that run's end: no two flows on the GPU at once). Each
+    step's time is its own; the wait is in none of them."""
+    try:
+        return _cli_flow(ctx, repeats, trained, before_chat)
+    finally:
+        if trained is not None:
+            trained.set()
+
+
+def _cli_flow(ctx: Context, repeats: int, trained: threading.Event | None,
+              before_chat: threading.Event | None) -> dict:
     from backend.xtuner.config import FINETUNE_CONFIG, PRETRAIN_CONFIG, _apply, _literal
 
     run = ctx.work / "cli"
@@ -153,8 +174,11 @@ def cli_flow(ctx: Context, repeats: int) -> dict:
     xtuner = shutil.which("xtuner") or sys.exit("xtuner CLI not on PATH")
     log = _log(ctx, "cli")
     t0 = time.monotonic()
-    train = procs.run([xtuner, "train", str(run / "finetune.py"), "--work-dir",
-                       str(run / "train")], env, log, timeout_s=max(60, ctx.left() - 200))
+    train = procs.run(ctx.pinned([xtuner, "train", str(run / "finetune.py"), "--work-dir",
+                                  str(run / "train")]), env, log,
+                      timeout_s=max(60, ctx.left() - 200))
+    if trained is not None:
+        trained.set()
     stats = procs.train_stats(train)
     stats["train_s"] = train.seconds
     stats["eval_sample_lines"] = train.text.count("Sample output")
@@ -163,12 +187,18 @@ def cli_flow(ctx: Context, repeats: int) -> dict:
     if ckpt is None:
         return result
     fp32 = ["--fp32"]
-    c1 = procs.run([xtuner, "convert", "pth_to_hf", str(run / "pretrain.py"),
-                    str(paths.pretrained_pth), str(run / "hf_pretrain")] + fp32, env, log)
-    c2 = procs.run([xtuner, "convert", "pth_to_hf", str(run / "finetune.py"), str(ckpt),
-                    str(run / "hf_finetuned")] + (fp32 if ctx.tiny else []), env, log)
+    c1 = procs.run(ctx.pinned([xtuner, "convert", "pth_to_hf", str(run / "pretrain.py"),
+                               str(paths.pretrained_pth), str(run / "hf_pretrain")] + fp32),
+                   env, log)
+    c2 = procs.run(ctx.pinned([xtuner, "convert", "pth_to_hf", str(run / "finetune.py"),
+                               str(ckpt), str(run / "hf_finetuned")]
+                              + (fp32 if ctx.tiny else [])), env, log)
     result["convert_pretrain_s"], result["convert_finetuned_s"] = c1.seconds, c2.seconds
     result["convert_rc"] = [c1.rc, c2.rc]
+    waited = time.monotonic()
+    if before_chat is not None:
+        before_chat.wait()
+    waited = time.monotonic() - waited
     question, reference = QA[0]
     answers = {}
     for name, hf in (("base", run / "hf_pretrain"), ("finetuned", run / "hf_finetuned")):
@@ -177,7 +207,8 @@ def cli_flow(ctx: Context, repeats: int) -> dict:
                 str(image), "--max-new-tokens", str(MAX_NEW_TOKENS)]
         if ctx.tiny:
             argv += ["--torch-dtype", "fp32"]
-        chat = procs.run(argv, env, log, stdin_text=f"{question}\n\nexit\n\n", timeout_s=300)
+        chat = procs.run(ctx.pinned(argv), env, log, stdin_text=f"{question}\n\nexit\n\n",
+                         timeout_s=300)
         first = chat.time_of(PROMPT, 1)
         answered = chat.time_of(PROMPT, 2)
         answers[name] = {
@@ -186,7 +217,8 @@ def cli_flow(ctx: Context, repeats: int) -> dict:
             "answer_s": None if answered is None or first is None else answered - first,
             "answer": _chat_answer(chat.text)}
     result["chat"] = answers
-    result["end_to_end_s"] = time.monotonic() - t0
+    result["waited_s"] = waited
+    result["end_to_end_s"] = time.monotonic() - t0 - waited
     from backend.compare.scoring import rouge_l
     result["finetuned_rouge_l"] = rouge_l(answers["finetuned"]["answer"], reference)
     return result
@@ -229,7 +261,8 @@ def _size(path: Path | None) -> dict | None:
 # ---- (b) the app's code path ----------------------------------------------------
 def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 500,
              resume: bool = False, profile: str = "", answer: bool = True,
-             stop_before_end_s: float = 0.0, config_lines: tuple[str, ...] = ()) -> dict:
+             stop_before_end_s: float = 0.0, config_lines: tuple[str, ...] = (),
+             warm_chat: bool = False) -> dict:
     """What the app runs for one run: the rendered config, our train argv
     (backend/training/gpu.py), both pth_to_hf steps (as TrainingService lists them),
     then the resident ChatModels answering base + finetuned in one loop.
@@ -241,7 +274,10 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     to stop as the app's Stop button does (it saves a checkpoint at that
     iteration, SaveOnStopHook), so a run split over calls loses no steps.
     ``config_lines``: appended to the rendered config (bench/probes/op_count.py's
-    variants; bench constants only, never user text)."""
+    variants; bench constants only, never user text). ``warm_chat``: the chat
+    models are loaded before the run starts, as the app holds them resident once
+    a student has asked the pretrain model (the lesson's "before"); the answers'
+    time then has no load in it."""
     from backend.xtuner import recipes
     from backend.models.chat import BASE, ChatModels, Dialogue
     from backend.training.gpu import Launch
@@ -293,6 +329,10 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     launch = Launch((int(os.environ.get("BENCH_GPU", "0")),))
     env = {**base_env(ctx.threads()), **({} if ctx.tiny else launch.env())}
     log = _log(ctx, f"app_{recipe_name}")
+    chat = None
+    if warm_chat and answer:
+        chat = ChatModels(ctx.paths, "cpu" if ctx.tiny else "cuda")
+        chat.load()
     t0 = time.monotonic()
     stopper = None
     if stop_before_end_s:
@@ -330,9 +370,10 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
                    visual_encoder_path=ctx.paths.visual_encoder,
                    llm_lora_alpha=options.llm_lora_alpha,
                    visual_lora_alpha=options.visual_lora_alpha)
-    chat = ChatModels(ctx.paths, "cpu" if ctx.tiny else "cuda")
     t_chat = time.monotonic()
-    chat.load()
+    if chat is None:
+        chat = ChatModels(ctx.paths, "cpu" if ctx.tiny else "cuda")
+        chat.load()
     chat.attach("run", run / "hf_quick")
     loaded = time.monotonic()
     question, reference = QA[0]
@@ -341,7 +382,7 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
                                           (Dialogue("run", str(image)), question)]):
         pass
     answered = time.monotonic()
-    result["chat"] = {"adapters_from_checkpoint_s": t_chat - t_quick,
+    result["chat"] = {"adapters_from_checkpoint_s": t_chat - t_quick, "warm": warm_chat,
                       "load_attach_s": loaded - t_chat, "answers_s": answered - loaded,
                       "base": texts[0], "finetuned": texts[1]}
     result["end_to_end_s"] = answered - t0

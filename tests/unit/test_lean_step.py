@@ -111,5 +111,5 @@ def test_the_recipe_flags_render_the_hooks_and_a_disabled_loss_scaler(tmp_path):
     assert torch.amp.GradScaler("cpu", **cfg.optim_wrapper.loss_scale).is_enabled() is False
     plain = load(tmp_path, cuda_config(tmp_path, dataclasses.replace(
         FAST, frozen_in_amp_dtype=False, loss_scaler=True, fused_lora=False)))
-    assert "loss_scale" not in plain.optim_wrapper
+    assert plain.optim_wrapper.loss_scale == "dynamic"  # the built-in config's
     assert not any("lean_step" in str(h.type) for h in plain.custom_hooks)
