@@ -109,6 +109,9 @@ def main() -> None:
                         help="phase fast: time the training only (no answers, no outcome)")
     parser.add_argument("--checkpoint", type=Path,
                         help="phase compare: a fast-recipe run's iter_N.pth to answer with")
+    parser.add_argument("--warm-chat", action="store_true",
+                        help="phase fast: chat models loaded before the run starts, as the "
+                             "app holds them")
     parser.add_argument("--tiny", action="store_true", help="CPU plumbing check, tiny models")
     parser.add_argument("--report", nargs="+", type=Path)
     args = parser.parse_args()
@@ -167,7 +170,8 @@ def main() -> None:
             try:
                 results[name] = flows.app_flow(ctx, name, args.fast_repeats,
                                                profile=args.profile,
-                                               answer=not args.train_only)
+                                               answer=not args.train_only,
+                                               warm_chat=args.warm_chat)
             except Exception as error:
                 import traceback
                 traceback.print_exc()
