@@ -105,20 +105,22 @@ def training_bytes(dims: ModelDims, *, quantize_4bit: bool, batch_size: int, seq
                    deepspeed: str = "", frozen_in_amp_dtype: bool = False) -> int:
     """Estimated peak allocated bytes on each GPU. ``seq_len`` counts LLM
     tokens per sample, image tokens included. ``frozen_in_amp_dtype``: the
-    frozen weights stored in 16 bits (lean_step.FrozenWeightsHook).
+    frozen matmul weights stored in 16 bits (lean_step.FrozenWeightsHook; the
+    input embeddings stay fp32).
 
     The backward pass frees activations while it fills in the gradients, so
     the peak holds the larger of the two, not both. Without activation
     checkpointing, autocast's 16-bit copies of fp32 frozen weights are kept
     for the backward pass too (none when they are stored in 16 bits)."""
-    frozen_bytes = 2 if frozen_in_amp_dtype else 4
+    frozen_bytes = 2 if frozen_in_amp_dtype else 4  # matmul weights; embeddings stay fp32
+    head = dims.llm_embedding_params / 2             # the output layer (a Linear)
     saved_copies = 0
     if quantize_4bit:
-        frozen = 0.52 * dims.llm_linear_params + frozen_bytes * dims.llm_embedding_params
+        frozen = 0.52 * dims.llm_linear_params + 4 * head + frozen_bytes * head
         # fp16 copy of the output layer
-        half_copies = 0 if frozen_in_amp_dtype else 2 * dims.llm_embedding_params / 2
+        half_copies = 0 if frozen_in_amp_dtype else 2 * head
     else:
-        frozen = frozen_bytes * (dims.llm_linear_params + dims.llm_embedding_params)
+        frozen = frozen_bytes * (dims.llm_linear_params + head) + 4 * head
         half_copies = 0
         if not frozen_in_amp_dtype:
             saved_copies = 2 * dims.llm_linear_params

@@ -56,7 +56,9 @@ def full(flow: dict) -> float | None:
         return None
     train = flow["train"]
     batch = flow.get("batch_size", 1)
-    done = train["iters"] * batch
+    # mmengine logs every N steps: a run that finished ran all its steps.
+    steps = train.get("max_iters") if flow.get("train_rc") == 0 else None
+    done = (steps or train["iters"]) * batch
     return flow["end_to_end_s"] + (FULL - done) / batch * train["s_per_iter"]
 
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.report.results import load
-from bench.report.sections.findings import (class_pack, compile_, explore, launch, lesson_full,
-                                            multi_gpu, pace, profile)
+from bench.report.sections.findings import (class_pack, compile_, explore, issue18, launch,
+                                            lesson_full, multi_gpu, pace, profile)
 from bench.report.sections.notes import memory, notes
 from bench.report.sections.outcome import outcome
 from bench.report.sections.steps import steps
 from bench.report.sections.summary import summary
 from bench.report.sections.verdict import verdict
 
-SECTIONS = (summary, steps, outcome, verdict, explore, lesson_full, profile, compile_, pace,
+SECTIONS = (issue18, summary, steps, outcome, verdict, explore, lesson_full, profile, compile_, pace,
             multi_gpu, class_pack, launch, notes, memory)
 
 

@@ -8,8 +8,10 @@ result:
     LLM, casts each frozen LLM weight to fp32; CLIP loads in fp32. Under bf16
     autocast every frozen matmul then casts its weight back to bf16 in every
     step, and keeps that copy for the backward pass (3 GiB on InternLM2-1.8B).
-    ``FrozenWeightsHook`` stores the frozen weights in the autocast dtype once:
-    the matmuls see the same bf16 values, without the copies. Trainable
+    ``FrozenWeightsHook`` stores the frozen matmul weights in the autocast
+    dtype once: the matmuls see the same bf16 values, without the copies, and
+    the step's numbers stay bit for bit what they were (tests/unit/
+    test_lean_step.py, tests/service/test_lean_step_llava.py). Trainable
     weights (LoRA, projector) stay fp32 for Adam.
   * peft's LoRA Linear makes about a dozen autograd nodes per layer under
     autocast: the input cast to the adapter's fp32 and back, the casts of A and
@@ -28,12 +30,19 @@ from mmengine.hooks import Hook
 
 
 def cast_frozen_weights(model: torch.nn.Module, dtype: torch.dtype) -> int:
-    """Store every frozen floating-point parameter in ``dtype``; return how
-    many bytes that freed. In place (``param.data``), so the parameter objects,
-    their names and the optimizer's references stay."""
+    """Store the frozen weight of every ``nn.Linear`` in ``dtype``; return how
+    many bytes that freed. Only matmul weights: autocast casts exactly those
+    to ``dtype`` in every step anyway, so the step computes the same numbers
+    without the copies. Norms and embeddings keep their dtype (fp32 after
+    peft), and with them the fp32 residual stream: casting those too changes
+    the numbers, and a whole-length run that did so reproduced fewer trained
+    answers (bench/RESULTS.md). In place (``param.data``): the parameter
+    objects, their names and the optimizer's references stay."""
     freed = 0
-    for param in model.parameters():
-        if param.requires_grad or not param.is_floating_point() or param.dtype == dtype:
+    for module in model.modules():
+        param = getattr(module, "weight", None)
+        if (not isinstance(module, torch.nn.Linear) or param is None or param.requires_grad
+                or not param.is_floating_point() or param.dtype == dtype):
             continue
         before = param.element_size()
         param.data = param.data.to(dtype)
@@ -42,7 +51,7 @@ def cast_frozen_weights(model: torch.nn.Module, dtype: torch.dtype) -> int:
 
 
 class FrozenWeightsHook(Hook):
-    """The frozen LLM and CLIP weights in the autocast dtype (module docstring)."""
+    """The frozen LLM and CLIP matmul weights in the autocast dtype (module docstring)."""
 
     priority = "VERY_HIGH"
 

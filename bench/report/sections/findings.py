@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench.report.class_pack import class_pack_section
 from bench.report.compile import compile_section
 from bench.report.explore import explore_section, load_variants
+from bench.report import issue18 as fast_recipe
 from bench.report.launch import launch_section
 from bench.report.lesson_full import lesson_full_section, partial_run_line
 from bench.report.multi_gpu import multi_gpu_section
@@ -53,3 +54,11 @@ def class_pack(r: Results) -> str:
 
 def launch(r: Results) -> str:
     return prose("launch", table=launch_section(r.folder / "launch"))
+
+
+def issue18(r: Results) -> str:
+    figures = fast_recipe.figures(r.folder / "issue18")
+    return prose("issue18", verdict=fast_recipe.verdict_table(figures),
+                 pace=fast_recipe.pace_table(figures),
+                 side_by_side=fast_recipe.side_by_side_table(figures),
+                 whole_length=fast_recipe.whole_length_lines(figures))

@@ -1,6 +1,8 @@
 """The report's tail: how the flows were run, and the memory estimate against the peaks."""
 from __future__ import annotations
 
+import json
+
 from bench.report.explore import load_variants
 from bench.report.prose import prose
 from bench.report.results import Results
@@ -38,5 +40,8 @@ def _memory_rows(seq_len: int, flows: list[dict]) -> list[str]:
 
 def memory(r: Results) -> str:
     explored = [v for v in load_variants(r.folder / "explore") if v["train"].get("peak_mib")]
-    flows = [r.lesson, r.fast, r.flow("fast_lr0.001"), *explored]
+    tenth = [run for path in sorted((r.folder / "issue18").glob("*/*/results_fast.json"))
+             + sorted((r.folder / "issue18").glob("*/results_fast.json"))
+             for name, run in json.loads(path.read_text()).items() if name != "meta"]
+    flows = [r.lesson, r.fast, r.flow("fast_lr0.001"), *explored, *tenth]
     return prose("memory", table="\n".join(_memory_rows(r.meta.get("seq_len", 619), flows)))
