@@ -201,26 +201,76 @@ class ChatModels:
 
     def stream_many(self, requests: list[tuple[Dialogue, str]],
                     max_new_tokens: int = MAX_NEW_TOKENS) -> Iterator[tuple[list[str], bool]]:
-        """Step several models in turn, one token each per round.
+        """Step several models, one token each per round.
 
         Yields (answers so far, all finished). One loop serves the base and
         the finetuned model alike: the side-by-side view is this, not two
-        copies of the generation code.
+        copies of the generation code. Prompts of one length (a first turn:
+        the same question about the same image) go through the LLM as one
+        batch, each row with its own adapter; others one after the other.
         """
         self.load()
         states = [self._start(d, q) for d, q in requests]
+        together = {"past": None, "rounds": 0} if self._can_batch(states) else None
         while True:
             with self._lock:
-                progressed = False
-                for state in states:
-                    if not state["done"]:
-                        self._step(state, max_new_tokens)
-                        progressed = True
+                if together is not None:
+                    progressed = self._step_together(states, together, max_new_tokens)
+                else:
+                    progressed = False
+                    for state in states:
+                        if not state["done"]:
+                            self._step(state, max_new_tokens)
+                            progressed = True
             texts = [self._decode(state) for state in states]
             done = all(state["done"] for state in states)
             yield texts, done
             if done or not progressed:
                 return
+
+    def _can_batch(self, states: list[dict]) -> bool:
+        """Several models, each once, prompts of one length, the finetuned ones
+        attached as LLM adapters: peft then runs every row with its own adapter
+        (or none, for the base) in one forward pass."""
+        from peft import PeftModel
+
+        models = [state["model"] for state in states]
+        return (len(states) > 1 and len(set(models)) == len(models)
+                and len({state["length"] for state in states}) == 1
+                and isinstance(self.llm, PeftModel)
+                and all(m == BASE or m in self.llm.peft_config for m in models)
+                and any(m != BASE for m in models))
+
+    def _step_together(self, states: list[dict], together: dict, max_new_tokens: int) -> bool:
+        """One token for every unfinished model in one forward pass. A finished
+        row is still fed (its last token) and its output ignored: the batch's
+        KV cache keeps one length."""
+        if not self._loaded:  # unload() ran between two tokens
+            raise ChatError(UNLOADED)
+        if all(state["done"] for state in states):
+            return False
+        torch = self.torch
+        adapters = ["__base__" if state["model"] == BASE else state["model"] for state in states]
+        with torch.inference_mode():
+            self.llm.base_model.enable_adapter_layers()
+            if together["past"] is None:
+                embeds = torch.cat([state["inputs"]["inputs_embeds"] for state in states])
+                out = self.llm(inputs_embeds=embeds, use_cache=True, adapter_names=adapters)
+            else:
+                last = torch.tensor([[state["ids"][-1] if state["ids"] else self.im_end_id]
+                                     for state in states], device=self.device)
+                position = torch.full((len(states), 1),
+                                      states[0]["length"] + together["rounds"] - 1,
+                                      device=self.device)
+                out = self.llm(input_ids=last, past_key_values=together["past"],
+                               position_ids=position, use_cache=True, adapter_names=adapters)
+            together["past"] = out.past_key_values
+            tokens = out.logits[:, -1].argmax(-1).tolist()
+        together["rounds"] += 1
+        for state, token in zip(states, tokens):
+            if not state["done"]:
+                self._take(state, int(token), max_new_tokens)
+        return True
 
     def _start(self, dialogue: Dialogue, question: str) -> dict:
         from PIL import Image
@@ -260,6 +310,10 @@ class ChatModels:
                                position_ids=position, use_cache=True)
             state["past"] = out.past_key_values
             token = int(out.logits[0, -1].argmax())
+        self._take(state, token, max_new_tokens)
+
+    def _take(self, state: dict, token: int, max_new_tokens: int) -> None:
+        """A model's next token: the end of its answer, or one more token."""
         if token in (self.im_end_id, self.tokenizer.eos_token_id):
             state["done"] = True
             return

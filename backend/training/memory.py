@@ -156,13 +156,14 @@ def clip_backward_bytes(dims: ModelDims, visual_lora_r: int,
 def chat_bytes(dims: ModelDims, *, llm_lora_r: int = 512, visual_lora_r: int = 64,
                attached_runs: int = 1, prompt_tokens: int = 1024) -> int:
     """Resident chat models in bf16, plus each attached run's fp32 adapters
-    (peft upcasts them; loading one holds a second copy for a moment) and one
-    prompt's fp32 logits."""
+    (peft upcasts them; loading one holds a second copy for a moment) and the
+    fp32 logits of two prompts (Compare reads the base's and the run's in one
+    batch: ChatModels._step_together)."""
     base = 2 * (dims.llm_linear_params + dims.llm_embedding_params + dims.clip_params)
     adapters = (attached_runs + 1) * 4 * (dims.llm_lora_params(llm_lora_r)
                                     + dims.clip_lora_params(visual_lora_r)
                                     + dims.projector_params)
-    return int(base + 2 * dims.projector_params + adapters + prompt_tokens * dims.vocab * 6)
+    return int(base + 2 * dims.projector_params + adapters + 2 * prompt_tokens * dims.vocab * 6)
 
 
 def with_margin(needed_bytes: int) -> int:

@@ -1,0 +1,84 @@
+"""Compare's two answers in one forward pass (ChatModels._step_together): the
+demo models on the CPU, the base and a run attached from an iter_N.pth with
+random LoRA weights. Batched, each row gets exactly what it gets alone."""
+import json
+
+import pytest
+import torch
+
+from backend.compare.adapters import write_adapters
+from backend.models.chat import BASE, ChatModels, Dialogue
+from backend.models.paths import ModelPaths
+from tests.support.demo_models import ensure_shared_demo_models
+from tests.support.images import make_star_image
+
+pytestmark = [pytest.mark.slow, pytest.mark.processes]  # the demo models (built if missing)
+
+
+def random_run_checkpoint(path, llm_dir, clip_dir):
+    llm = json.loads((llm_dir / "config.json").read_text())
+    clip = json.loads((clip_dir / "config.json").read_text())
+    clip = clip.get("vision_config", clip)
+    hidden, heads, kv = llm["hidden_size"], llm["num_attention_heads"], llm["num_key_value_heads"]
+    qkv = hidden + 2 * kv * (hidden // heads)
+    g = torch.Generator().manual_seed(7)
+    state = {}
+    for layer in range(llm["num_hidden_layers"]):
+        key = f"llm.base_model.model.model.layers.{layer}.attention.wqkv.lora_{{}}.default.weight"
+        state[key.format("A")] = torch.randn(8, hidden, generator=g) * 0.1
+        state[key.format("B")] = torch.randn(qkv, 8, generator=g) * 0.1
+    state.update({"projector.model.0.weight": torch.randn(hidden, clip["hidden_size"], generator=g) * 0.05,
+                  "projector.model.0.bias": torch.zeros(hidden),
+                  "projector.model.2.weight": torch.randn(hidden, hidden, generator=g) * 0.05,
+                  "projector.model.2.bias": torch.zeros(hidden)})
+    torch.save({"meta": {}, "state_dict": state}, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def chat(tmp_path_factory):
+    demo = ensure_shared_demo_models() / "demo"
+    folder = tmp_path_factory.mktemp("batch")
+    ckpt = random_run_checkpoint(folder / "iter_9.pth", demo / "llm", demo / "clip")
+    hf = write_adapters(ckpt, folder / "hf", llm_path=demo / "llm",
+                        visual_encoder_path=demo / "clip", llm_lora_alpha=16,
+                        visual_lora_alpha=16)
+    models = ChatModels(ModelPaths(demo / "llm", demo / "clip",
+                                   demo / "pretrain" / "iter_2181.pth"))
+    models.attach("run", hf)
+    image = str(make_star_image(folder / "star.png"))
+    return models, image
+
+
+def answers(models, requests, max_new_tokens=24):
+    for texts, _done in models.stream_many(requests, max_new_tokens):
+        pass
+    return texts
+
+
+def test_both_answers_in_one_batch_are_what_each_model_answers_alone(chat, monkeypatch):
+    models, image = chat
+    question = "What is in the picture?"
+    alone = [answers(models, [(Dialogue(m, image), question)])[0] for m in (BASE, "run")]
+    assert alone[0] != alone[1]  # the adapter changes the answer
+    batched_calls = []
+    real = models._step_together
+    monkeypatch.setattr(models, "_step_together",
+                        lambda *a: batched_calls.append(1) or real(*a))
+    together = answers(models, [(Dialogue(BASE, image), question),
+                                (Dialogue("run", image), question)])
+    assert batched_calls, "one prompt length, two models: the batched path"
+    assert together == alone
+    # Afterwards one model alone answers as before (adapters left as they should be).
+    assert answers(models, [(Dialogue("run", image), question)])[0] == alone[1]
+    assert answers(models, [(Dialogue(BASE, image), question)])[0] == alone[0]
+
+
+def test_prompts_of_different_lengths_are_stepped_in_turn(chat, monkeypatch):
+    models, image = chat
+    monkeypatch.setattr(models, "_step_together",
+                        lambda *a: pytest.fail("different lengths cannot share a batch"))
+    history = [("What is it?", "A star.")]
+    texts = answers(models, [(Dialogue(BASE, image, history), "And its colour?"),
+                             (Dialogue("run", image), "And its colour?")])
+    assert len(texts) == 2
