@@ -124,11 +124,9 @@ class Launch:
     def train_argv(self, config_file: Path, work_dir: Path, python: str = sys.executable,
                    resume: Path | None = None) -> list[str]:
         """The argument list xtuner's entry point would run (never a shell string)."""
-        script_args = [str(config_file), "--work-dir", str(work_dir)]
-        if self.deepspeed:
-            script_args += ["--deepspeed", self.deepspeed]
-        if resume is not None:
-            script_args += ["--resume", str(resume)]
+        from backend.xtuner.config import train_script_args
+
+        script_args = train_script_args(config_file, work_dir, self.deepspeed, resume)
         if self.nproc == 1:
             return [python, "-m", "xtuner.tools.train"] + script_args
         # = xtuner/entry_point.py: torchrun --nnodes --node_rank --nproc_per_node

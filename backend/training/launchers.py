@@ -10,12 +10,25 @@ from __future__ import annotations
 import sys
 from typing import Callable, Collection
 
-from backend.xtuner.config import TrainConfig, train_command
+from backend.xtuner.config import TrainConfig, train_command, train_script_args
 from backend.xtuner.options import TrainOptions
 from backend.xtuner.recipes import Recipe
 
 
-class CpuLauncher:
+class NoLocalMemory:
+    """A launcher whose runs take no memory this server measures: the CPU (its
+    slots decide) or a cluster's nodes (Slurm allocates their GPUs)."""
+
+    def memory_estimate(self, llm_path, visual_encoder_path, options: TrainOptions,
+                        recipe: Recipe | None = None) -> int:
+        return 0
+
+    def check_memory(self, llm_path, visual_encoder_path, options: TrainOptions,
+                     held: Collection[int] = (), recipe: Recipe | None = None) -> None:
+        """Nothing to check here."""
+
+
+class CpuLauncher(NoLocalMemory):
     """One process on the CPU, xtuner's trainer as the lesson runs it."""
 
     nproc = 1
@@ -30,15 +43,6 @@ class CpuLauncher:
 
     def config_fields(self, recipe: Recipe | None = None) -> dict:
         return {}
-
-    def memory_estimate(self, llm_path, visual_encoder_path, options: TrainOptions,
-                        recipe: Recipe | None = None) -> int:
-        """Nothing the scheduler admits by on the CPU (its slots decide)."""
-        return 0
-
-    def check_memory(self, llm_path, visual_encoder_path, options: TrainOptions,
-                     held: Collection[int] = (), recipe: Recipe | None = None) -> None:
-        """Nothing to check on the CPU."""
 
     def train_argv(self, config: TrainConfig, python: str = sys.executable) -> list[str]:
         return train_command(config, python)
@@ -94,7 +98,7 @@ class GpuLauncher:
         return {}
 
 
-class ClusterGpuLauncher:
+class ClusterGpuLauncher(NoLocalMemory):
     """CUDA on a cluster's nodes (``--executor slurm`` with GPUs in its request).
 
     The server's own torch says nothing about the nodes, so the recipe is the
@@ -125,18 +129,9 @@ class ClusterGpuLauncher:
         return {"quantize_4bit": recipe.quantize_4bit, "recipe": recipe,
                 "deepspeed": self.deepspeed}
 
-    def memory_estimate(self, llm_path, visual_encoder_path, options: TrainOptions,
-                        recipe: Recipe | None = None) -> int:
-        return 0
-
-    def check_memory(self, llm_path, visual_encoder_path, options: TrainOptions,
-                     held: Collection[int] = (), recipe: Recipe | None = None) -> None:
-        """The nodes' GPUs are Slurm's to allocate."""
-
     def train_argv(self, config: TrainConfig, python: str = sys.executable) -> list[str]:
-        script_args = [str(config.config_file), "--work-dir", str(config.work_dir / "train")]
-        if self.deepspeed:
-            script_args += ["--deepspeed", self.deepspeed]
+        script_args = train_script_args(config.config_file, config.work_dir / "train",
+                                        self.deepspeed)
         if self.nproc == 1:
             return [python, "-m", "xtuner.tools.train", *script_args]
         return ["srun", "--kill-on-bad-exit=1", python, "-m", "xtuner.tools.train",

@@ -251,13 +251,21 @@ def train_command(config: TrainConfig, python: str = sys.executable,
     ``python -m xtuner.tools.train`` rather than the ``xtuner`` wrapper: the
     wrapper exits 0 even when training fails.
     """
-    command = [python, "-m", "xtuner.tools.train", str(config.config_file),
-               "--work-dir", str(config.work_dir / "train")]
-    if config.deepspeed:  # as the lesson runs it: --deepspeed deepspeed_zero2
-        command += ["--deepspeed", config.deepspeed]
+    return [python, "-m", "xtuner.tools.train",
+            *train_script_args(config.config_file, config.work_dir / "train",
+                               config.deepspeed, resume)]
+
+
+def train_script_args(config_file: Path, work_dir: Path, deepspeed: str = "",
+                      resume: Path | None = None) -> list[str]:
+    """xtuner's train script's own arguments, however it is started (directly,
+    torchrun, srun): ``CONFIG --work-dir DIR [--deepspeed NAME] [--resume PTH]``."""
+    args = [str(config_file), "--work-dir", str(work_dir)]
+    if deepspeed:  # as the lesson runs it: --deepspeed deepspeed_zero2
+        args += ["--deepspeed", deepspeed]
     if resume is not None:
-        command += ["--resume", str(resume)]
-    return command
+        args += ["--resume", str(resume)]
+    return args
 
 
 def convert_command(config_file: Path, checkpoint: Path, out_dir: Path,
