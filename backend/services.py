@@ -11,6 +11,7 @@ from backend.compare.service import CompareService
 from backend.data.store import DatasetStore
 from backend.training.gpu_check import GpuProblem, check_gpu_stack, cpu_training_refusal
 from backend.runs.executor import LocalExecutor
+from backend.runs.warm_trainers import WarmTrainers
 from backend.runs.jobs import JobManager
 from backend.runs.slots import DevicePool, GpuMemory
 from backend.models.background import BackgroundModels, ModelsNotReady
@@ -58,6 +59,7 @@ class Services:
 
     def close(self) -> None:
         self.jobs.shutdown()
+        self.jobs.executor.close()  # waiting warm trainers go; running steps stay
         if self.uploads is not None:
             self.uploads.stop()
 
@@ -99,7 +101,7 @@ def build_services(settings: Settings) -> Services:
     pool, memory = device_pool(settings, gpu, resident)
     jobs = JobManager(registry, max_queue=settings.max_queue, before_job=resident.before_job,
                       after_job=after_job, pool=pool, memory=memory,
-                      executor=run_executor(settings))
+                      executor=run_executor(settings, device))
     jobs.reconcile(work / "runs")
 
     def admit_dataset(owner: str, size: int) -> None:
@@ -119,6 +121,7 @@ def build_services(settings: Settings) -> Services:
                                refusal=None if cluster_gpus else cpu_training_refusal(
                                    profile.name, device, gpu_problem, settings.allow_cpu),
                                budget=budget, quota=quota, launcher=cluster_gpus)
+    training.warm_up()
     compare = CompareService(resident.chat, jobs, work / "scratch", model_paths=models.wait)
     return Services(settings, profile, models, datasets, jobs, training, compare, device,
                     accounts, RunAccess(accounts, jobs, datasets), gpu_problem=gpu_problem,
@@ -139,11 +142,14 @@ def _gpu_setup(settings: Settings, device: str):
                      gpus_per_run=settings.gpus_per_run)
 
 
-def run_executor(settings: Settings):
+def run_executor(settings: Settings, device: str):
     """Where runs' steps run: this machine, or Slurm jobs (checked first: a
     job must see WORK_DIR, or the server refuses to start)."""
     if settings.executor != "slurm":
-        return LocalExecutor()
+        warm = settings.warm_trainers == "on" or (settings.warm_trainers == "auto"
+                                                  and device == "cuda")
+        return LocalExecutor(WarmTrainers(settings.work_dir / "logs" / "warm-trainers.log")
+                             if warm else None)
     from backend.runs.slurm.executor import SlurmExecutor
     from backend.runs.slurm.shared_folder import check_shared_folder
 

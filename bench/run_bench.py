@@ -47,7 +47,7 @@ def gpu_info() -> dict:
     return info
 
 
-def side_by_side(ctx, repeats: int, fast_repeats: int) -> dict:
+def side_by_side(ctx, repeats: int, fast_repeats: int, warm_trainer: bool = False) -> dict:
     """Both flows' per-step and fixed costs in one call on one GPU (issue 18's
     ratio; both whole flows outlast a 10-minute call). The CLI flow first,
     alone; when its `xtuner train` has ended, the app's fast run (chat models
@@ -74,7 +74,8 @@ def side_by_side(ctx, repeats: int, fast_repeats: int) -> dict:
     ctx.convert = False
     started = time.monotonic() - ctx.started
     try:
-        app = flows.app_flow(ctx, "fast", fast_repeats, warm_chat=True)
+        app = flows.app_flow(ctx, "fast", fast_repeats, warm_chat=True,
+                             warm_trainer=warm_trainer)
     finally:
         app_done.set()
     app["started_after_s"] = round(started, 1)
@@ -112,6 +113,9 @@ def main() -> None:
     parser.add_argument("--warm-chat", action="store_true",
                         help="phase fast: chat models loaded before the run starts, as the "
                              "app holds them")
+    parser.add_argument("--warm-trainer", action="store_true",
+                        help="phases fast and side_by_side: the app's train step goes to a "
+                             "process whose imports were done before the run (--warm-trainers)")
     parser.add_argument("--tiny", action="store_true", help="CPU plumbing check, tiny models")
     parser.add_argument("--report", nargs="+", type=Path)
     args = parser.parse_args()
@@ -142,7 +146,7 @@ def main() -> None:
     if args.phase == "cli":
         results["cli"] = flows.cli_flow(ctx, args.repeats)
     elif args.phase == "side_by_side":
-        results.update(side_by_side(ctx, args.repeats, args.fast_repeats))
+        results.update(side_by_side(ctx, args.repeats, args.fast_repeats, args.warm_trainer))
     elif args.phase == "compare":  # Compare at real size, models warm, vs xtuner chat
         from backend.xtuner.recipes import FAST
         results["compare"] = flows.compare_timing(ctx, args.checkpoint, FAST.options)
@@ -171,7 +175,8 @@ def main() -> None:
                 results[name] = flows.app_flow(ctx, name, args.fast_repeats,
                                                profile=args.profile,
                                                answer=not args.train_only,
-                                               warm_chat=args.warm_chat)
+                                               warm_chat=args.warm_chat,
+                                               warm_trainer=args.warm_trainer)
             except Exception as error:
                 import traceback
                 traceback.print_exc()

@@ -27,6 +27,24 @@ UNLOADED = ("The chat models were unloaded because a training run needs the GPU;
             "when its training has finished.")
 
 
+def _with_adapter(module, adapter_dir: Path, name: str):
+    """``module`` with the saved LoRA adapter in ``adapter_dir`` added as ``name``
+    (wrapped in a PeftModel the first time).
+
+    low_cpu_mem_usage: the LoRA layers are made empty and take the saved
+    weights as they are, instead of being filled with random numbers first
+    only to be overwritten (the fast recipe's r=512 LLM adapter is 0.5 G
+    parameters; tests/service/test_chat_batch.py checks the weights land
+    exactly)."""
+    from peft import PeftModel
+
+    if isinstance(module, PeftModel):
+        module.load_adapter(str(adapter_dir), adapter_name=name, low_cpu_mem_usage=True)
+        return module
+    return PeftModel.from_pretrained(module, str(adapter_dir), adapter_name=name,
+                                     low_cpu_mem_usage=True).eval()
+
+
 @dataclass
 class _Attached:
     projector: object
@@ -123,7 +141,6 @@ class ChatModels:
 
     def attach(self, name: str, hf_dir: Path) -> None:
         """Load a run's converted adapters + projector under ``name``."""
-        from peft import PeftModel
         from xtuner.model.modules import ProjectorModel
 
         with self._lock:
@@ -136,18 +153,10 @@ class ChatModels:
                 raise ChatError(f"Run {name} has no converted model in {hf_dir}.")
             if len(self._attached) >= MAX_ATTACHED_RUNS:
                 self._detach(next(iter(self._attached)))
-            if isinstance(self.llm, PeftModel):
-                self.llm.load_adapter(str(llm_adapter), adapter_name=name)
-            else:
-                self.llm = PeftModel.from_pretrained(self.llm, str(llm_adapter),
-                                                     adapter_name=name).eval()
+            self.llm = _with_adapter(self.llm, llm_adapter, name)
             visual_adapter = hf_dir / "visual_encoder_adapter"
             if visual_adapter.is_dir():
-                if isinstance(self.visual_encoder, PeftModel):
-                    self.visual_encoder.load_adapter(str(visual_adapter), adapter_name=name)
-                else:
-                    self.visual_encoder = PeftModel.from_pretrained(
-                        self.visual_encoder, str(visual_adapter), adapter_name=name).eval()
+                self.visual_encoder = _with_adapter(self.visual_encoder, visual_adapter, name)
             projector = ProjectorModel.from_pretrained(str(projector_dir)).to(
                 self.base_projector.dtype).to(self.device).eval()
             self._attached[name] = _Attached(projector, visual_adapter.is_dir())

@@ -21,6 +21,7 @@ from typing import Callable, Protocol
 
 from backend.runs import process as processes
 from backend.runs.spec import alive, request_stop
+from backend.runs.warm_trainers import WarmTrainers
 
 
 @dataclass
@@ -54,20 +55,45 @@ class Executor(Protocol):
 
     def ended_because(self, handle: Handle) -> str: ...
 
+    def prepare(self, python: str, env: dict) -> None: ...  # ahead of a train step
+
+    def close(self) -> None: ...
+
 
 class LocalExecutor:
     """Processes on this machine, through backend/runs/process.py (own process
-    group, output appended to the run's log, stopped in stages)."""
+    group, output appended to the run's log, stopped in stages). With
+    ``warm``, an xtuner step (train, convert) goes to a process that has done
+    its imports already when one waits with the step's environment
+    (backend/runs/warm_trainers.py), and another is made ready for the next."""
 
     cluster = False
     poll_s = 1.0  # how often an attached step (not our child) is looked at
 
+    def __init__(self, warm: WarmTrainers | None = None):
+        self.warm = warm
+
     def start(self, argv: list[str], *, cwd: Path, env: dict, log_file: Path,
               name: str = "studio", tasks: int = 1) -> Handle:
         """``tasks`` is a cluster's: a local step starts its own processes (torchrun)."""
-        with open(log_file, "ab") as log:
-            process = processes.start(argv, cwd=cwd, env=env, log=log)
+        process = None
+        if self.warm is not None and self.warm.serves(argv):
+            process = self.warm.take(argv, cwd=cwd, env=env, log_file=log_file)
+            self.warm.prepare(argv[0], env)
+        if process is None:
+            with open(log_file, "ab") as log:
+                process = processes.start(argv, cwd=cwd, env=env, log=log)
         return Handle(str(process.pid), process.pid, process)
+
+    def prepare(self, python: str, env: dict) -> None:
+        """Have a process ready for an xtuner step with this environment (when warm)."""
+        if self.warm is not None:
+            self.warm.prepare(python, env)
+
+    def close(self) -> None:
+        """Let waiting trainers go; running steps are not touched."""
+        if self.warm is not None:
+            self.warm.close()
 
     def attach(self, handle_id: str) -> Handle:
         return Handle(handle_id, int(handle_id))

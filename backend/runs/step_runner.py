@@ -36,6 +36,20 @@ def placement_env(placement: Placement, port: int | None) -> dict:
     return Launch(placement.gpu_indices, master_port=port or 29500).env()
 
 
+def step_env(spec_env: dict, placement: Placement, port: int | None) -> dict:
+    """Everything a step's process gets in its environment (one place: a
+    warm trainer made ready ahead of a run must get exactly the same)."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **spec_env, **placement_env(placement, port)}
+
+
+def prepare_devices(executor: Executor, devices: Collection[str], python: str,
+                    spec_env: dict) -> None:
+    """Have a process ready on each device for the next run's steps there (the
+    executor's to do or not: backend/runs/warm_trainers.py)."""
+    for device in devices:
+        executor.prepare(python, step_env(spec_env, Placement("", (device,)), None))
+
+
 def free_port(taken: Collection[int]) -> int:
     """A TCP port nothing listens on now and no other run of ours was given."""
     for _ in range(100):
@@ -97,8 +111,7 @@ def run_steps(manager, slot: Slot) -> str:
     spec = slot.spec
     if len(slot.placement.devices) > 1:
         manager.reserve_port(slot)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env,
-           **placement_env(slot.placement, slot.port)}
+    env = step_env(spec.env, slot.placement, slot.port)
     for step in spec.steps:
         if manager.stop_was_requested(spec.run_id):
             break

@@ -22,6 +22,7 @@ from backend.runs.jobs import LATEST_CHECKPOINT, JobManager, JobSpec, Step
 from backend.models.paths import ModelPaths
 from backend.runs.same_run import find_same_run
 from backend.runs.slots import gpu_index
+from backend.runs.step_runner import prepare_devices
 from backend.xtuner.env import subprocess_env
 from backend.xtuner.recipes import RECIPES, Recipe, checkpoint_contents, run_recipe
 from backend.training.launchers import launcher_for
@@ -93,6 +94,18 @@ class TrainingService:
         self.python = python
         # Two Starts at once must not both miss each other's run.
         self._start_lock = threading.Lock()
+
+    def step_env(self) -> dict:
+        """What every step of a run adds to the server's environment (the
+        placement's GPUs are added where the run lands)."""
+        return {**subprocess_env(self.threads), **self.launcher.env()}
+
+    def warm_up(self) -> None:
+        """Have an xtuner process ready on each device for the first run there
+        (only where the executor keeps warm processes; none when runs are refused)."""
+        if self.refusal is None:
+            prepare_devices(self.jobs.executor, self.jobs.pool.devices, self.python,
+                            self.step_env())
 
     @property
     def world_size(self) -> int:
@@ -228,7 +241,7 @@ class TrainingService:
                                               + "\n", encoding="utf-8")
         spec = JobSpec(run_id=run_id, dataset_id=dataset_id, run_dir=run_dir, steps=steps,
                        max_iters=max_iters, owner=owner, options=recorded_options(config),
-                       env={**subprocess_env(self.threads), **self.launcher.env()},
+                       env=self.step_env(),
                        memory_bytes=self.launcher.memory_estimate(
                            config.llm_path, config.visual_encoder_path, options, config.recipe),
                        device_count=self.launcher.nproc)

@@ -259,10 +259,24 @@ def _size(path: Path | None) -> dict | None:
 
 
 # ---- (b) the app's code path ----------------------------------------------------
+def _ready_warm_trainer(ctx: Context, python: str, env: dict):
+    """A WarmTrainers holding one process for ``env``, its imports done."""
+    from backend.runs.warm_trainers import WarmTrainers
+
+    log = ctx.work / "warm-trainers.log"
+    log.unlink(missing_ok=True)
+    warm = WarmTrainers(log)
+    warm.prepare(python, env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (log.exists() and "ready:" in log.read_text()):
+        time.sleep(0.2)
+    return warm
+
+
 def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 500,
              resume: bool = False, profile: str = "", answer: bool = True,
              stop_before_end_s: float = 0.0, config_lines: tuple[str, ...] = (),
-             warm_chat: bool = False) -> dict:
+             warm_chat: bool = False, warm_trainer: bool = False) -> dict:
     """What the app runs for one run: the rendered config, our train argv
     (backend/training/gpu.py), both pth_to_hf steps (as TrainingService lists them),
     then the resident ChatModels answering base + finetuned in one loop.
@@ -277,7 +291,10 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     variants; bench constants only, never user text). ``warm_chat``: the chat
     models are loaded before the run starts, as the app holds them resident once
     a student has asked the pretrain model (the lesson's "before"); the answers'
-    time then has no load in it."""
+    time then has no load in it. ``warm_trainer``: the train step goes to a
+    process whose imports were done before the run (the app's --warm-trainers,
+    backend/runs/warm_trainers.py), ready before the clock starts as a
+    server's is before a student presses Start."""
     from backend.xtuner import recipes
     from backend.models.chat import BASE, ChatModels, Dialogue
     from backend.training.gpu import Launch
@@ -333,6 +350,8 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     if warm_chat and answer:
         chat = ChatModels(ctx.paths, "cpu" if ctx.tiny else "cuda")
         chat.load()
+    argv = launch.train_argv(config.config_file, run / "train", resume=resume_from)
+    warm = _ready_warm_trainer(ctx, argv[0], env) if warm_trainer else None
     t0 = time.monotonic()
     stopper = None
     if stop_before_end_s:
@@ -340,8 +359,12 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
                                   args=(run / "train",))
         stopper.daemon = True
         stopper.start()
-    train = procs.run(launch.train_argv(config.config_file, run / "train", resume=resume_from),
-                      env, log, timeout_s=max(60, ctx.left() - (90 if answer else 20)))
+    timeout_s = max(60, ctx.left() - (90 if answer else 20))
+    if warm is not None:
+        train = procs.run_warm(warm, argv, env, log, timeout_s=timeout_s)
+        warm.close()
+    else:
+        train = procs.run(argv, env, log, timeout_s=timeout_s)
     if stopper is not None:
         stopper.cancel()
     stats = procs.train_stats(train)

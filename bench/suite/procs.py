@@ -64,17 +64,57 @@ def run(argv: list[str], env: dict, log_path: Path, stdin_text: str | None = Non
     # The app's runner, but into a pipe: each chunk is stamped as it arrives.
     proc = processes.start(argv, cwd=cwd, env=env, log=subprocess.PIPE,
                            stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL)
-    result = Result(argv, -1, start, start)
-    parts: list[str] = []
-    length = 0
     if stdin_text is not None:
         # The pipe buffers it; input() reads it line by line when it asks.
         threading.Thread(target=_feed, args=(proc, stdin_text), daemon=True).start()
+    return _collect(proc, proc.stdout.fileno(), argv, start, log_path, timeout_s)
+
+
+def run_warm(warm, argv: list[str], env: dict, log_path: Path, timeout_s: float = 600.0,
+             cwd: Path | None = None) -> Result:
+    """run(), handed to the process ``warm`` (backend/runs/warm_trainers.py)
+    holds ready for ``env``, as the app's LocalExecutor does; it writes into a
+    FIFO read here, so its output is stamped as run()'s is. Started cold when
+    none waits (the log says which)."""
+    fifo = log_path.with_suffix(".fifo")
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    proc = warm.take(argv, cwd=cwd or Path.cwd(), env=env, log_file=fifo)
+    if proc is None:
+        fifo.unlink()
+        with open(log_path, "ab") as log:
+            log.write(b"\n(no warm process was ready: started cold)\n")
+        return run(argv, env, log_path, timeout_s=timeout_s, cwd=cwd)
+    # Opening blocks until the process opens its end (after its imports, if
+    # still at them); one that dies first must not leave the bench blocked here.
+    threading.Thread(target=_open_writer_once_ended, args=(proc, fifo), daemon=True).start()
+    fd = os.open(fifo, os.O_RDONLY)
+    try:
+        return _collect(proc, fd, argv, start, log_path, timeout_s)
+    finally:
+        os.close(fd)
+        fifo.unlink(missing_ok=True)
+
+
+def _open_writer_once_ended(proc: subprocess.Popen, fifo: Path) -> None:
+    proc.wait()
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # read to the end already, and removed
+        pass
+
+
+def _collect(proc: subprocess.Popen, fd: int, argv: list[str], start: float,
+             log_path: Path, timeout_s: float) -> Result:
+    result = Result(argv, -1, start, start)
+    parts: list[str] = []
+    length = 0
     with open(log_path, "ab") as log:
         log.write(f"\n$ {' '.join(argv)}\n".encode())
         deadline = start + timeout_s
         while True:
-            data = os.read(proc.stdout.fileno(), 65536)
+            data = os.read(fd, 65536)
             if not data:
                 break
             log.write(data)

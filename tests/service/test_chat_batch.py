@@ -47,7 +47,7 @@ def chat(tmp_path_factory):
                                    demo / "pretrain" / "iter_2181.pth"))
     models.attach("run", hf)
     image = str(make_star_image(folder / "star.png"))
-    return models, image
+    return models, image, hf
 
 
 def answers(models, requests, max_new_tokens=24):
@@ -57,7 +57,7 @@ def answers(models, requests, max_new_tokens=24):
 
 
 def test_both_answers_in_one_batch_are_what_each_model_answers_alone(chat, monkeypatch):
-    models, image = chat
+    models, image, _hf = chat
     question = "What is in the picture?"
     alone = [answers(models, [(Dialogue(m, image), question)])[0] for m in (BASE, "run")]
     assert alone[0] != alone[1]  # the adapter changes the answer
@@ -75,10 +75,33 @@ def test_both_answers_in_one_batch_are_what_each_model_answers_alone(chat, monke
 
 
 def test_prompts_of_different_lengths_are_stepped_in_turn(chat, monkeypatch):
-    models, image = chat
+    models, image, _hf = chat
     monkeypatch.setattr(models, "_step_together",
                         lambda *a: pytest.fail("different lengths cannot share a batch"))
     history = [("What is it?", "A star.")]
     texts = answers(models, [(Dialogue(BASE, image, history), "And its colour?"),
                              (Dialogue("run", image), "And its colour?")])
     assert len(texts) == 2
+
+
+def test_attached_lora_weights_are_exactly_the_saved_ones(chat, tmp_path):
+    """Attaching makes empty LoRA layers and takes the saved weights as they are
+    (low_cpu_mem_usage): none left empty (meta) or random, on the model's device,
+    for the first adapter (PeftModel.from_pretrained) and a later one (load_adapter)."""
+    from safetensors.torch import load_file
+
+    models, _image, hf = chat
+    models.attach("again", hf)
+    try:
+        saved = load_file(str(hf / "llm_adapter" / "adapter_model.safetensors"))
+        params = dict(models.llm.named_parameters())
+        assert not [name for name, p in params.items() if p.is_meta]
+        device = next(models.llm.base_model.model.parameters()).device
+        for adapter in ("run", "again"):
+            for key, value in saved.items():
+                name = key.replace(".weight", f".{adapter}.weight")
+                assert params[name].device == device
+                assert torch.equal(params[name].detach().to(value.dtype), value), name
+    finally:
+        models._detach("again")
+

@@ -27,8 +27,11 @@ def trained_demo_app(root: Path):
     yield a dict: client, url, process (the server), image, built (/build_dataset's answer),
     started (/start_training's), run_id, max_iters, run_dir, root."""
     image = make_star_image(root / "star.png")
+    # Warm trainers on (a GPU server's default): the run's training and both
+    # conversions go to processes started ahead of them, so every test of this
+    # run's answers also checks that path (tests/app/test_warm_trainers_app.py).
     with running_app(root / "work", "--profile", "demo", "--models-dir",
-                     str(models_dir())) as (url, process):
+                     str(models_dir()), "--warm-trainers", "on") as (url, process):
         client = Client(url, verbose=False)
         wait_models_ready(client)
         built = client.predict(handle_file(str(image)), json.dumps(QA), REPEATS,

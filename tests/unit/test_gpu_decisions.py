@@ -526,3 +526,22 @@ def test_the_models_line_names_the_gpus_recipe_and_deepspeed():
     assert "cuda · GPUs 0,1 (torchrun) · recipe lesson · DeepSpeed deepspeed_zero2" in line
     services.training.gpu, services.device = None, "cpu"
     assert models_markdown(services).endswith("device: cpu")
+
+
+def test_warm_trainers_follow_the_flag_and_the_device(tmp_path, monkeypatch):
+    """--warm-trainers auto keeps waiting xtuner processes where this machine's
+    GPUs train, not on the CPU; on/off (or STUDIO_WARM_TRAINERS) decide anywhere."""
+    from backend import services
+    from backend.settings import parse_settings
+
+    def warm(argv, device):
+        return services.run_executor(parse_settings(["--work-dir", str(tmp_path), *argv]),
+                                     device).warm is not None
+
+    assert warm([], "cuda") and not warm([], "cpu")
+    assert warm(["--warm-trainers", "on"], "cpu")
+    assert not warm(["--warm-trainers", "off"], "cuda")
+    monkeypatch.setenv("STUDIO_WARM_TRAINERS", "on")
+    assert warm([], "cpu")
+    assert services.run_executor(parse_settings(["--work-dir", str(tmp_path)]), "cpu"
+                                 ).warm.log_file == tmp_path / "logs" / "warm-trainers.log"

@@ -150,6 +150,12 @@ class SlurmExecutor:
         failure, cancelled), while Slurm remembers it; "" otherwise."""
         return why_it_ended(self._scontrol(handle.job_id))
 
+    def prepare(self, python: str, env: dict) -> None:
+        """A job starts its own Python on a node: nothing to have ready here."""
+
+    def close(self) -> None:
+        """Jobs belong to Slurm: nothing held here to let go."""
+
     # ---- the pieces ----------------------------------------------------------
     def cancel(self, handle: Handle) -> None:
         try:
