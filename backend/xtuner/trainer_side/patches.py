@@ -110,12 +110,49 @@ def _quiet_bitsandbytes_on_cpu() -> None:
         logging.getLogger("bitsandbytes.cextension").setLevel(logging.CRITICAL)
 
 
+def _stream_checkpoints_to_disk() -> None:
+    # mmengine's save_checkpoint serialises the whole checkpoint into a BytesIO,
+    # copies it out (getvalue) and only then writes it: three passes over the
+    # 2-6.5 GB of a LoRA r=512 checkpoint at every save. A local file is
+    # written as torch serialises it instead (the same content; a full disk
+    # still raises OSError ENOSPC, as mmengine's write did). Remote back ends
+    # (backend_args, "scheme://") keep mmengine's path.
+    from pathlib import Path
+
+    from mmengine.runner import checkpoint, runner
+
+    original = checkpoint.save_checkpoint
+    if getattr(original, "_studio_fixed", False):
+        return
+
+    @functools.wraps(original)
+    def save(state, filename, file_client_args=None, backend_args=None):
+        if file_client_args is not None or backend_args is not None or "://" in str(filename):
+            return original(state, filename, file_client_args=file_client_args,
+                            backend_args=backend_args)
+        Path(filename).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(filename, "wb") as file:
+                torch.save(state, file)
+        except RuntimeError as error:
+            # After a failed write torch's zip writer fails again while closing
+            # ("unexpected pos"); the write's own error is the one that says why.
+            if isinstance(error.__context__, OSError):
+                raise error.__context__ from None
+            raise
+
+    save._studio_fixed = True
+    checkpoint.save_checkpoint = save
+    runner.save_checkpoint = save  # the name Runner.save_checkpoint calls
+
+
 def apply() -> None:
     """Apply every fix; safe to call more than once."""
     _quiet_bitsandbytes_on_cpu()
     _fix_cpu_bf16_probe()
     _fix_remote_code_loading()
     _cap_dataset_map_processes()
+    _stream_checkpoints_to_disk()
 
 
 apply()
