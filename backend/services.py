@@ -184,12 +184,15 @@ def device_pool(settings: Settings, gpu, resident: ResidentChat):
     if gpu is None:
         return DevicePool.for_cpu(settings.runs_per_device, settings.max_active_per_user), None
     from backend.training.gpu import list_gpus
+    from backend.training.gpu_processes import group_usage
 
     def measure() -> GpuMemory:
         now = {info.index: info.free_bytes for info in list_gpus()}
         return GpuMemory(free={i: now[i] for i in gpu.pool if i in now},
                          reclaimable=resident.reserved_bytes(),
-                         unsettled=resident.loading_gpus())
+                         unsettled=resident.loading_gpus(),
+                         used={key: used for key, used in group_usage().items()
+                               if key[0] in gpu.pool})
 
     return DevicePool.for_gpus(gpu.free_bytes, settings.runs_per_device,
                                settings.max_active_per_user), measure

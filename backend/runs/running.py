@@ -43,7 +43,8 @@ class Slot:
 
     def holding(self) -> Holding:
         return Holding(self.run_id, self.placement.devices, self.owner, self.memory_bytes,
-                       starting=self.starting and self.step_state == "running")
+                       starting=self.starting and self.step_state == "running",
+                       group=self.handle.pid if self.handle is not None else None)
 
     def check_started_training(self) -> None:
         """Starting ends at the first logged iteration: its memory is taken then."""

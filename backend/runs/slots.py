@@ -7,8 +7,9 @@ placements. The rules:
 * a device ("cpu", "cuda:N") has ``slots`` places; a run that needs n > 1 GPUs
   takes n whole GPUs (no other run on them, none beside it later);
 * on a GPU a run starts only where the measured free memory, less what the
-  runs placed there but not yet training ("starting": their memory is not
-  taken yet) will take, covers its estimate plus the margin
+  runs placed there but not yet training ("starting") have still to take
+  (their estimate less what their processes hold there already, where
+  nvidia-smi names them), covers its estimate plus the margin
   (backend/training/memory.py ``with_margin``). Memory the app's chat models
   hold counts as reclaimable: the run that needs it gets them unloaded
   (``Placement.reclaim``);
@@ -81,6 +82,7 @@ class Holding:
     owner: str = ""
     memory_bytes: int = 0
     starting: bool = False  # placed, no iteration logged yet
+    group: int | None = None  # its processes' group (the step's pid), when known
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,9 @@ class GpuMemory:
     free: dict[int, int]                                 # measured now (nvidia-smi)
     reclaimable: dict[int, int] = field(default_factory=dict)  # the chat models' share
     unsettled: frozenset[int] = frozenset()              # chat models loading: place nothing
+    # Bytes held per (GPU, process group), as nvidia-smi lists its processes:
+    # a starting run's own share is in ``free`` already, not to be counted again.
+    used: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 class DevicePool:
@@ -203,7 +208,9 @@ class DevicePool:
         for index in self.gpus:
             holders = runs_on[gpu_device(index)]
             if memory is not None and index in memory.free:
-                taken = sum(with_margin(h.memory_bytes) for h in holders if h.starting)
+                taken = sum(max(0, with_margin(h.memory_bytes)
+                                - memory.used.get((index, h.group), 0))
+                            for h in holders if h.starting)
                 available[index] = memory.free[index] - taken
             elif memory is not None and index in self.capacity:
                 # Not measured now: start-up's figure less every run placed there.

@@ -117,9 +117,8 @@ def test_runs_start_where_fake_gpus_have_room_and_take_their_placement_with_them
             # spec.env as a submit on another machine baked it: the placement wins.
             jobs.submit(run(tmp_path, name, memory=10 * GIB, FAKE_GPU_BYTES=10 * GIB,
                             CUDA_VISIBLE_DEVICES="7", **LONG))
-        # A trainer that has taken its memory while still "starting" counts twice
-        # (measured and estimated), so a run may wait for the next tick: wait for
-        # the placements instead of reading them at submit.
+        # A placement may come a tick after the submit (a trainer loading while
+        # another is placed): wait for the placements, not at submit.
         devices = poll_until(
             lambda: all((d := {n: jobs.snapshot(n)["device"] for n in names})[n]
                         for n in names[:4]) and d, message="four runs placed")
@@ -135,6 +134,29 @@ def test_runs_start_where_fake_gpus_have_room_and_take_their_placement_with_them
         jobs.stop("run-1", keep_progress=False)
         assert wait_for(jobs, "run-4", {"running"})["device"] == devices["run-1"]
         stop_all(jobs, "run-0", "run-2", "run-3", "run-4")
+    finally:
+        jobs.shutdown()
+
+
+def test_a_loaded_but_starting_trainer_does_not_count_twice(tmp_path):
+    """One fake 26 GiB GPU, runs of 10 GiB (12 GiB with the margin). The first
+    trainer has taken its 10 GiB and not yet logged an iteration: counted with
+    its whole estimate on top of the measure, the second run (12 GiB needed,
+    16 GiB free) would wait; counted with what it has still to take (2 GiB),
+    it starts."""
+    gpus = FakeGpus(tmp_path, {0: 26 * GIB})
+    jobs = manager(tmp_path, DevicePool.for_gpus({0: 26 * GIB}), memory=gpus)
+    hold = tmp_path / "let-the-first-train"
+    try:
+        jobs.submit(run(tmp_path, "run-a", memory=10 * GIB, FAKE_GPU_BYTES=10 * GIB,
+                        FAKE_HOLD_AFTER_LOAD=str(hold), **LONG))
+        poll_until(lambda: len(gpus.declared()) == 1, message="the first trainer loaded")
+        assert jobs.starting_gpus() == {0}
+        jobs.submit(run(tmp_path, "run-b", memory=10 * GIB, FAKE_GPU_BYTES=10 * GIB, **LONG))
+        assert wait_for(jobs, "run-b", {"running"})["device"] == "cuda:0"
+        assert jobs.starting_gpus() == {0}  # run-a has still not trained
+        hold.touch()
+        stop_all(jobs, "run-a", "run-b")
     finally:
         jobs.shutdown()
 

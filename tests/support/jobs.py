@@ -89,9 +89,12 @@ class FakeGpus:
         return found
 
     def __call__(self) -> GpuMemory:
-        free = dict(self.total)
+        """Free memory per GPU and, as nvidia-smi's process list gives it, what
+        each trainer's process group holds there."""
+        free, used = dict(self.total), {}
         for entry in self.declared():
             if alive(entry["pid"]):
                 for index in entry["gpus"]:
                     free[index] -= entry["bytes"]
-        return GpuMemory(free=free)
+                    used[(index, os.getpgid(entry["pid"]))] = entry["bytes"]
+        return GpuMemory(free=free, used=used)

@@ -52,6 +52,36 @@ def test_starting_runs_count_with_their_estimate_until_they_train():
                                                                          "x2": "cuda:0"}
 
 
+def test_a_starting_run_counts_only_what_it_has_still_to_take():
+    """What its process group holds already is in the measured free memory:
+    counting its whole estimate again would hold the next run back."""
+    pool = DevicePool.for_gpus({0: 80 * GIB})
+    starting = Holding("x0", ("cuda:0",), "", RUN, starting=True, group=4242)
+    # It has loaded 6 of its 10 GiB: free shows that, its share is known by group.
+    free = GpuMemory(free={0: 2 * ROOM - 6 * GIB}, used={(0, 4242): 6 * GIB})
+    assert placed(pool.place(wants("x1", "x2"), [starting], free)) == {"x1": "cuda:0"}
+    # Fully loaded: only its margin is still counted.
+    loaded = GpuMemory(free={0: 2 * ROOM - RUN}, used={(0, 4242): RUN})
+    assert placed(pool.place(wants("x1"), [starting], loaded)) == {"x1": "cuda:0"}
+    # Another group's memory (or another GPU's) is not its share.
+    others = GpuMemory(free={0: 2 * ROOM - RUN}, used={(0, 99): RUN, (1, 4242): RUN})
+    assert pool.place(wants("x1"), [starting], others) == []
+    # Over its estimate: nothing left to take, never a negative count.
+    over = GpuMemory(free={0: ROOM}, used={(0, 4242): 3 * RUN})
+    assert placed(pool.place(wants("x1"), [starting], over)) == {"x1": "cuda:0"}
+
+
+def test_nvidia_smi_s_process_list_becomes_bytes_per_gpu_and_process_group():
+    from backend.training.gpu_processes import MIB, parse_group_usage
+
+    gpus = "0, GPU-aaa\n1, GPU-bbb\n"
+    apps = ("GPU-aaa, 100, 2048\nGPU-aaa, 101, 1024\nGPU-bbb, 100, 512\n"
+            "GPU-aaa, 300, [N/A]\nGPU-ccc, 100, 64\nGPU-aaa, 400, 64\n")
+    groups = {100: 100, 101: 100, 300: 300}  # 400: not ours to see
+    usage = parse_group_usage(gpus, apps, groups.get)
+    assert usage == {(0, 100): 3072 * MIB, (1, 100): 512 * MIB}
+
+
 def test_a_slot_count_caps_a_device_even_with_memory_to_spare():
     pool = DevicePool.for_gpus({0: 140 * GIB, 1: 140 * GIB}, runs_per_device=2)
     memory = GpuMemory(free={0: 140 * GIB, 1: 140 * GIB})

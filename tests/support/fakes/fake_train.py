@@ -6,7 +6,8 @@ FAKE_FAIL_AT iteration that raises, FAKE_CHILD=1 spawns a child in the group,
 FAKE_STARTUP seconds before the first iteration (model loading), FAKE_WAIT_FOR
 a file whose appearance ends that loading (the test decides when),
 FAKE_GPU_BYTES memory it "takes" on the GPUs of CUDA_VISIBLE_DEVICES once
-loaded: declared in DIR/fake_gpu.json with its pid, environment and argv
+loaded, FAKE_HOLD_AFTER_LOAD a file whose appearance lets it start iterating
+after that: declared in DIR/fake_gpu.json with its pid, environment and argv
 (tests/support/jobs.py FakeGpus turns the live ones into free memory).
 Like the real one (SaveOnStopHook), it saves and exits 0 after the iteration
 during which a stop_requested file appears in DIR, unless FAKE_IGNORE_STOP=1.
@@ -38,6 +39,10 @@ def main():
     while wait_for and not Path(wait_for).exists():
         time.sleep(0.05)
     declare_gpu_memory(work, args)
+    # Loaded (its memory taken) but no iteration yet: "starting" to the scheduler.
+    hold = os.environ.get("FAKE_HOLD_AFTER_LOAD")
+    while hold and not Path(hold).exists():
+        time.sleep(0.05)
     vis = work / time.strftime("%Y%m%d_%H%M%S") / "vis_data"
     vis.mkdir(parents=True, exist_ok=True)
     with open(vis / "scalars.json", "a") as scalars:
