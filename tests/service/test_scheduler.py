@@ -155,9 +155,9 @@ def test_a_loaded_but_starting_trainer_does_not_count_twice(tmp_path):
         jobs.submit(run(tmp_path, "run-b", memory=10 * GIB, FAKE_GPU_BYTES=10 * GIB, **LONG))
         assert wait_for(jobs, "run-b", {"running"})["device"] == "cuda:0"
         assert jobs.starting_gpus() == {0}  # run-a has still not trained
-        hold.touch()
         stop_all(jobs, "run-a", "run-b")
     finally:
+        hold.touch()  # a held trainer never ends on its own
         jobs.shutdown()
 
 
