@@ -55,7 +55,7 @@ class Executor(Protocol):
 
     def ended_because(self, handle: Handle) -> str: ...
 
-    def prepare(self, python: str, env: dict) -> None: ...  # ahead of a train step
+    def prepare(self, python: str, env: dict) -> None: ...  # ahead of an xtuner step
 
     def close(self) -> None: ...
 

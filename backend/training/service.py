@@ -102,8 +102,9 @@ class TrainingService:
 
     def warm_up(self) -> None:
         """Have an xtuner process ready on each device for the first run there
-        (only where the executor keeps warm processes; none when runs are refused)."""
-        if self.refusal is None:
+        (only where the executor keeps warm processes; none when runs are
+        refused, nor for torchrun's runs over several GPUs, which start their own)."""
+        if self.refusal is None and self.launcher.nproc == 1:
             prepare_devices(self.jobs.executor, self.jobs.pool.devices, self.python,
                             self.step_env())
 
