@@ -37,6 +37,7 @@ def describe(name: str, run: dict) -> list[str]:
              f"e2e {run.get('end_to_end_s')} reproduced {passed}/{len(answers)} "
              f"peak {train.get('peak_mib')} MiB first iter {train.get('first_iter_s')} s "
              f"loop {train.get('loop_s')} s after {train.get('after_loop_s')} s "
+             f"start-up {train.get('start_phases_s')} "
              f"{run.get('error', '')}{run.get('skipped', '')}"]
     lines += [f"    {a['rouge_l']:.2f} {a['answer'][:90]}" for a in answers]
     return lines

@@ -164,7 +164,24 @@ def train_stats(result: Result) -> dict:
         "loop_s": last_stamp - first_stamp + first_iter * s_iter,
         "after_loop_s": result.end - last_stamp,
         "last_loss": _last_loss(result.text),
+        "start_phases_s": start_phases(result),
     }
+
+
+# What a trainer does before its first step, each ending at a line it logs.
+START_PHASES = (("imports_and_config", "System environment:"),
+                ("llm_and_clip_built", "Load pretrained weight"),
+                ("runner_ready", "Checkpoints will be saved"))
+
+
+def start_phases(result: Result) -> dict:
+    """Seconds from launch to the end of each start-up phase (None where its
+    line never came): where the time before the first step goes."""
+    out = {}
+    for name, needle in START_PHASES:
+        stamp = result.time_of(needle)
+        out[name] = None if stamp is None else round(stamp - result.start, 2)
+    return out
 
 
 def _last_loss(text: str) -> float | None:

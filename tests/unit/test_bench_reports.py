@@ -95,3 +95,16 @@ def test_pace_extrapolation_keeps_the_whole_runs_other_costs():
 
     whole = {"end_to_end_s": 383.0, "train": {"loop_s": 326.0}}
     assert end_to_end_at(0.1685, whole) == pytest.approx(57.0 + 1200 * 0.1685)
+
+
+def test_start_up_phases_end_at_the_lines_the_trainer_logs():
+    from bench.suite.procs import Result, start_phases
+
+    text = ("[studio] warm start\n12/03 - INFO - System environment:\n"
+            "12/03 - INFO - Load pretrained weight from iter_2181.pth\n")
+    # Chunks arrive at t=101 (first line), 104 (second), 109 (third); launched at t=100.
+    ends = [text.index("System"), text.index("Load") + 10, len(text)]
+    result = Result(["python"], 0, 100.0, 120.0, chunks=list(zip((101.0, 104.0, 109.0), ends)),
+                    text=text)
+    assert start_phases(result) == {"imports_and_config": 104.0 - 100.0,
+                                    "llm_and_clip_built": 109.0 - 100.0, "runner_ready": None}
