@@ -3,19 +3,28 @@
 # the GPU (so their s/iter, start-up and peaks compare), then Compare at real
 # size with the last variant's checkpoint (bench/suite/flows.py compare_timing).
 #   bash bench/device/pace.sh b1 b1:bf16w b1:bf16w:noscale:fuse
+# A spec ending in +tN runs the app's trainer with N OMP threads
+# (BENCH_APP_THREADS; default: the app's own --train-threads default):
+#   bash bench/device/pace.sh b1 b1+t8
 # PACE_REPEATS: 6 x N steps a variant (default 25: 150 steps); PACE_COMPARE=0
-# skips the Compare timing.
+# skips the Compare timing; PACE_ARGS: more run_bench.py arguments for every
+# variant (e.g. "--warm-trainer").
 set -u
 source bench/device/device_setup.sh
 models=/tmp/studio-bench/models
 python3 bench/run_bench.py --phase fast --out "$OUT/build" --models "$models" \
     > "$OUT/build.txt" 2>&1 || { tail -c 3000 "$OUT/build.txt"; exit 1; }
 last=""
-for spec in "$@"; do
-    name=${spec//:/_}
-    PYTHONUNBUFFERED=1 python3 bench/run_bench.py --phase fast --fast-variants "$spec" \
+for arg in "$@"; do
+    spec=${arg%%+t*}
+    threads=""
+    [ "$spec" != "$arg" ] && threads=${arg##*+t}
+    name=${arg//:/_}
+    name=${name//+/_}
+    BENCH_APP_THREADS=$threads PYTHONUNBUFFERED=1 python3 bench/run_bench.py --phase fast \
+        --fast-variants "$spec" \
         --models "$models" --fast-repeats "${PACE_REPEATS:-25}" --train-only \
-        --work "/tmp/pace-$name" --out "$OUT/$name" --budget-s 200 \
+        --work "/tmp/pace-$name" --out "$OUT/$name" --budget-s 200 ${PACE_ARGS:-} \
         > "$OUT/stdout_$name.txt" 2>&1
     last=$name
 done

@@ -47,8 +47,13 @@ class Context:
         return self.budget_s - (time.monotonic() - self.started)
 
     def threads(self) -> int:
+        """OMP threads of the app's trainer: the app's own default
+        (``--train-threads``), so the bench times the app as it ships;
+        BENCH_APP_THREADS tries another count."""
         import os
-        return 1 if self.tiny else max(1, (os.cpu_count() or 2) // 2)
+
+        from backend.settings import Settings
+        return int(os.environ.get("BENCH_APP_THREADS") or Settings().train_threads)
 
 
 # Recipe switches a variant spec can flip either way (the fast recipe may have them on).
@@ -477,6 +482,8 @@ def compare_timing(ctx: Context, ckpt: Path, options, repeats: int = 3) -> dict:
     base_dir = folder / "hf_base"  # the projector only: xtuner chat runs the bare LLM
     shutil.copytree(hf / "projector", base_dir / "projector")
     env = base_env(ctx.threads())
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(key, None)  # a terminal sets none
     xtuner = shutil.which("xtuner") or sys.exit("xtuner CLI not on PATH")
     cli = {}
     for name, llava in (("base", base_dir), ("finetuned", hf)):
