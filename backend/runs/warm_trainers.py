@@ -14,7 +14,7 @@ exit code the step's.
 
 A waiting process ends when its stdin closes: ``close()``, or this server
 exiting however it exits (the pipe closes with it), so none outlives the server
-idle.
+idle (one still importing ends when its imports are done).
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ real subprocesses; the server itself is killed with SIGKILL in one test.
 """
 import json
 import os
+from pathlib import Path
 import signal
 import time
 
@@ -122,10 +123,26 @@ def _pid_of(tmp_path, run_id):
         return db.execute("SELECT pid FROM runs WHERE run_id = ?", (run_id,)).fetchone()[0]
 
 
+def holders_of(path) -> list[int]:
+    """Processes whose stdout is ``path`` (a waiting warm trainer writes to its log)."""
+    found = []
+    for fd in Path("/proc").glob("[0-9]*/fd/1"):
+        try:
+            if os.readlink(fd) == str(path):
+                found.append(int(fd.parts[2]))
+        except OSError:
+            continue
+    return found
+
+
 def test_server_killed_during_training_never_leaves_running_forever(tmp_path):
+    """With warm trainers (the GPU default): the victim trains in a process
+    started ahead of it, which outlives the server as a cold one does; the
+    process waiting for the next run goes with the server."""
     image = make_star_image(tmp_path / "star.png")
     work = tmp_path / "work"
-    with running_app(work, *app_args()) as (url, server):
+    warm_log = work / "logs" / "warm-trainers.log"
+    with running_app(work, *app_args(), "--warm-trainers", "on") as (url, server):
         client = Client(url, verbose=False)
         wait_models_ready(client)
         ds = build(client, image, 2)
@@ -135,10 +152,15 @@ def test_server_killed_during_training_never_leaves_running_forever(tmp_path):
         victim = client.predict(ds_long, SMALL, api_name="/start_training")
         wait_iter(client, victim["run_id"], 2)
         trainer_pid = _pid_of(tmp_path, victim["run_id"])
+        victim_log = work / "runs" / victim["run_id"] / "run.log"
+        assert "[studio] warm start: xtuner.tools.train" in victim_log.read_text()
+        poll_until(lambda: holders_of(warm_log), message="a trainer waiting for the next run")
         os.kill(server.pid, signal.SIGKILL)
         server.wait()
+    poll_until(lambda: not holders_of(warm_log), timeout=LONG,
+               message=lambda: f"waiting trainers outlived the server: {holders_of(warm_log)}")
     try:
-        with running_app(work, *app_args()) as (url, _server):
+        with running_app(work, *app_args(), "--warm-trainers", "on") as (url, _server):
             client = Client(url, verbose=False)
             status = client.predict(victim["run_id"], api_name="/run_status")
             # Re-attached (its trainer survived in its own session) or failed.
