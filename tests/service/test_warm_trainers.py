@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,24 @@ def test_runs_through_the_job_manager_start_warm_and_stop_as_before(warm, tmp_pa
         manager.executor.close()
     assert warm.waiting_count() == 0  # closing let the last waiting one go
 
+
+
+def test_the_bench_never_waits_forever_on_a_process_that_died_before_its_log(tmp_path):
+    """bench/suite/procs.py run_warm reads the step's output from a FIFO the
+    process opens after its imports: killed before that, the read still ends."""
+    import threading
+
+    from bench.suite import procs
+
+    warm = WarmTrainers(tmp_path / "warm.log", modules=(REPORT,),
+                        preload=("tests.support.fakes.slow_import",))
+    try:
+        env = base_env()
+        warm.prepare(sys.executable, env)
+        waiting = next(iter(warm._waiting.values()))
+        threading.Timer(1.0, os.killpg, args=(waiting.pid, signal.SIGKILL)).start()
+        started = time.monotonic()
+        result = procs.run_warm(warm, report_argv(), env, tmp_path / "bench.log", timeout_s=60)
+        assert result.rc == -signal.SIGKILL and time.monotonic() - started < 20
+    finally:
+        warm.close()
