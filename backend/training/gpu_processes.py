@@ -9,6 +9,7 @@ only makes the count more cautious.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -23,11 +24,18 @@ def group_usage() -> dict[tuple[int, int], int]:
     if smi is None:
         return {}
     try:
-        gpus = _query(smi, "--query-gpu=index,uuid")
+        gpus = _gpu_uuids(smi)
         apps = _query(smi, "--query-compute-apps=gpu_uuid,pid,used_memory")
     except (OSError, subprocess.SubprocessError):
         return {}
     return parse_group_usage(gpus, apps, _group_of)
+
+
+@functools.lru_cache(maxsize=4)
+def _gpu_uuids(smi: str) -> str:
+    """nvidia-smi's "index, uuid" lines: a machine's GPUs do not change while the
+    server runs, so the scheduler's tick asks once (a failure is not cached)."""
+    return _query(smi, "--query-gpu=index,uuid")
 
 
 def _query(smi: str, query: str) -> str:

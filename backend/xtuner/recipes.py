@@ -42,9 +42,9 @@ class Recipe:
     # torch's fused AdamW kernel: one launch for every LoRA tensor instead of
     # several per tensor (batch-1 steps are launch-bound: bench/RESULTS.md).
     fused_adam: bool = False
-    # Frozen LLM and CLIP weights stored in the autocast dtype (peft leaves the
-    # LLM's in fp32): no per-step casts, and no cast copies kept for the backward
-    # pass (backend/xtuner/trainer_side/lean_step.py).
+    # Frozen LLM and CLIP matmul (nn.Linear) weights stored in the autocast dtype
+    # (peft leaves the LLM's in fp32): no per-step casts, and no cast copies kept
+    # for the backward pass (backend/xtuner/trainer_side/lean_step.py).
     frozen_in_amp_dtype: bool = False
     # mmengine's dynamic GradScaler; bf16 has fp32's range, so without it a bf16
     # step saves the scaling, the unscaling and an inf check that waits for the GPU.
@@ -97,10 +97,10 @@ LESSON = Recipe(
 # AdamW was added): 6 of 6 trained answers reproduced (ROUGE-L 1.00), 0.1732 s/iter,
 # 27.5 s to the first step, peak 21.5 GB (mmengine), about 0.25x the lesson's CLI
 # flow end to end; the lesson's own recipe reproduces 4 of 6 at 0.542 s/iter
-# (bench/RESULTS.md). With torch's fused AdamW added (session 9, alone on an
+# (bench/RESULTS.md). With torch's fused AdamW added (alone on an
 # H200): 0.1787 s/iter, 5 of 6, peak 21,561 MiB: no gain at batch 1, so it stays
 # off here (``fused_adam`` is there for the bench).
-# Tenth session, 150 steps of each variant alone on one H200 in one call
+# 150 steps of each variant alone on one H200 in one call
 # (bench/device/pace.sh): every frozen weight in bf16 took the peak from 21,553
 # to 14,953 MiB; without the GradScaler as well, 0.1773 s/iter against 0.1992
 # for the recipe before. One autograd node per LoRA layer (``fused_lora``)
