@@ -58,7 +58,11 @@ def launch(r: Results) -> str:
 
 def issue18(r: Results) -> str:
     figures = fast_recipe.figures(r.folder / "issue18")
-    return prose("issue18", verdict=fast_recipe.verdict_table(figures),
+    warm = fast_recipe.figures(r.folder / "issue18_warm")
+    return prose("issue18", verdict=fast_recipe.verdict_table(warm),
+                 warm_pace=fast_recipe.pace_table(warm),
+                 warm_side_by_side=fast_recipe.side_by_side_table(warm),
+                 warm_whole_length=fast_recipe.whole_length_lines(warm),
                  pace=fast_recipe.pace_table(figures),
                  side_by_side=fast_recipe.side_by_side_table(figures),
                  whole_length=fast_recipe.whole_length_lines(figures))
