@@ -45,6 +45,18 @@ def _with_adapter(module, adapter_dir: Path, name: str):
                                      low_cpu_mem_usage=True).eval()
 
 
+def _cache_rows(past, row: int):
+    """Row ``row`` of a batch's KV cache, in the form it came in (the legacy
+    tuple of (key, value) per layer, or a transformers Cache)."""
+    legacy = past.to_legacy_cache() if hasattr(past, "to_legacy_cache") else past
+    rows = tuple(tuple(tensor[row:row + 1] for tensor in layer) for layer in legacy)
+    if legacy is past:
+        return rows
+    from transformers.cache_utils import DynamicCache
+
+    return DynamicCache.from_legacy_cache(rows)
+
+
 @dataclass
 class _Attached:
     projector: object
@@ -216,7 +228,8 @@ class ChatModels:
         the finetuned model alike: the side-by-side view is this, not two
         copies of the generation code. Prompts of one length (a first turn:
         the same question about the same image) go through the LLM as one
-        batch, each row with its own adapter; others one after the other.
+        batch, each row with its own adapter, until the first answer ends;
+        others one after the other.
         """
         self.load()
         states = [self._start(d, q) for d, q in requests]
@@ -225,6 +238,9 @@ class ChatModels:
             with self._lock:
                 if together is not None:
                     progressed = self._step_together(states, together, max_new_tokens)
+                    if any(state["done"] for state in states):
+                        self._leave_batch(states, together)
+                        together = None
                 else:
                     progressed = False
                     for state in states:
@@ -251,13 +267,10 @@ class ChatModels:
                 and any(m != BASE for m in models))
 
     def _step_together(self, states: list[dict], together: dict, max_new_tokens: int) -> bool:
-        """One token for every unfinished model in one forward pass. A finished
-        row is still fed (its last token) and its output ignored: the batch's
-        KV cache keeps one length."""
+        """One token for every model in one forward pass (none has ended:
+        stream_many leaves the batch when one does)."""
         if not self._loaded:  # unload() ran between two tokens
             raise ChatError(UNLOADED)
-        if all(state["done"] for state in states):
-            return False
         torch = self.torch
         adapters = ["__base__" if state["model"] == BASE else state["model"] for state in states]
         with torch.inference_mode():
@@ -266,8 +279,8 @@ class ChatModels:
                 embeds = torch.cat([state["inputs"]["inputs_embeds"] for state in states])
                 out = self.llm(inputs_embeds=embeds, use_cache=True, adapter_names=adapters)
             else:
-                last = torch.tensor([[state["ids"][-1] if state["ids"] else self.im_end_id]
-                                     for state in states], device=self.device)
+                last = torch.tensor([[state["ids"][-1]] for state in states],
+                                    device=self.device)
                 position = torch.full((len(states), 1),
                                       states[0]["length"] + together["rounds"] - 1,
                                       device=self.device)
@@ -277,9 +290,18 @@ class ChatModels:
             tokens = out.logits[:, -1].argmax(-1).tolist()
         together["rounds"] += 1
         for state, token in zip(states, tokens):
-            if not state["done"]:
-                self._take(state, int(token), max_new_tokens)
+            self._take(state, int(token), max_new_tokens)
         return True
+
+    @staticmethod
+    def _leave_batch(states: list[dict], together: dict) -> None:
+        """Once one answer has ended, the others go on alone, each with its
+        own rows of the batch's KV cache: a finished row would otherwise be
+        fed in every pass, and the base model alone runs without peft's
+        per-row adapter path (the base answer is often the long one)."""
+        for row, state in enumerate(states):
+            if not state["done"]:
+                state["past"] = _cache_rows(together["past"], row)
 
     def _start(self, dialogue: Dialogue, question: str) -> dict:
         from PIL import Image

@@ -105,3 +105,50 @@ def test_attached_lora_weights_are_exactly_the_saved_ones(chat, tmp_path):
     finally:
         models._detach("again")
 
+
+
+def token_ids(models, requests, max_new_tokens=24):
+    """Each request's answer as token ids (read off ChatModels._take)."""
+    taken = []
+    real = models._take
+
+    def record(state, token, limit):
+        real(state, token, limit)
+        taken.append((state["model"], token))
+
+    models._take = record
+    try:
+        answers(models, requests, max_new_tokens)
+    finally:
+        del models._take
+    return [[t for m, t in taken if m == dialogue.model] for dialogue, _q in requests]
+
+
+def test_once_one_answer_ends_the_other_goes_on_alone(chat, monkeypatch):
+    """The batch lasts until the first answer ends; the other then steps
+    alone (the base without adapters) from its own rows of the batch's KV
+    cache, and still says exactly what it says alone."""
+    models, image, _hf = chat
+    question = "What is in the picture?"
+    base_ids, run_ids = (token_ids(models, [(Dialogue(m, image), question)])[0]
+                         for m in (BASE, "run"))
+    # Make one of the run's tokens its end of answer: a token the base never says.
+    ends_at = next(i for i, token in enumerate(run_ids) if i >= 2 and token not in base_ids)
+    monkeypatch.setattr(models, "im_end_id", run_ids[ends_at])
+    alone = [answers(models, [(Dialogue(m, image), question)])[0] for m in (BASE, "run")]
+    base_ids = token_ids(models, [(Dialogue(BASE, image), question)])[0]
+    assert len(base_ids) > ends_at + 1  # the base is still going when the run ends
+    batched, single = [], []
+    real_together, real_step = models._step_together, models._step
+    monkeypatch.setattr(models, "_step_together",
+                        lambda *a: batched.append(1) or real_together(*a))
+    monkeypatch.setattr(models, "_step",
+                        lambda state, *a: single.append(state["model"]) or real_step(state, *a))
+    together = answers(models, [(Dialogue(BASE, image), question),
+                                (Dialogue("run", image), question)])
+    assert together == alone
+    assert len(batched) == ends_at + 1  # the prompt, then one pass per token until the end
+    assert single and set(single) == {BASE}
+    # The base's every token came from one pass: the batch's, then its own
+    # (the pass that ends an answer has no token of it).
+    assert len(batched) + len(single) == min(len(base_ids) + 1, 24)
