@@ -14,6 +14,7 @@ from backend.runs.executor import LocalExecutor
 from backend.runs.warm_trainers import WarmTrainers
 from backend.runs.jobs import JobManager
 from backend.runs.slots import DevicePool, GpuMemory
+from backend.runs.thread_share import ThreadShare, machine_cores
 from backend.models.background import BackgroundModels, ModelsNotReady
 from backend.models.profiles import Profile, choose_profile
 from backend.access.rules import RunAccess
@@ -101,7 +102,8 @@ def build_services(settings: Settings) -> Services:
     pool, memory = device_pool(settings, gpu, resident)
     jobs = JobManager(registry, max_queue=settings.max_queue, before_job=resident.before_job,
                       after_job=after_job, pool=pool, memory=memory,
-                      executor=run_executor(settings, device))
+                      executor=run_executor(settings, device),
+                      thread_share=thread_share(settings, gpu))
     jobs.reconcile(work / "runs")
 
     def admit_dataset(owner: str, size: int) -> None:
@@ -115,7 +117,7 @@ def build_services(settings: Settings) -> Services:
     options = DEMO_OPTIONS if profile.name == "demo" else LESSON_OPTIONS
     training = TrainingService(datasets, jobs, work / "runs", models.wait, options,
                                device="cuda" if cluster_gpus else device,
-                               threads=settings.train_threads,
+                               threads=settings.train_threads or 1,
                                python=sys.executable, gpu=gpu,
                                released_before_run=resident.reserved_bytes,
                                refusal=None if cluster_gpus else cpu_training_refusal(
@@ -127,6 +129,14 @@ def build_services(settings: Settings) -> Services:
                     accounts, RunAccess(accounts, jobs, datasets), gpu_problem=gpu_problem,
                     registry_repair=registry_repair, budget=budget, quota=quota,
                     uploads=UploadCleaner().start())
+
+
+def thread_share(settings: Settings, gpu) -> ThreadShare | None:
+    """Runs on this machine's GPUs share its cores (backend/runs/thread_share.py)
+    unless --train-threads fixes every run's count; a CPU run keeps the spec's."""
+    if gpu is None or settings.executor != "local" or settings.train_threads is not None:
+        return None
+    return ThreadShare(machine_cores())
 
 
 def _gpu_setup(settings: Settings, device: str):

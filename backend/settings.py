@@ -27,7 +27,7 @@ class Settings:
     max_queue: int = 8
     max_upload_mb: int = 20
     max_waiting: int = 64
-    train_threads: int = 1
+    train_threads: int | None = None  # None: backend/runs/thread_share.py decides
     recipe: str = "lesson"
     gpus: str = ""
     gpus_per_run: int = 1
@@ -96,8 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-waiting", type=int, default=int(_env("STUDIO_MAX_WAITING", 64)),
         help="most requests (chats, compares) waiting in gradio's queue; more are told "
              "to retry (env STUDIO_MAX_WAITING)")
-    add("--train-threads", type=int, default=int(_env("STUDIO_TRAIN_THREADS", 1)),
-        help="OMP threads for CPU training subprocesses (env STUDIO_TRAIN_THREADS)")
+    threads = _env("STUDIO_TRAIN_THREADS")
+    add("--train-threads", type=int, default=int(threads) if threads else None,
+        help="CPU threads (OpenMP) of every training run's processes (env "
+             "STUDIO_TRAIN_THREADS). Default: 1 on a CPU; on this machine's GPUs each "
+             "run takes, at its start, the cores that running runs do not hold, at most 8")
     add("--recipe", choices=("lesson", "fast", "auto"), default=_env("STUDIO_RECIPE", "lesson"),
         help="CUDA training recipe: lesson (4-bit QLoRA, batch 1, as taught), fast (bf16 LoRA, "
              "batch 1, about half the time; see docs/gpu.md), auto (fast where it fits) (env STUDIO_RECIPE)")
@@ -163,7 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_settings(argv: list[str] | None = None) -> Settings:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.train_threads is not None and args.train_threads < 1:
+        parser.error(f"--train-threads must be 1 or more; got {args.train_threads}.")
     return Settings(host=args.host, port=args.port, share=args.share,
                     work_dir=args.work_dir.resolve(), profile=args.profile,
                     models_dir=(args.models_dir or args.work_dir / "models").resolve(),

@@ -27,6 +27,7 @@ from backend.runs.slots import DevicePool, GpuMemory, Placement
 from backend.runs.snapshot import run_row, run_snapshot
 from backend.runs.spec import LATEST_CHECKPOINT, JobSpec, Step, resume_from_latest  # noqa: F401
 from backend.runs.running import Slot, SlotTable
+from backend.runs.thread_share import ThreadShare
 from backend.runs.step_runner import free_port, run_slot, stop_in_stages
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,8 @@ class JobManager:
                  after_job: Callable[[JobSpec, str], None] | None = None,
                  pool: DevicePool | None = None,
                  memory: Callable[[], GpuMemory] | None = None,
-                 executor: Executor | None = None, tick_s: float = 2.0):
+                 executor: Executor | None = None, tick_s: float = 2.0,
+                 thread_share: ThreadShare | None = None):
         self.registry = registry
         self.max_queue = max_queue
         self.stop_grace_s = stop_grace_s
@@ -57,6 +59,8 @@ class JobManager:
         # A GPU pool's measured free memory (None: slots alone decide).
         self.memory = memory
         self.executor = executor or LocalExecutor()
+        # Each run's CPU threads, taken at its start (None: every run the spec's).
+        self.thread_share = thread_share
         self._queue = FairQueue()  # round-robin over owners
         self._specs: dict[str, JobSpec] = {}
         # Every run holding devices: started here, or outlived a restart (orphan).
@@ -251,6 +255,10 @@ class JobManager:
         self._queue.take(spec)
         slot = Slot(spec.run_id, spec.owner, placement, time.time(), spec=spec,
                     memory_bytes=spec.memory_bytes)
+        if self.thread_share is not None:
+            # A run left behind by a restart holds an unknown count: the most.
+            share = self.thread_share
+            slot.threads = share.for_next_run(other.threads or share.cap for other in self._slots)
         self._slots.add(slot)
         self.registry.update(spec.run_id, state="running", started_at=slot.placed_at,
                              error="", ended_at=None, device=placement.label)

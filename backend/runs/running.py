@@ -30,6 +30,7 @@ class Slot:
     orphan: bool = False
     port: int | None = None       # torchrun's master port (several GPUs)
     shared_with: set[str] = field(default_factory=set)  # runs that were on its GPUs
+    threads: int | None = None    # its share of the cores (thread_share.py); None: the spec's
 
     @classmethod
     def left_behind(cls, run_id: str, spec: JobSpec | None, handle: Handle | None, device: str,

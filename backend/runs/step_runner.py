@@ -25,6 +25,7 @@ from backend.runs.slots import Placement
 from backend.runs.spec import FREE_PORT, LATEST_CHECKPOINT, JobSpec, clear_stop_request
 from backend.training.disk_budget import explain_failure
 from backend.training.gpu import Launch
+from backend.xtuner.env import thread_env
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,14 @@ def placement_env(placement: Placement, port: int | None) -> dict:
     return Launch(placement.gpu_indices, master_port=port or 29500).env()
 
 
-def step_env(spec_env: dict, placement: Placement, port: int | None) -> dict:
+def step_env(spec_env: dict, placement: Placement, port: int | None,
+             threads: int | None = None) -> dict:
     """Everything a step's process gets in its environment (one place: a
-    warm trainer made ready ahead of a run must get exactly the same)."""
-    return {**os.environ, "PYTHONUNBUFFERED": "1", **spec_env, **placement_env(placement, port)}
+    warm trainer made ready ahead of a run must get exactly the same, but
+    for its threads, which it takes with the job). ``threads``: the run's
+    share of the cores (backend/runs/thread_share.py); None keeps the spec's."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **spec_env, **placement_env(placement, port),
+            **(thread_env(threads) if threads else {})}
 
 
 def prepare_devices(executor: Executor, devices: Collection[str], python: str,
@@ -111,7 +116,7 @@ def run_steps(manager, slot: Slot) -> str:
     spec = slot.spec
     if len(slot.placement.devices) > 1:
         manager.reserve_port(slot)
-    env = step_env(spec.env, slot.placement, slot.port)
+    env = step_env(spec.env, slot.placement, slot.port, slot.threads)
     for step in spec.steps:
         if manager.stop_was_requested(spec.run_id):
             break

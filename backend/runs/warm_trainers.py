@@ -7,8 +7,8 @@ torch, transformers, peft, mmengine and xtuner before its first line of work:
 each environment a step has been started with, one process that has done
 those imports and waits on its stdin for a job. The next such step with
 exactly that environment (the same python, every variable equal: the
-placement's GPUs included) is handed to it instead of a new process; anything
-else starts cold, as before. Each waiting process serves one job and then is
+placement's GPUs included; the thread counts of PER_JOB go with the job) is
+handed to it instead of a new process; anything else starts cold, as before. Each waiting process serves one job and then is
 that step's process: own process group, output appended to the run's log, its
 exit code the step's.
 
@@ -39,8 +39,15 @@ PRELOAD = ("torch", "transformers", "peft", "mmengine.runner", "xtuner.registry"
            "backend.xtuner.trainer_side.lean_step")
 
 
+# Variables a waiting process takes with its job instead of from its start
+# (warm_trainer.py applies them): a run's share of the cores is decided when
+# it starts (backend/runs/thread_share.py), and need not find a process of
+# its own.
+PER_JOB = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _key(python: str, env: dict) -> tuple:
-    return python, tuple(sorted(env.items()))
+    return python, tuple(sorted((k, v) for k, v in env.items() if k not in PER_JOB))
 
 
 class WarmTrainers:
@@ -88,7 +95,8 @@ class WarmTrainers:
             waiting = self._waiting.pop(_key(argv[0], env), None)
         if waiting is None or waiting.poll() is not None:
             return None
-        job = {"module": argv[2], "args": argv[3:], "cwd": str(cwd), "log": str(log_file)}
+        job = {"module": argv[2], "args": argv[3:], "cwd": str(cwd), "log": str(log_file),
+               "env": {k: env[k] for k in PER_JOB if k in env}}
         try:
             waiting.stdin.write((json.dumps(job) + "\n").encode())
             waiting.stdin.close()

@@ -8,6 +8,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SITE_DIR = Path(__file__).resolve().parent / "trainer_side" / "site"
 
 
+def thread_env(threads: int) -> dict:
+    """The variables that set a subprocess's CPU threads (on 2 cores one a
+    run is 3-45x faster than oversubscribing them)."""
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
 def subprocess_env(threads: int) -> dict:
     """Environment for xtuner subprocesses: our fixes, offline, few threads.
 
@@ -19,8 +25,7 @@ def subprocess_env(threads: int) -> dict:
     python_path = os.pathsep.join(ours + [p for p in inherited if p not in ours])
     return {
         "PYTHONPATH": python_path,
-        "OMP_NUM_THREADS": str(threads),  # 3-45x faster than oversubscribing 2 cores
-        "MKL_NUM_THREADS": str(threads),
+        **thread_env(threads),
         "STUDIO_MAP_NUM_PROC": "1",
         "TOKENIZERS_PARALLELISM": "false",
         # The lesson's "解决小bug" (xtuner issue #350).

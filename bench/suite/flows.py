@@ -47,13 +47,16 @@ class Context:
         return self.budget_s - (time.monotonic() - self.started)
 
     def threads(self) -> int:
-        """OMP threads of the app's trainer: the app's own default
-        (``--train-threads``), so the bench times the app as it ships;
+        """OMP threads of the app's trainer: the app's own default for a run
+        alone (1 on the CPU; on a GPU, backend/runs/thread_share.py over this
+        process's cores), so the bench times the app as it ships;
         BENCH_APP_THREADS tries another count."""
         import os
 
-        from backend.settings import Settings
-        return int(os.environ.get("BENCH_APP_THREADS") or Settings().train_threads)
+        from backend.runs.thread_share import ThreadShare, machine_cores
+        if os.environ.get("BENCH_APP_THREADS"):
+            return int(os.environ["BENCH_APP_THREADS"])
+        return 1 if self.tiny else ThreadShare(machine_cores()).for_next_run(())
 
 
 # Recipe switches a variant spec can flip either way (the fast recipe may have them on).

@@ -11,6 +11,7 @@ from backend.runs.registry import RunRegistry
 from backend.runs.slots import DevicePool
 from backend.runs.spec import FREE_PORT
 from backend.runs.status import run_status
+from backend.runs.thread_share import ThreadShare
 from backend.training.memory import GIB
 from tests.support.jobs import (FakeGpus, group_alive, left_behind, spec_for, wait_for,
                                 wait_iter)
@@ -101,6 +102,33 @@ def test_the_queue_is_told_when_the_first_of_several_runs_frees_its_slot(tmp_pat
         assert short["eta_s"] <= first["estimated_start_s"] < long["eta_s"]
         assert first["estimated_start_s"] <= second["estimated_start_s"] < long["eta_s"]
         stop_all(jobs, "run-q1", "run-q2", "run-long", "run-short")
+    finally:
+        jobs.shutdown()
+
+
+def test_each_gpu_run_takes_its_threads_from_the_cores_running_runs_leave(tmp_path):
+    """12 cores, at most 8 a run: the first run gets 8, the second the 4 left,
+    a third the floor of 1; when the first ends, the next gets what the two
+    still running leave (12 - 4 - 1 = 7)."""
+    gpus = FakeGpus(tmp_path, {0: 80 * GIB})
+    jobs = manager(tmp_path, DevicePool.for_gpus({0: 80 * GIB}, runs_per_device=3),
+                   memory=gpus, thread_share=ThreadShare(cores=12))
+    try:
+        def threads_of(name):
+            declared = poll_until(lambda: {e["run_id"]: e for e in gpus.declared()}.get(name),
+                                  message=f"{name} loaded")
+            return declared["threads"]
+
+        for name in ("run-1", "run-2", "run-3"):
+            # spec.env says 1 (TrainingService's): the run's share replaces it.
+            jobs.submit(run(tmp_path, name, memory=GIB, FAKE_GPU_BYTES=GIB,
+                            OMP_NUM_THREADS=1, **LONG))
+            assert threads_of(name) == {"run-1": "8", "run-2": "4", "run-3": "1"}[name]
+        jobs.submit(run(tmp_path, "run-4", memory=GIB, FAKE_GPU_BYTES=GIB, **LONG))
+        assert jobs.snapshot("run-4")["state"] == "queued"
+        jobs.stop("run-1", keep_progress=False)
+        assert threads_of("run-4") == "7"
+        stop_all(jobs, "run-2", "run-3", "run-4")
     finally:
         jobs.shutdown()
 

@@ -65,6 +65,24 @@ def test_a_waiting_process_runs_the_step_as_a_cold_start_would(warm, tmp_path):
     assert "ready:" in (tmp_path / "logs" / "warm.log").read_text() and "ready:" not in text
 
 
+def test_a_run_s_thread_count_goes_with_its_job_to_a_process_started_with_another(tmp_path):
+    """A run's share of the cores is decided at its start: a process made
+    ready with another count still serves it, and torch's pool (sized when
+    the process imported torch) takes the run's count."""
+    trainers = WarmTrainers(tmp_path / "warm.log", modules=(REPORT,), preload=("torch",))
+    try:
+        trainers.prepare(sys.executable, base_env(OMP_NUM_THREADS=1, MKL_NUM_THREADS=1))
+        log = tmp_path / "run.log"
+        process = trainers.take(report_argv(), cwd=tmp_path, log_file=log,
+                                env=base_env(OMP_NUM_THREADS=3, MKL_NUM_THREADS=3))
+        assert process is not None, "a thread count alone must not mean a cold start"
+        assert process.wait(timeout=120) == 0
+        text = log.read_text()
+        assert "[studio] warm start" in text and "threads=3/3" in text
+    finally:
+        trainers.close()
+
+
 def test_only_a_step_with_the_same_python_and_environment_is_served(warm, tmp_path):
     env = base_env(REPORT_VAR="a")
     warm.prepare(sys.executable, env)

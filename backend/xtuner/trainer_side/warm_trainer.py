@@ -4,7 +4,7 @@
 given modules (xtuner's train script and what it pulls in: torch,
 transformers, peft, mmengine; 8-20 s of every run's start), then waits for
 one job, a JSON line on stdin: ``{"module": ..., "args": [...], "cwd": ...,
-"log": ...}``. From then on it is that run's process, exactly as
+"log": ..., "env": {...}}``. From then on it is that run's process, exactly as
 ``python -m MODULE ARGS`` started in ``cwd`` would be: output appended to the
 run's log, the module run as ``__main__``, its exit code this process's.
 
@@ -13,7 +13,8 @@ A module that fails to import here is not fatal: the job imports it again and
 its log shows the failure, as a cold start's would. The server only hands a
 job to a process started with that job's own environment
 (backend/runs/warm_trainers.py), so nothing read from the environment at
-import time differs from a cold start.
+import time differs from a cold start; but for the thread counts the job
+brings (its "env"), which set torch's pool as they would have at its import.
 """
 from __future__ import annotations
 
@@ -65,8 +66,18 @@ def _redirect_output(log_path: str) -> None:
     os.close(null)
 
 
+def take_job_env(values: dict) -> None:
+    """The job's own variables: in the environment (what it starts inherits
+    them) and, for the thread count, in torch's pool, sized at its import."""
+    os.environ.update(values)
+    torch = sys.modules.get("torch")
+    if torch is not None and values.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(int(values["OMP_NUM_THREADS"]))
+
+
 def run_job(job: dict, imported_s: float) -> None:
     _redirect_output(job["log"])
+    take_job_env(job.get("env", {}))
     os.chdir(job["cwd"])
     # ``python -m`` puts the working directory first on sys.path.
     sys.path[0] = job["cwd"]

@@ -71,6 +71,7 @@ def declare_gpu_memory(work: Path, args: list) -> None:
         "pid": os.getpid(), "bytes": int(os.environ.get("FAKE_GPU_BYTES", 0)),
         "gpus": [int(i) for i in visible.split(",") if i],
         "nproc": os.environ.get("NPROC_PER_NODE"), "port": os.environ.get("PORT"),
+        "threads": os.environ.get("OMP_NUM_THREADS"),
         "argv": args}))
 
 

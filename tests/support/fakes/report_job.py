@@ -1,7 +1,8 @@
 """A step for warm-start tests: says where and how it runs, then exits.
 
-Prints its working directory, arguments, REPORT_VAR from its environment and
-its process group (stdout), a line on stderr; exits with REPORT_EXIT (default
+Prints its working directory, arguments, REPORT_VAR from its environment,
+its process group and its thread count (environment / torch's pool, when a
+warm trainer imported torch) (stdout), a line on stderr; exits with REPORT_EXIT (default
 0), or raises when REPORT_RAISE is set; sleeps REPORT_SLEEP seconds first.
 """
 import os
@@ -15,6 +16,9 @@ def main() -> int:
     print(f"args={sys.argv[1:]}", flush=True)
     print(f"var={os.environ.get('REPORT_VAR', '')}", flush=True)
     print(f"group_leader={os.getpgid(0) == os.getpid()}", flush=True)
+    torch = sys.modules.get("torch")  # imported ahead of the job by a warm trainer
+    print(f"threads={os.environ.get('OMP_NUM_THREADS', '')}/"
+          f"{torch.get_num_threads() if torch else '-'}", flush=True)
     print("to stderr", file=sys.stderr, flush=True)
     if os.environ.get("REPORT_RAISE"):
         raise RuntimeError("the step failed on purpose")
