@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 from backend.models.paths import ModelPaths
 from backend.models.chat_budget import fit_history as fit_history_of
+from backend.models.kv_cache import cache_row
 from backend.models.prompt import MAX_NEW_TOKENS, ChatError, prompt_ids  # noqa: F401  (re-exported)
 from backend.models.readable_text import readable
 
@@ -43,18 +44,6 @@ def _with_adapter(module, adapter_dir: Path, name: str):
         return module
     return PeftModel.from_pretrained(module, str(adapter_dir), adapter_name=name,
                                      low_cpu_mem_usage=True).eval()
-
-
-def _cache_rows(past, row: int):
-    """Row ``row`` of a batch's KV cache, in the form it came in (the legacy
-    tuple of (key, value) per layer, or a transformers Cache)."""
-    legacy = past.to_legacy_cache() if hasattr(past, "to_legacy_cache") else past
-    rows = tuple(tuple(tensor[row:row + 1] for tensor in layer) for layer in legacy)
-    if legacy is past:
-        return rows
-    from transformers.cache_utils import DynamicCache
-
-    return DynamicCache.from_legacy_cache(rows)
 
 
 @dataclass
@@ -301,7 +290,7 @@ class ChatModels:
         per-row adapter path (the base answer is often the long one)."""
         for row, state in enumerate(states):
             if not state["done"]:
-                state["past"] = _cache_rows(together["past"], row)
+                state["past"] = cache_row(together["past"], row)
 
     def _start(self, dialogue: Dialogue, question: str) -> dict:
         from PIL import Image

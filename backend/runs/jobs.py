@@ -5,9 +5,8 @@ run's folder, each in its own process group, output appended to the run's
 log file, never to a pipe only a browser would drain. Several runs go at
 once, as many as the device pool admits (backend/runs/slots.py); each
 started run has a Slot and its own thread (backend/runs/step_runner.py).
-State goes to the SQLite registry so a restarted server knows what
-happened. The UI only ever reads ``snapshot()``; closing a browser changes
-nothing here.
+State goes to the SQLite registry so a restarted server knows what happened.
+The UI only ever reads ``snapshot()``; closing a browser changes nothing here.
 """
 from __future__ import annotations
 
@@ -27,7 +26,6 @@ from backend.runs.slots import DevicePool, GpuMemory, Placement
 from backend.runs.snapshot import run_row, run_snapshot
 from backend.runs.spec import LATEST_CHECKPOINT, JobSpec, Step, resume_from_latest  # noqa: F401
 from backend.runs.running import Slot, SlotTable
-from backend.runs.thread_share import ThreadShare
 from backend.runs.step_runner import free_port, run_slot, stop_in_stages
 
 log = logging.getLogger(__name__)
@@ -47,7 +45,7 @@ class JobManager:
                  pool: DevicePool | None = None,
                  memory: Callable[[], GpuMemory] | None = None,
                  executor: Executor | None = None, tick_s: float = 2.0,
-                 thread_share: ThreadShare | None = None):
+                 thread_share=None):  # a ThreadShare (backend/runs/thread_share.py)
         self.registry = registry
         self.max_queue = max_queue
         self.stop_grace_s = stop_grace_s
@@ -59,12 +57,10 @@ class JobManager:
         # A GPU pool's measured free memory (None: slots alone decide).
         self.memory = memory
         self.executor = executor or LocalExecutor()
-        # Each run's CPU threads, taken at its start (None: every run the spec's).
-        self.thread_share = thread_share
         self._queue = FairQueue()  # round-robin over owners
         self._specs: dict[str, JobSpec] = {}
         # Every run holding devices: started here, or outlived a restart (orphan).
-        self._slots = SlotTable(self.pool.devices)
+        self._slots = SlotTable(self.pool.devices, thread_share)
         self._stop_requested: set[str] = set()
         self._cond = threading.Condition()
         self._closing = threading.Event()
@@ -255,10 +251,6 @@ class JobManager:
         self._queue.take(spec)
         slot = Slot(spec.run_id, spec.owner, placement, time.time(), spec=spec,
                     memory_bytes=spec.memory_bytes)
-        if self.thread_share is not None:
-            # A run left behind by a restart holds an unknown count: the most.
-            share = self.thread_share
-            slot.threads = share.for_next_run(other.threads or share.cap for other in self._slots)
         self._slots.add(slot)
         self.registry.update(spec.run_id, state="running", started_at=slot.placed_at,
                              error="", ended_at=None, device=placement.label)

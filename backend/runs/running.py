@@ -14,6 +14,7 @@ from backend.runs import progress
 from backend.runs.executor import Handle
 from backend.runs.slots import Holding, Placement, parse_devices
 from backend.runs.spec import JobSpec
+from backend.runs.thread_share import ThreadShare
 
 
 @dataclass
@@ -57,9 +58,11 @@ class Slot:
 class SlotTable:
     """Not thread-safe: JobManager holds its lock around every call."""
 
-    def __init__(self, all_devices: tuple[str, ...]):
+    def __init__(self, all_devices: tuple[str, ...], thread_share: ThreadShare | None = None):
         self._slots: dict[str, Slot] = {}
         self._all_devices = all_devices  # what a slot with no recorded device holds
+        # Each run's CPU threads, taken as it is added (None: every run the spec's).
+        self._thread_share = thread_share
 
     def __contains__(self, run_id: str) -> bool:
         return run_id in self._slots
@@ -71,7 +74,13 @@ class SlotTable:
         return self._slots.get(run_id)
 
     def add(self, slot: Slot) -> None:
-        """Also remembers who shares a GPU with whom (named if one runs out of memory)."""
+        """Also remembers who shares a GPU with whom (named if one runs out of
+        memory), and gives a run started here its share of the cores."""
+        share = self._thread_share
+        if share is not None and not slot.orphan:
+            # A run left behind by a restart holds an unknown count: the most.
+            slot.threads = share.for_next_run(other.threads or share.cap
+                                              for other in self._slots.values())
         for other in self._slots.values():
             if set(slot.placement.gpu_indices) & set(other.placement.gpu_indices):
                 slot.shared_with.add(other.run_id)

@@ -3,9 +3,12 @@
 # the GPU (so their s/iter, start-up and peaks compare), then Compare at real
 # size with the last variant's checkpoint (bench/suite/flows.py compare_timing).
 #   bash bench/device/pace.sh b1 b1:bf16w b1:bf16w:noscale:fuse
-# A spec ending in +tN runs the app's trainer with N OMP threads
-# (BENCH_APP_THREADS; default: the app's own --train-threads default):
+# A spec may end in options, each after a +: tN runs the app's trainer with N
+# OMP threads (BENCH_APP_THREADS; default: the app's own default), chat keeps
+# the Compare models loaded on the GPU during the run's steps (--warm-chat):
 #   bash bench/device/pace.sh b1 b1+t8
+#   bash bench/device/pace.sh b1 b1+chat b1+chat b1     # both orders in one call
+# Each run's results go to $OUT/<position>_<spec>.
 # PACE_REPEATS: 6 x N steps a variant (default 25: 150 steps); PACE_COMPARE=0
 # skips the Compare timing; PACE_ARGS: more run_bench.py arguments for every
 # variant (e.g. "--warm-trainer").
@@ -15,15 +18,24 @@ models=/tmp/studio-bench/models
 python3 bench/run_bench.py --phase fast --out "$OUT/build" --models "$models" \
     > "$OUT/build.txt" 2>&1 || { tail -c 3000 "$OUT/build.txt"; exit 1; }
 last=""
+position=0
 for arg in "$@"; do
-    spec=${arg%%+t*}
+    position=$((position + 1))
+    spec=${arg%%+*}
     threads=""
-    [ "$spec" != "$arg" ] && threads=${arg##*+t}
-    name=${arg//:/_}
+    extra=""
+    for option in $(echo "${arg#"$spec"}" | tr '+' ' '); do
+        case $option in
+            t*) threads=${option#t} ;;
+            chat) extra=--warm-chat ;;
+            *) echo "unknown option +$option in $arg"; exit 2 ;;
+        esac
+    done
+    name=${position}_${arg//:/_}
     name=${name//+/_}
     BENCH_APP_THREADS=$threads PYTHONUNBUFFERED=1 python3 bench/run_bench.py --phase fast \
         --fast-variants "$spec" \
-        --models "$models" --fast-repeats "${PACE_REPEATS:-25}" --train-only \
+        --models "$models" --fast-repeats "${PACE_REPEATS:-25}" --train-only $extra \
         --work "/tmp/pace-$name" --out "$OUT/$name" --budget-s 200 ${PACE_ARGS:-} \
         > "$OUT/stdout_$name.txt" 2>&1
     last=$name

@@ -299,7 +299,8 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     variants; bench constants only, never user text). ``warm_chat``: the chat
     models are loaded before the run starts, as the app holds them resident once
     a student has asked the pretrain model (the lesson's "before"); the answers'
-    time then has no load in it. ``warm_trainer``: the train step goes to a
+    time then has no load in it (with ``answer`` False too: resident during the
+    steps, unloaded after them). ``warm_trainer``: the train step goes to a
     process whose imports were done before the run (the app's --warm-trainers,
     backend/runs/warm_trainers.py), ready before the clock starts as a
     server's is before a student presses Start."""
@@ -355,7 +356,7 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
     env = {**base_env(ctx.threads()), **({} if ctx.tiny else launch.env())}
     log = _log(ctx, f"app_{recipe_name}")
     chat = None
-    if warm_chat and answer:
+    if warm_chat:
         chat = ChatModels(ctx.paths, "cpu" if ctx.tiny else "cuda")
         chat.load()
     argv = launch.train_argv(config.config_file, run / "train", resume=resume_from)
@@ -391,6 +392,8 @@ def app_flow(ctx: Context, recipe_name: str, repeats: int, *, save_steps: int = 
                                    recipe and recipe.frozen_in_amp_dtype)},
               "config_tail": config.config_file.read_text().split("Studio overrides")[-1]}
     if ckpt is None or not answer:
+        if chat is not None:
+            chat.unload()
         return result
     import torch
     from backend.compare.adapters import write_adapters
