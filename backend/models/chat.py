@@ -16,11 +16,11 @@ from typing import Callable, Iterator
 
 from backend.models.paths import ModelPaths
 from backend.models.chat_budget import fit_history as fit_history_of
+from backend.models.adapter_switch import BASE, AdapterSwitch
 from backend.models.kv_cache import cache_row
 from backend.models.prompt import MAX_NEW_TOKENS, ChatError, prompt_ids  # noqa: F401  (re-exported)
 from backend.models.readable_text import readable
 
-BASE = "base"
 MAX_ATTACHED_RUNS = 4
 
 
@@ -75,6 +75,7 @@ class ChatModels:
         # memory is changing, so the scheduler places no run there meanwhile.
         self.loading = False
         self._attached: dict[str, _Attached] = {}
+        self._adapters = AdapterSwitch()
 
     # ---- loading ----------------------------------------------------------
     @property
@@ -120,6 +121,7 @@ class ChatModels:
                                    if k.startswith("projector.")})
         self.base_projector = projector.to(self.device).eval()
         self.im_end_id = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        self._adapters.forget()
         self._loaded = True
 
     def unload(self) -> None:
@@ -128,6 +130,7 @@ class ChatModels:
             for name in ("llm", "visual_encoder", "base_projector"):
                 self.__dict__.pop(name, None)
             self._attached.clear()
+            self._adapters.forget()
             self._loaded = False
             # The training memory check already counted this memory as free:
             # collect reference cycles (peft, HF modules) so empty_cache gets it all.
@@ -152,6 +155,7 @@ class ChatModels:
             projector_dir = hf_dir / "projector"
             if not llm_adapter.is_dir() or not projector_dir.is_dir():
                 raise ChatError(f"Run {name} has no converted model in {hf_dir}.")
+            self._adapters.dress()  # peft adds the adapter to its own LoRA layers
             if len(self._attached) >= MAX_ATTACHED_RUNS:
                 self._detach(next(iter(self._attached)))
             self.llm = _with_adapter(self.llm, llm_adapter, name)
@@ -161,8 +165,10 @@ class ChatModels:
             projector = ProjectorModel.from_pretrained(str(projector_dir)).to(
                 self.base_projector.dtype).to(self.device).eval()
             self._attached[name] = _Attached(projector, visual_adapter.is_dir())
+            self._adapters.forget()
 
     def _detach(self, name: str) -> None:
+        self._adapters.dress()
         attached = self._attached.pop(name)
         self.llm.delete_adapter(name)
         if attached.has_visual_adapter:
@@ -178,17 +184,7 @@ class ChatModels:
     # ---- one model's state ----------------------------------------------
     def _select(self, model: str) -> object:
         """Switch adapters for ``model``; return its projector."""
-        from peft import PeftModel
-
-        for module in (self.llm, self.visual_encoder):
-            if not isinstance(module, PeftModel):
-                continue
-            names = module.peft_config.keys()
-            if model != BASE and model in names:
-                module.base_model.enable_adapter_layers()
-                module.set_adapter(model)
-            else:
-                module.base_model.disable_adapter_layers()
+        self._adapters.select(self.llm, self.visual_encoder, model)
         if model == BASE:
             return self.base_projector
         if model not in self._attached:
@@ -263,7 +259,7 @@ class ChatModels:
         torch = self.torch
         adapters = ["__base__" if state["model"] == BASE else state["model"] for state in states]
         with torch.inference_mode():
-            self.llm.base_model.enable_adapter_layers()
+            self._adapters.for_batch(self.llm)
             if together["past"] is None:
                 embeds = torch.cat([state["inputs"]["inputs_embeds"] for state in states])
                 out = self.llm(inputs_embeds=embeds, use_cache=True, adapter_names=adapters)
@@ -319,15 +315,19 @@ class ChatModels:
             raise ChatError(UNLOADED)
         torch = self.torch
         with torch.inference_mode():
-            self._select(state["model"])
+            if state["model"] == BASE:
+                llm = self._adapters.bare(self.llm)
+            else:
+                self._select(state["model"])
+                llm = self.llm
             if state["past"] is None:
-                out = self.llm(inputs_embeds=state["inputs"]["inputs_embeds"], use_cache=True)
+                out = llm(inputs_embeds=state["inputs"]["inputs_embeds"], use_cache=True)
             else:
                 last = torch.tensor([[state["ids"][-1]]], device=self.device)
                 position = torch.tensor([[state["length"] + len(state["ids"]) - 1]],
                                         device=self.device)
-                out = self.llm(input_ids=last, past_key_values=state["past"],
-                               position_ids=position, use_cache=True)
+                out = llm(input_ids=last, past_key_values=state["past"],
+                          position_ids=position, use_cache=True)
             state["past"] = out.past_key_values
             token = int(out.logits[0, -1].argmax())
         self._take(state, token, max_new_tokens)

@@ -152,3 +152,33 @@ def test_once_one_answer_ends_the_other_goes_on_alone(chat, monkeypatch):
     # The base's every token came from one pass: the batch's, then its own
     # (the pass that ends an answer has no token of it).
     assert len(batched) + len(single) == min(len(base_ids) + 1, 24)
+
+
+def test_the_base_model_steps_without_lora_layers_and_switches_adapters_once(chat, monkeypatch):
+    """The base's tokens come from the bare LLM (no LoRA layer in its forward
+    pass) and peft walks the models at most once for the whole answer; the
+    answer is what peft's disabled adapters give, and the run's adapter is
+    back for the next question."""
+    from peft.tuners.lora import Linear as LoraLinear
+    from backend.models.adapter_switch import AdapterSwitch
+
+    models, image, _hf = chat
+    question = "What is in the picture?"
+    # Through peft, adapters disabled (the way before the bare LLM).
+    monkeypatch.setattr(AdapterSwitch, "bare",
+                        lambda self, llm: self.select(llm, None, BASE) or llm)
+    through_peft = answers(models, [(Dialogue(BASE, image), question)])[0]
+    monkeypatch.undo()
+    run_alone = answers(models, [(Dialogue("run", image), question)])[0]
+    calls = {"lora": 0, "walks": 0}
+    real_forward = LoraLinear.forward
+    monkeypatch.setattr(LoraLinear, "forward", lambda self, *a, **k: calls.update(
+        lora=calls["lora"] + 1) or real_forward(self, *a, **k))
+    tuner = type(models.llm.base_model)
+    real_walk = tuner._set_adapter_layers
+    monkeypatch.setattr(tuner, "_set_adapter_layers", lambda self, enabled=True: calls.update(
+        walks=calls["walks"] + 1) or real_walk(self, enabled))
+    assert answers(models, [(Dialogue(BASE, image), question)])[0] == through_peft
+    assert calls == {"lora": 0, "walks": 1}
+    assert answers(models, [(Dialogue("run", image), question)])[0] == run_alone
+    assert calls["lora"] > 0
