@@ -28,7 +28,7 @@ class Settings:
     max_upload_mb: int = 20
     max_waiting: int = 64
     train_threads: int | None = None  # None: backend/runs/thread_share.py decides
-    recipe: str = "lesson"
+    recipe: str = "auto"
     gpus: str = ""
     gpus_per_run: int = 1
     runs_per_device: str = "auto"
@@ -101,9 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU threads (OpenMP) of every training run's processes (env "
              "STUDIO_TRAIN_THREADS). Default: 1 on a CPU; on this machine's GPUs each "
              "run takes, at its start, the cores that running runs do not hold, at most 8")
-    add("--recipe", choices=("lesson", "fast", "auto"), default=_env("STUDIO_RECIPE", "lesson"),
-        help="CUDA training recipe: lesson (4-bit QLoRA, batch 1, as taught), fast (bf16 LoRA, "
-             "batch 1, about half the time; see docs/gpu.md), auto (fast where it fits) (env STUDIO_RECIPE)")
+    add("--recipe", choices=("auto", "fast", "lesson"), default=_env("STUDIO_RECIPE", "auto"),
+        help="each run's default CUDA training recipe (a run may choose the other on the "
+             "Finetune tab): auto (the default: fast wherever its memory estimate fits the "
+             "GPUs, else lesson), fast (bf16 LoRA on the LLM, CLIP frozen: under 0.2x the "
+             "lesson's CLI flow on an H200; see docs/gpu.md), lesson (the lesson's 4-bit QLoRA, "
+             "as taught) (env STUDIO_RECIPE)")
     add("--gpus", default=_env("STUDIO_GPUS", ""),
         help="the GPUs runs share: '' or all (default: every GPU), auto (the one with most "
              "free memory), a count (the N with most free memory), or indices like 0,1 "

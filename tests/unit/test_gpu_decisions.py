@@ -212,10 +212,11 @@ def test_app_flags_reach_the_cuda_setup(monkeypatch):
     assert "--master_port={free_port}" in argv
     assert services._gpu_setup(settings, "cpu") is None
     defaults = parse_settings([])
-    assert defaults.recipe == "lesson" and defaults.gpus_per_run == 1
-    # By default runs share every GPU, one GPU a run.
+    assert defaults.recipe == "auto" and defaults.gpus_per_run == 1
+    # By default runs share every GPU, one GPU a run, with the fast recipe where it fits.
     every = services._gpu_setup(defaults, "cuda")
     assert every.pool == (0, 1) and every.launch.nproc == 1
+    assert every.recipe.name == "fast"
     with pytest.raises(GpuSelectionError, match="--gpus-per-run 3"):
         services._gpu_setup(parse_settings(["--gpus-per-run", "3"]), "cuda")
 

@@ -20,12 +20,29 @@ def _default_row(table: str) -> str:
     return next(line for line in table.splitlines() if "default becomes" in line)
 
 
-def test_the_default_row_is_to_do_only_when_every_target_is_met():
-    assert "**to do**" in _default_row(verdict_table(_figures(app_s=190.0, both_s=4.0)))
-    assert "**not done**" in _default_row(verdict_table(_figures(app_s=250.0, both_s=4.0)))
-    assert "**not done**" in _default_row(verdict_table(_figures(app_s=190.0, both_s=6.0)))
+def test_the_default_row_follows_the_targets_and_the_app_s_own_default():
+    met, slow, slow_compare = (_figures(app_s=190.0, both_s=4.0), _figures(app_s=250.0, both_s=4.0),
+                               _figures(app_s=190.0, both_s=6.0))
+    assert "**done**" in _default_row(verdict_table(met, default_recipe="auto"))
+    assert "**to do**" in _default_row(verdict_table(met, default_recipe="lesson"))
+    for unmet in (slow, slow_compare):
+        assert "**not done**" in _default_row(verdict_table(unmet, default_recipe="lesson"))
+        assert "**done too early**" in _default_row(verdict_table(unmet, default_recipe="fast"))
+
+
+def test_the_table_reads_the_default_the_app_ships():
+    from backend.settings import build_parser
+
+    shipped = build_parser().get_default("recipe")
+    assert f"`--recipe {shipped}` is the default" in verdict_table(_figures(190.0, 4.0))
+
+
+def test_an_earlier_side_by_side_is_named_beside_the_ratio():
+    table = verdict_table(_figures(190.0, 4.0), calls={"earlier": "before"},
+                          earlier=_figures(app_s=221.0, both_s=4.0))
+    assert "0.190x" in table and "the earlier side-by-side (before): 0.221x" in table
 
 
 def test_an_empty_results_folder_meets_no_target(tmp_path):
-    table = verdict_table(figures(tmp_path))  # an empty folder: nothing measured
+    table = verdict_table(figures(tmp_path), default_recipe="lesson")  # nothing measured
     assert table.count("**not met**") == 5 and "**not done**" in table

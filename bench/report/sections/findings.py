@@ -59,7 +59,18 @@ def launch(r: Results) -> str:
 def issue18(r: Results) -> str:
     figures = fast_recipe.figures(r.folder / "issue18")
     warm = fast_recipe.figures(r.folder / "issue18_warm")
-    return prose("issue18", verdict=fast_recipe.verdict_table(warm),
+    shared = fast_recipe.figures(r.folder / "issue18_shared", compare_call="compare",
+                                 whole_from=r.folder / "issue18_warm")
+    calls = {"whole": "the twelfth session's call 3, below", "compare": "call 3",
+             "earlier": "the twelfth session's call 2, the same training with 8 threads set by "
+                        "hand, and Compare's answers then 14.2 s"}
+    return prose("issue18", verdict=fast_recipe.verdict_table(shared, calls, earlier=warm),
+                 shared_pace=fast_recipe.pace_table(shared),
+                 shared_pace_compare=fast_recipe.compare_lines(
+                     fast_recipe.figures(r.folder / "issue18_shared")),
+                 shared_side_by_side=fast_recipe.side_by_side_table(shared),
+                 shared_compare=fast_recipe.compare_lines(shared),
+                 warm_verdict=fast_recipe.verdict_table(warm, default_recipe="lesson"),
                  warm_pace=fast_recipe.pace_table(warm),
                  warm_side_by_side=fast_recipe.side_by_side_table(warm),
                  warm_whole_length=fast_recipe.whole_length_lines(warm),
