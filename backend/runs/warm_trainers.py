@@ -105,9 +105,13 @@ class WarmTrainers:
             return None
         return waiting
 
-    def waiting_count(self) -> int:
+    def waiting_processes(self) -> list[subprocess.Popen]:
+        """The processes made ready and not yet handed a job (alive or not)."""
         with self._lock:
-            return sum(1 for p in self._waiting.values() if p.poll() is None)
+            return list(self._waiting.values())
+
+    def waiting_count(self) -> int:
+        return sum(1 for p in self.waiting_processes() if p.poll() is None)
 
     def close(self) -> None:
         """Let every waiting process go (it exits at the end of its stdin)."""

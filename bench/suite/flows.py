@@ -270,13 +270,14 @@ def _size(path: Path | None) -> dict | None:
 def _ready_warm_trainer(ctx: Context, python: str, env: dict):
     """A WarmTrainers holding one process for ``env``, its imports done."""
     from backend.runs.warm_trainers import WarmTrainers
+    from backend.xtuner.trainer_side.warm_trainer import READY
 
     log = ctx.work / "warm-trainers.log"
     log.unlink(missing_ok=True)
     warm = WarmTrainers(log)
     warm.prepare(python, env)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (log.exists() and "ready:" in log.read_text()):
+    while time.monotonic() < deadline and not (log.exists() and READY in log.read_text()):
         time.sleep(0.2)
     return warm
 

@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from backend.xtuner.trainer_side.warm_trainer import READY
 from tests.support.polling import poll_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]
@@ -19,5 +20,5 @@ def test_the_shared_run_trained_and_converted_in_warm_processes(trained_demo):
     assert f"Iter(train) [{trained_demo['max_iters']}/{trained_demo['max_iters']}]" in log
     # The server keeps one ready for the next run; its imports went to its own log.
     spare_log = trained_demo["root"] / "work" / "logs" / "warm-trainers.log"
-    poll_until(lambda: spare_log.read_text().count("ready:") >= 4,
+    poll_until(lambda: spare_log.read_text().count(READY) >= 4,
                message=lambda: spare_log.read_text()[-2000:])

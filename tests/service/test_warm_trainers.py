@@ -17,6 +17,7 @@ from backend.runs.registry import RunRegistry
 from backend.runs.spec import LATEST_CHECKPOINT, JobSpec, Step
 from backend.runs.step_runner import prepare_devices
 from backend.runs.warm_trainers import WarmTrainers
+from backend.xtuner.trainer_side.warm_trainer import READY
 from tests.support.jobs import group_alive, wait_for, wait_iter
 from tests.support.polling import poll_until
 
@@ -62,7 +63,7 @@ def test_a_waiting_process_runs_the_step_as_a_cold_start_would(warm, tmp_path):
     assert "var=from-the-run" in text and "group_leader=True" in text
     assert "to stderr" in text
     # The waiting process's own start-up output stays in its own log.
-    assert "ready:" in (tmp_path / "logs" / "warm.log").read_text() and "ready:" not in text
+    assert READY in (tmp_path / "logs" / "warm.log").read_text() and READY not in text
 
 
 def test_a_run_s_thread_count_goes_with_its_job_to_a_process_started_with_another(tmp_path):
@@ -117,7 +118,7 @@ def test_a_module_that_fails_to_preload_is_the_job_s_to_report(tmp_path):
         env = base_env()
         warm.prepare(sys.executable, env)
         # The failed import is in the waiting process's log; it still waits.
-        poll_until(lambda: "ready:" in (tmp_path / "warm.log").read_text()
+        poll_until(lambda: READY in (tmp_path / "warm.log").read_text()
                    if (tmp_path / "warm.log").exists() else False)
         assert "No module named 'no_such_module_for_the_test'" in (
             tmp_path / "warm.log").read_text()
@@ -130,7 +131,7 @@ def test_a_module_that_fails_to_preload_is_the_job_s_to_report(tmp_path):
 def test_a_dead_waiting_process_means_a_cold_start(warm, tmp_path):
     env = base_env(REPORT_VAR="cold")
     warm.prepare(sys.executable, env)
-    waiting = next(iter(warm._waiting.values()))
+    waiting = warm.waiting_processes()[0]
     os.killpg(waiting.pid, signal.SIGKILL)
     waiting.wait(timeout=30)
     assert warm.take(report_argv(), cwd=tmp_path, env=env, log_file=tmp_path / "a.log") is None
@@ -147,7 +148,7 @@ def test_closing_lets_every_waiting_process_go(warm, tmp_path):
     warm.prepare(sys.executable, base_env(REPORT_VAR="1"))
     warm.prepare(sys.executable, base_env(REPORT_VAR="2"))
     warm.prepare(sys.executable, base_env(REPORT_VAR="2"))  # one per environment
-    waiting = list(warm._waiting.values())
+    waiting = warm.waiting_processes()
     assert len(waiting) == 2
     warm.close()
     assert all(p.poll() is not None for p in waiting)
@@ -165,13 +166,13 @@ def test_a_server_that_dies_takes_its_waiting_processes_with_it(tmp_path):
         f"w = WarmTrainers(Path({str(tmp_path / 'warm.log')!r}), modules=({REPORT!r},), "
         "preload=('json',))\n"
         "w.prepare(sys.executable, dict(os.environ))\n"
-        "print(next(iter(w._waiting.values())).pid, flush=True)\n"
+        "print(w.waiting_processes()[0].pid, flush=True)\n"
         "time.sleep(600)\n")
     server = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=base_env(),
                               stdout=subprocess.PIPE, start_new_session=True)
     try:
         waiting_pid = int(server.stdout.readline())
-        poll_until(lambda: "ready:" in (tmp_path / "warm.log").read_text()
+        poll_until(lambda: READY in (tmp_path / "warm.log").read_text()
                    if (tmp_path / "warm.log").exists() else False)
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
@@ -238,7 +239,7 @@ def test_the_bench_never_waits_forever_on_a_process_that_died_before_its_log(tmp
     try:
         env = base_env()
         warm.prepare(sys.executable, env)
-        waiting = next(iter(warm._waiting.values()))
+        waiting = warm.waiting_processes()[0]
         threading.Timer(1.0, os.killpg, args=(waiting.pid, signal.SIGKILL)).start()
         started = time.monotonic()
         result = procs.run_warm(warm, report_argv(), env, tmp_path / "bench.log", timeout_s=60)

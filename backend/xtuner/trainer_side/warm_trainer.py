@@ -26,6 +26,9 @@ import sys
 import time
 import traceback
 
+# The line that says the imports are done (the bench waits for it in the log).
+READY = "ready:"
+
 
 def preload(modules: list[str]) -> float:
     """Import ``modules``; the seconds since this process started (our
@@ -92,7 +95,7 @@ def run_job(job: dict, imported_s: float) -> None:
 
 def main(modules: list[str]) -> int:
     imported_s = preload(modules)
-    print(f"ready: {len(modules)} modules imported, {imported_s:.1f} s after start", flush=True)
+    print(f"{READY} {len(modules)} modules imported, {imported_s:.1f} s after start", flush=True)
     line = sys.stdin.readline()
     if not line.strip():
         return 0
