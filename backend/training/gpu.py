@@ -17,6 +17,7 @@ from typing import Collection
 from backend.xtuner.recipes import DEEPSPEED_CHOICES, FAST, LESSON, Recipe
 from backend.errors import StudioError
 from backend.runs.spec import FREE_PORT
+from backend.xtuner.config import train_script_args
 
 
 class GpuSelectionError(StudioError, ValueError):
@@ -124,8 +125,6 @@ class Launch:
     def train_argv(self, config_file: Path, work_dir: Path, python: str = sys.executable,
                    resume: Path | None = None) -> list[str]:
         """The argument list xtuner's entry point would run (never a shell string)."""
-        from backend.xtuner.config import train_script_args
-
         script_args = train_script_args(config_file, work_dir, self.deepspeed, resume)
         if self.nproc == 1:
             return [python, "-m", "xtuner.tools.train"] + script_args

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Callable, Collection
 
-from backend.xtuner.config import TrainConfig, train_command, train_script_args
+from backend.xtuner.config import TrainConfig, train_command
 from backend.xtuner.options import TrainOptions
 from backend.xtuner.recipes import Recipe
 
@@ -130,12 +130,12 @@ class ClusterGpuLauncher(NoLocalMemory):
                 "deepspeed": self.deepspeed}
 
     def train_argv(self, config: TrainConfig, python: str = sys.executable) -> list[str]:
-        script_args = train_script_args(config.config_file, config.work_dir / "train",
-                                        self.deepspeed)
+        """One GPU: the train command as anywhere; several: srun starts one
+        process a GPU (config.deepspeed is this launcher's: config_fields)."""
+        command = train_command(config, python)
         if self.nproc == 1:
-            return [python, "-m", "xtuner.tools.train", *script_args]
-        return ["srun", "--kill-on-bad-exit=1", python, "-m", "xtuner.tools.train",
-                *script_args, "--launcher", "slurm"]
+            return command
+        return ["srun", "--kill-on-bad-exit=1", *command, "--launcher", "slurm"]
 
     def env(self) -> dict:
         return {}

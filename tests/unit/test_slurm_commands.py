@@ -46,15 +46,21 @@ def test_the_cluster_launcher_trains_on_the_nodes_gpus_with_xtuners_slurm_launch
     from backend.xtuner.options import TrainOptions
 
     lesson = choose_recipe("lesson", False)
-    config = TrainConfig(llm_path=tmp_path, visual_encoder_path=tmp_path,
-                         pretrained_pth=tmp_path / "p.pth", data_file=tmp_path / "d.json",
-                         image_file=tmp_path / "i.png", questions_file=tmp_path / "q.json",
-                         work_dir=tmp_path / "run", options=TrainOptions(), device="cuda")
+
+    def config_for(launcher):  # as TrainingService.plan makes a run's config
+        return TrainConfig(llm_path=tmp_path, visual_encoder_path=tmp_path,
+                           pretrained_pth=tmp_path / "p.pth", data_file=tmp_path / "d.json",
+                           image_file=tmp_path / "i.png", questions_file=tmp_path / "q.json",
+                           work_dir=tmp_path / "run", options=TrainOptions(), device="cuda",
+                           **launcher.config_fields())
+
     one = ClusterGpuLauncher(lesson)
-    assert one.tasks == 1 and one.train_argv(config, "py")[:3] == ["py", "-m", "xtuner.tools.train"]
+    argv = one.train_argv(config_for(one), "py")
+    assert one.tasks == 1 and argv[:3] == ["py", "-m", "xtuner.tools.train"]
+    assert "--deepspeed" not in argv
     assert one.config_fields()["quantize_4bit"]  # the lesson's QLoRA, whatever the server has
     four = ClusterGpuLauncher(lesson, gpus_per_run=4, deepspeed="deepspeed_zero2")
-    argv = four.train_argv(config, "py")
+    argv = four.train_argv(config_for(four), "py")
     assert four.tasks == 4 and argv[0] == "srun" and argv[-2:] == ["--launcher", "slurm"]
     assert ["--deepspeed", "deepspeed_zero2"] == argv[argv.index("--deepspeed"):][:2]
     assert str(tmp_path / "run" / "train") in argv
