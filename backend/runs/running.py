@@ -43,6 +43,10 @@ class Slot:
         slot.check_started_training()
         return slot
 
+    def processes(self) -> int:
+        """Its training processes: torchrun starts one a GPU."""
+        return max(1, len(self.placement.gpu_indices))
+
     def holding(self) -> Holding:
         return Holding(self.run_id, self.placement.devices, self.owner, self.memory_bytes,
                        starting=self.starting and self.step_state == "running",
@@ -78,9 +82,11 @@ class SlotTable:
         memory), and gives a run started here its share of the cores."""
         share = self._thread_share
         if share is not None and not slot.orphan:
-            # A run left behind by a restart holds an unknown count: the most.
-            slot.threads = share.for_next_run(other.threads or share.cap
-                                              for other in self._slots.values())
+            # A run on several GPUs is a process on each; one left behind by a
+            # restart holds an unknown count: the most.
+            held = ((other.threads or share.cap) * other.processes()
+                    for other in self._slots.values())
+            slot.threads = share.for_next_run(held, processes=slot.processes())
         for other in self._slots.values():
             if set(slot.placement.gpu_indices) & set(other.placement.gpu_indices):
                 slot.shared_with.add(other.run_id)

@@ -6,8 +6,9 @@ step, and the host side of every step. On one H200 (bench/RESULTS.md, issue
 the step from 0.167 to 0.137 s. But up to 8 runs share a GPU, and every run
 on the machine shares its cores: oversubscribed OpenMP threads spin against
 each other. So each run takes its threads at its start from the cores the
-runs already running do not hold, at most ``cap`` and at least one, and
-keeps them until it ends.
+runs already running do not hold, at most ``cap`` and at least one a
+process (a run over several GPUs has a process on each), and keeps them
+until it ends.
 
 The CPU (the demo profile) keeps one thread a run unless ``--train-threads``
 says otherwise: there the runs are the whole load of 2 cores.
@@ -35,6 +36,7 @@ class ThreadShare:
     cores: int
     cap: int = CAP
 
-    def for_next_run(self, held: Iterable[int]) -> int:
-        """Threads for a run starting while running runs hold ``held``."""
-        return max(1, min(self.cap, self.cores - sum(held)))
+    def for_next_run(self, held: Iterable[int], processes: int = 1) -> int:
+        """Threads for each of a starting run's ``processes`` while running
+        runs hold ``held`` cores."""
+        return max(1, min(self.cap, (self.cores - sum(held)) // processes))

@@ -133,6 +133,25 @@ def test_each_gpu_run_takes_its_threads_from_the_cores_running_runs_leave(tmp_pa
         jobs.shutdown()
 
 
+def test_a_run_over_two_gpus_holds_its_threads_on_each(tmp_path):
+    """16 cores: a run on two GPUs (a process on each) gets 8 a process and
+    holds all 16; a run after it, on the third GPU, gets the floor of 1."""
+    free = {0: 80 * GIB, 1: 80 * GIB, 2: 80 * GIB}
+    gpus = FakeGpus(tmp_path, free)
+    jobs = manager(tmp_path, DevicePool.for_gpus(free), memory=gpus,
+                   thread_share=ThreadShare(cores=16))
+    try:
+        jobs.submit(run(tmp_path, "run-wide", memory=GIB, count=2, FAKE_GPU_BYTES=GIB, **LONG))
+        jobs.submit(run(tmp_path, "run-next", "bob", memory=GIB, FAKE_GPU_BYTES=GIB, **LONG))
+        declared = poll_until(lambda: (d := {e["run_id"]: e for e in gpus.declared()}).keys()
+                              >= {"run-wide", "run-next"} and d, message="both loaded")
+        assert declared["run-wide"]["gpus"] == [0, 1] and declared["run-wide"]["threads"] == "8"
+        assert declared["run-next"]["threads"] == "1"
+        stop_all(jobs, "run-wide", "run-next")
+    finally:
+        jobs.shutdown()
+
+
 def test_runs_start_where_fake_gpus_have_room_and_take_their_placement_with_them(tmp_path):
     """Two fake 30 GiB GPUs, runs of 10 GiB (12 GiB with the margin): two fit on
     each; the fifth waits until one ends. Each trainer sees the GPU it was placed

@@ -14,6 +14,10 @@ def test_a_run_takes_the_cores_that_running_runs_do_not_hold_within_the_cap():
     assert share.for_next_run([8, 8]) == 1  # never none: it must run
     assert ThreadShare(cores=2).for_next_run(()) == 2
     assert ThreadShare(cores=12, cap=4).for_next_run([4]) == 4
+    # A run over two GPUs: two processes share what is left.
+    assert share.for_next_run([8], processes=2) == 4
+    assert share.for_next_run([], processes=4) == 4
+    assert share.for_next_run([15], processes=2) == 1
 
 
 def test_only_runs_on_this_machine_s_gpus_share_its_cores():
