@@ -13,6 +13,7 @@ from bench.report.pace import pace_section
 from bench.report.profile import profile_section
 from bench.report.prose import prose
 from bench.report.results import Results, full
+from bench.report.step_noise import issue18_logs, step_noise_table
 
 # The lesson recipe's first, checkpoint-losing attempt at its full length.
 PARTIAL_RUN = "lesson_full_session4"
@@ -70,6 +71,7 @@ def issue18(r: Results) -> str:
                      fast_recipe.figures(r.folder / "issue18_shared")),
                  shared_side_by_side=fast_recipe.side_by_side_table(shared),
                  shared_compare=fast_recipe.compare_lines(shared),
+                 step_noise=step_noise_table(issue18_logs(r.folder), r.folder),
                  warm_verdict=fast_recipe.verdict_table(warm, default_recipe="lesson"),
                  warm_pace=fast_recipe.pace_table(warm),
                  warm_side_by_side=fast_recipe.side_by_side_table(warm),
