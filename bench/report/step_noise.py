@@ -2,8 +2,10 @@
 training logs of issue 18's device calls.
 
 mmengine's step line gives each step's ``time`` and its ``data_time``: the time
-the loop waited for the batch, host-only Python work that is the same for every
-step of a run. Where ``data_time`` moves, the CPU ran the same code at another
+from the end of the previous step's timing to the start of this one, that is the
+hooks after a step (IterTimerHook ends its timing before the logger, the scheduler
+and the checkpoint hook run) and taking the next batch; host-only Python work,
+about the same for every step of a run. Where ``data_time`` moves, the CPU ran the same code at another
 speed; where the step time moves with it, the step waited on the CPU too (it is
 bound by the host's kernel launches, RESULTS.md). Each log's steps are split into
 the two groups of ``data_time`` (two-means on the one number), and each group's
