@@ -14,6 +14,10 @@ import subprocess  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.support.slurm_cluster import local_slurm_cluster  # noqa: E402
+from tests.support.gradio_client_race import mend_gradio_client_race  # noqa: E402
+
+# gradio_client can lose a quick call's result and wait forever (the module says how).
+mend_gradio_client_race()
 
 
 @pytest.fixture(autouse=True)
