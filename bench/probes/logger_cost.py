@@ -8,7 +8,7 @@ reads each step's loss); logging every 10th, the logged steps follow steps
 that did not log. The difference of the two medians is the logger's cost a
 step, which is host work and so the same kind of cost here as on the GPU
 machine (not the same number: another CPU). Narrow models of the real depth
-(24 LLM and 24 CLIP layers), as bench/probes/op_count.py builds them.
+(24 LLM and 24 CLIP layers), op_count.real_depth_models.
 
     python bench/probes/logger_cost.py          # about 5 minutes on 2 cores
 """
@@ -51,14 +51,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/studio-logger-cost"))
     parser.add_argument("--repeats", type=int, default=40, help="6 samples each: 240 steps")
     args = parser.parse_args()
-    from bench.suite import build_models as bm
-    from bench.suite import flows
-    from bench.suite.fixtures import CORPUS, seq_len
+    from bench.probes.op_count import real_depth_models
+    from bench.suite.fixtures import seq_len
 
-    flows.use_tiny_sizes()
-    bm.INTERNLM2_1_8B.update(num_hidden_layers=24)
-    bm.CLIP_L_336.update(num_hidden_layers=24)
-    paths, _ = bm.build_all(args.work / "models", CORPUS, "cpu")
+    paths = real_depth_models(args.work / "models")
     rows = [measure(args.work, name, interval, paths, seq_len(paths), args.repeats)
             for name, interval in VARIANTS.items()]
     print("| variant | logged steps | median data_time (ms) | median step (s) |\n|---|---|---|---|")

@@ -48,19 +48,28 @@ def count(work: Path, name: str, lines: list[str], paths, seq_len: int) -> dict:
             "cpu_wall_s_per_step": summary["wall_s_per_step"]}
 
 
+def real_depth_models(folder: Path):
+    """Narrow models of the real depth (24 LLM and 24 CLIP layers) on the CPU: a
+    launch-bound step's host work depends on the depth, not the width."""
+    from bench.suite import build_models as bm
+    from bench.suite import flows
+    from bench.suite.fixtures import CORPUS
+
+    flows.use_tiny_sizes()
+    bm.INTERNLM2_1_8B.update(num_hidden_layers=24)
+    bm.CLIP_L_336.update(num_hidden_layers=24)
+    paths, _ = bm.build_all(folder, CORPUS, "cpu")
+    return paths
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", type=Path, default=Path("/tmp/studio-op-count"))
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     args = parser.parse_args()
-    from bench.suite import build_models as bm
-    from bench.suite import flows
-    from bench.suite.fixtures import CORPUS, seq_len
+    from bench.suite.fixtures import seq_len
 
-    flows.use_tiny_sizes()
-    bm.INTERNLM2_1_8B.update(num_hidden_layers=24)
-    bm.CLIP_L_336.update(num_hidden_layers=24)
-    paths, _ = bm.build_all(args.work / "models", CORPUS, "cpu")
+    paths = real_depth_models(args.work / "models")
     rows = [count(args.work, name, VARIANTS[name], paths, seq_len(paths))
             for name in args.variants]
     base = rows[0]["aten_calls_per_step"]

@@ -46,10 +46,11 @@ def two_groups(values: list[float]) -> float:
 
 
 def correlation(xs: list[float], ys: list[float]) -> float:
-    mx, my = statistics.mean(xs), statistics.mean(ys)
-    cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
-    spread = (sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys)) ** 0.5
-    return cov / spread if spread else 0.0
+    """Pearson's r; 0 where either side does not vary (statistics raises there)."""
+    try:
+        return statistics.correlation(xs, ys)
+    except statistics.StatisticsError:
+        return 0.0
 
 
 # A step waiting this many times the run's median data_time waited on a one-off
